@@ -1,0 +1,541 @@
+//! The domain model: organizations, applications, APIs, subscriptions, key types and key mappings.
+//!
+//! Identifiers are newtypes so that an application id cannot be passed where an API id is
+//! expected. Values that come from callers (consumer keys, names) are validated by their
+//! constructors and report the field and the reason on failure.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::{Error, InvalidInput};
+
+/// Longest consumer key accepted (WSO2 stores it in a `VARCHAR(512)` column).
+pub const MAX_CONSUMER_KEY_LEN: usize = 512;
+/// Longest name (application, API, owner, organization, key manager) accepted.
+pub const MAX_NAME_LEN: usize = 255;
+
+/// Checks a caller-supplied text field: not blank, no surrounding whitespace, no control
+/// characters, at most `max` bytes.
+pub(crate) fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), Error> {
+    let fail = |reason: &str| Err(Error::InvalidInput(InvalidInput::new(field, reason)));
+    if value.trim().is_empty() {
+        return fail("must not be empty or blank");
+    }
+    if value.len() > max {
+        return fail(&format!("must be at most {max} bytes, got {}", value.len()));
+    }
+    if value.chars().any(char::is_control) {
+        return fail("must not contain control characters");
+    }
+    if value.trim() != value {
+        return fail("must not start or end with whitespace");
+    }
+    Ok(())
+}
+
+macro_rules! string_id {
+    ($(#[$meta:meta])* $name:ident, $field:literal, $max:expr) => {
+        $(#[$meta])*
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            /// Validates and wraps a value.
+            ///
+            /// # Errors
+            /// [`Error::InvalidInput`] naming the field when the value is blank, too long,
+            /// has surrounding whitespace or contains control characters.
+            pub fn new(value: impl Into<String>) -> Result<Self, Error> {
+                let value = value.into();
+                check_text($field, &value, $max)?;
+                Ok(Self(value))
+            }
+
+            /// The value as a string slice.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({:?})", stringify!($name), self.0)
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = Error;
+            fn try_from(value: String) -> Result<Self, Error> {
+                Self::new(value)
+            }
+        }
+
+        impl TryFrom<&str> for $name {
+            type Error = Error;
+            fn try_from(value: &str) -> Result<Self, Error> {
+                Self::new(value)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = Error;
+            fn from_str(value: &str) -> Result<Self, Error> {
+                Self::new(value)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                value.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+string_id!(
+    /// An OAuth2 client id (WSO2: consumer key). At most [`MAX_CONSUMER_KEY_LEN`] bytes.
+    ConsumerKey,
+    "consumerKey",
+    MAX_CONSUMER_KEY_LEN
+);
+string_id!(
+    /// The stable identifier of a configured key manager.
+    KeyManagerId,
+    "keyManager",
+    MAX_NAME_LEN
+);
+string_id!(
+    /// The display name of a key manager (e.g. `IS`, `Resident Key Manager`).
+    KeyManagerName,
+    "keyManager",
+    MAX_NAME_LEN
+);
+string_id!(
+    /// An organization (tenant) identifier.
+    OrganizationId,
+    "organization",
+    MAX_NAME_LEN
+);
+string_id!(
+    /// A user name as the embedding service knows it (the owner of an application).
+    UserId,
+    "owner",
+    MAX_NAME_LEN
+);
+string_id!(
+    /// The identifier of an API.
+    ApiId,
+    "apiId",
+    MAX_NAME_LEN
+);
+
+macro_rules! uuid_id {
+    ($(#[$meta:meta])* $name:ident, $field:literal) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub Uuid);
+
+        impl $name {
+            /// A new random (v4) identifier.
+            pub fn random() -> Self {
+                Self(Uuid::new_v4())
+            }
+
+            /// The underlying UUID.
+            pub fn as_uuid(&self) -> &Uuid {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(&self.0, f)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({})", stringify!($name), self.0)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = Error;
+            fn from_str(value: &str) -> Result<Self, Error> {
+                Uuid::parse_str(value).map(Self).map_err(|_| {
+                    Error::InvalidInput(InvalidInput::new($field, "must be a UUID"))
+                })
+            }
+        }
+
+        impl From<Uuid> for $name {
+            fn from(value: Uuid) -> Self {
+                Self(value)
+            }
+        }
+    };
+}
+
+uuid_id!(
+    /// The identifier of an application.
+    ApplicationId,
+    "applicationId"
+);
+uuid_id!(
+    /// The identifier of a key mapping (WSO2: `keyMappingId`).
+    MappingId,
+    "keyMappingId"
+);
+
+macro_rules! wire_enum {
+    ($(#[$meta:meta])* $name:ident, $field:literal { $($(#[$vmeta:meta])* $variant:ident => $wire:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $wire)] $variant,)+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The wire spelling (as WSO2 writes it).
+            pub fn as_str(&self) -> &'static str {
+                match self {
+                    $($name::$variant => $wire,)+
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = Error;
+            /// Parses the wire spelling, ignoring ASCII case.
+            fn from_str(value: &str) -> Result<Self, Error> {
+                $(if value.eq_ignore_ascii_case($wire) {
+                    return Ok($name::$variant);
+                })+
+                let allowed = [$($wire),+].join(", ");
+                Err(Error::InvalidInput(InvalidInput::new(
+                    $field,
+                    format!("unknown value, expected one of {allowed}"),
+                )))
+            }
+        }
+    };
+}
+
+wire_enum!(
+    /// Whether keys are for production or sandbox endpoints.
+    KeyType, "keyType" {
+        /// Production keys.
+        Production => "PRODUCTION",
+        /// Sandbox keys.
+        Sandbox => "SANDBOX",
+    }
+);
+
+wire_enum!(
+    /// The state of a subscription of an application to an API.
+    SubscriptionState, "subscriptionState" {
+        /// Calls allowed with any key type.
+        Unblocked => "UNBLOCKED",
+        /// All calls refused.
+        Blocked => "BLOCKED",
+        /// Production calls refused; sandbox calls allowed.
+        ProdOnlyBlocked => "PROD_ONLY_BLOCKED",
+        /// Awaiting approval: calls refused.
+        OnHold => "ON_HOLD",
+        /// Rejected by an approver: calls refused.
+        Rejected => "REJECTED",
+    }
+);
+
+impl SubscriptionState {
+    /// Whether a call with keys of `key_type` is allowed under this state.
+    pub fn allows(&self, key_type: KeyType) -> bool {
+        match self {
+            SubscriptionState::Unblocked => true,
+            SubscriptionState::ProdOnlyBlocked => key_type == KeyType::Sandbox,
+            SubscriptionState::Blocked
+            | SubscriptionState::OnHold
+            | SubscriptionState::Rejected => false,
+        }
+    }
+}
+
+wire_enum!(
+    /// How a key mapping came to be.
+    MappingMode, "mode" {
+        /// An out-of-band client provisioned (mapped) into the application.
+        Mapped => "MAPPED",
+        /// A client the portal created itself.
+        Created => "CREATED",
+    }
+);
+
+wire_enum!(
+    /// Whether a mapping's tokens are accepted.
+    MappingState, "keyState" {
+        /// Tokens are accepted.
+        Active => "ACTIVE",
+        /// Tokens are refused until the mapping is re-activated (e.g. client disabled at the KM).
+        Suspended => "SUSPENDED",
+        /// The client no longer exists at its key manager.
+        Orphaned => "ORPHANED",
+    }
+);
+
+wire_enum!(
+    /// Which tokens a key manager issues for the gateway (WSO2's `token_type`).
+    TokenType, "tokenType" {
+        /// The KM's tokens are presented to the gateway directly.
+        Direct => "DIRECT",
+        /// The KM's tokens are exchanged first; such a KM cannot hold mappings.
+        Exchanged => "EXCHANGED",
+        /// Both.
+        Both => "BOTH",
+    }
+);
+
+/// An organization (tenant).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Organization {
+    /// Identifier.
+    pub id: OrganizationId,
+    /// Display name.
+    pub name: String,
+}
+
+/// A developer-portal application: the unit that subscribes to APIs and holds keys.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Application {
+    /// Identifier.
+    pub id: ApplicationId,
+    /// Display name, unique per owner within an organization.
+    pub name: String,
+    /// The user who owns the application.
+    pub owner: UserId,
+    /// The organization it belongs to.
+    pub organization: OrganizationId,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Which key managers an API accepts tokens from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "key_managers")]
+pub enum AllowedKeyManagers {
+    /// Every key manager of the organization and every global one.
+    #[default]
+    All,
+    /// Only these (by id).
+    Only(Vec<KeyManagerId>),
+}
+
+impl AllowedKeyManagers {
+    /// Whether tokens of `km` may call the API.
+    pub fn allows(&self, km: &KeyManagerId) -> bool {
+        match self {
+            AllowedKeyManagers::All => true,
+            AllowedKeyManagers::Only(list) => list.contains(km),
+        }
+    }
+}
+
+/// An API that applications subscribe to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Api {
+    /// Identifier.
+    pub id: ApiId,
+    /// Name.
+    pub name: String,
+    /// Version, e.g. `1.0.0`.
+    pub version: String,
+    /// Context path, e.g. `/pizzashack/1.0.0`.
+    pub context: String,
+    /// Organization that publishes it.
+    pub organization: OrganizationId,
+    /// Key managers whose tokens it accepts.
+    pub key_managers: AllowedKeyManagers,
+    /// Audience that tokens must carry to call it, when set.
+    pub audience: Option<String>,
+}
+
+/// A subscription of an application to an API.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subscription {
+    /// The subscribing application.
+    pub application: ApplicationId,
+    /// The API.
+    pub api: ApiId,
+    /// Its state.
+    pub state: SubscriptionState,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When its state last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What the key manager said about a client when it was mapped, kept for display only
+/// (behaviour.md P4.4): never compared against portal settings, never holds a secret.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientSnapshot {
+    /// Client name as the KM knows it.
+    pub client_name: Option<String>,
+    /// Grant types the client may use.
+    pub grant_types: Vec<String>,
+    /// Redirect (callback) URIs.
+    pub redirect_uris: Vec<String>,
+    /// Token format (`JWT`, `Default`/opaque, ...), as the KM spells it.
+    pub token_type: Option<String>,
+    /// Access-token lifetime in seconds.
+    pub access_token_lifetime_s: Option<i64>,
+    /// Further properties the KM reported (strings only; secrets are never copied here).
+    #[serde(default)]
+    pub additional: std::collections::BTreeMap<String, String>,
+}
+
+/// Who performed a change.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "user")]
+pub enum Actor {
+    /// A user acting for themselves.
+    User(UserId),
+    /// The embedding service acting administratively (or a scheduled job).
+    System,
+}
+
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Actor::User(user) => write!(f, "user {user}"),
+            Actor::System => f.write_str("system"),
+        }
+    }
+}
+
+/// The association (application, key type, key manager) → consumer key (behaviour.md P5).
+///
+/// The consumer secret is not part of it: it is never stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyMapping {
+    /// Identifier.
+    pub id: MappingId,
+    /// The application that holds the keys.
+    pub application: ApplicationId,
+    /// Production or sandbox.
+    pub key_type: KeyType,
+    /// The key manager that owns the client.
+    pub key_manager: KeyManagerId,
+    /// The client id.
+    pub consumer_key: ConsumerKey,
+    /// `MAPPED` for out-of-band clients.
+    pub mode: MappingMode,
+    /// Whether its tokens are accepted.
+    pub state: MappingState,
+    /// Whether the client was validated against its key manager when mapped.
+    pub validated: bool,
+    /// Whether the secret was proven when mapped.
+    pub secret_proven: bool,
+    /// What the key manager said about the client.
+    pub snapshot: ClientSnapshot,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Who created it.
+    pub created_by: Actor,
+}
+
+/// The current time truncated to milliseconds, the precision every store keeps.
+pub fn now() -> DateTime<Utc> {
+    let now = Utc::now();
+    DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consumer_key_rejects_bad_input_with_field_and_reason() {
+        for (input, reason) in [
+            ("", "empty"),
+            ("   ", "empty"),
+            (" abc", "whitespace"),
+            ("ab\0c", "control"),
+            ("ab\nc", "control"),
+        ] {
+            let err = ConsumerKey::new(input).unwrap_err();
+            let Error::InvalidInput(invalid) = &err else {
+                panic!("{input:?}: {err:?}")
+            };
+            assert_eq!(invalid.field, "consumerKey");
+            assert!(
+                invalid.reason.contains(reason),
+                "{input:?}: {}",
+                invalid.reason
+            );
+        }
+        let long = "k".repeat(10 * 1024);
+        let err = ConsumerKey::new(long).unwrap_err();
+        assert!(err.to_string().contains("at most 512 bytes"), "{err}");
+        assert!(ConsumerKey::new("k".repeat(MAX_CONSUMER_KEY_LEN)).is_ok());
+        assert!(ConsumerKey::new("Xy_3f-9.a b").is_ok());
+    }
+
+    #[test]
+    fn key_type_parses_wire_spelling_and_refuses_others() {
+        assert_eq!(
+            "PRODUCTION".parse::<KeyType>().unwrap(),
+            KeyType::Production
+        );
+        assert_eq!("sandbox".parse::<KeyType>().unwrap(), KeyType::Sandbox);
+        let err = "PROD".parse::<KeyType>().unwrap_err();
+        assert!(err.to_string().contains("keyType"), "{err}");
+        assert_eq!(
+            serde_json::to_string(&KeyType::Sandbox).unwrap(),
+            "\"SANDBOX\""
+        );
+    }
+
+    #[test]
+    fn subscription_states_gate_key_types() {
+        use SubscriptionState::*;
+        let table = [
+            (Unblocked, true, true),
+            (Blocked, false, false),
+            (ProdOnlyBlocked, false, true),
+            (OnHold, false, false),
+            (Rejected, false, false),
+        ];
+        for (state, prod, sandbox) in table {
+            assert_eq!(state.allows(KeyType::Production), prod, "{state}");
+            assert_eq!(state.allows(KeyType::Sandbox), sandbox, "{state}");
+        }
+    }
+}

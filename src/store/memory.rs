@@ -1,0 +1,284 @@
+//! The in-memory backend: one lock over plain maps, so every call is atomic.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::{DeletedApplication, Store};
+use crate::error::{ConflictRule, Error, Result};
+use crate::model::{
+    Api, ApiId, Application, ApplicationId, ConsumerKey, KeyManagerId, KeyMapping, KeyType,
+    MappingId, MappingState, Subscription, UserId,
+};
+
+#[derive(Debug, Default)]
+struct State {
+    applications: HashMap<ApplicationId, Application>,
+    apis: BTreeMap<ApiId, Api>,
+    subscriptions: BTreeMap<(ApplicationId, ApiId), Subscription>,
+    mappings: HashMap<MappingId, KeyMapping>,
+    by_consumer_key: HashMap<(KeyManagerId, ConsumerKey), MappingId>,
+    by_slot: HashMap<(ApplicationId, KeyType, KeyManagerId), MappingId>,
+}
+
+/// A store that keeps everything in process memory. Nothing survives the process; use it in
+/// tests, or when the embedding service persists elsewhere.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave a half-applied change: every change is
+        // applied by infallible map operations after its checks.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn sorted<T, K: Ord>(mut items: Vec<T>, key: impl Fn(&T) -> K) -> Vec<T> {
+    items.sort_by_key(key);
+    items
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn create_application(&self, application: &Application) -> Result<()> {
+        let mut state = self.lock();
+        let duplicate = state.applications.values().any(|a| {
+            a.owner == application.owner
+                && a.organization == application.organization
+                && a.name == application.name
+        });
+        if duplicate || state.applications.contains_key(&application.id) {
+            return Err(Error::ApplicationExists {
+                name: application.name.clone(),
+            });
+        }
+        state
+            .applications
+            .insert(application.id, application.clone());
+        Ok(())
+    }
+
+    async fn application(&self, id: ApplicationId) -> Result<Option<Application>> {
+        Ok(self.lock().applications.get(&id).cloned())
+    }
+
+    async fn applications_of(&self, owner: &UserId) -> Result<Vec<Application>> {
+        let state = self.lock();
+        let apps = state
+            .applications
+            .values()
+            .filter(|a| &a.owner == owner)
+            .cloned()
+            .collect();
+        Ok(sorted(apps, |a| (a.created_at, a.id)))
+    }
+
+    async fn delete_application(&self, id: ApplicationId) -> Result<Option<DeletedApplication>> {
+        let mut state = self.lock();
+        let Some(application) = state.applications.remove(&id) else {
+            return Ok(None);
+        };
+        let mapping_ids: Vec<MappingId> = state
+            .mappings
+            .values()
+            .filter(|m| m.application == id)
+            .map(|m| m.id)
+            .collect();
+        let mut mappings = Vec::with_capacity(mapping_ids.len());
+        for mapping_id in mapping_ids {
+            if let Some(m) = state.mappings.remove(&mapping_id) {
+                state
+                    .by_consumer_key
+                    .remove(&(m.key_manager.clone(), m.consumer_key.clone()));
+                state
+                    .by_slot
+                    .remove(&(m.application, m.key_type, m.key_manager.clone()));
+                mappings.push(m);
+            }
+        }
+        let keys: Vec<_> = state
+            .subscriptions
+            .keys()
+            .filter(|(a, _)| *a == id)
+            .cloned()
+            .collect();
+        let subscriptions = keys
+            .into_iter()
+            .filter_map(|k| state.subscriptions.remove(&k))
+            .collect();
+        Ok(Some(DeletedApplication {
+            application,
+            mappings: sorted(mappings, |m| (m.created_at, m.id)),
+            subscriptions,
+        }))
+    }
+
+    async fn put_api(&self, api: &Api) -> Result<()> {
+        self.lock().apis.insert(api.id.clone(), api.clone());
+        Ok(())
+    }
+
+    async fn api(&self, id: &ApiId) -> Result<Option<Api>> {
+        Ok(self.lock().apis.get(id).cloned())
+    }
+
+    async fn apis(&self) -> Result<Vec<Api>> {
+        Ok(self.lock().apis.values().cloned().collect())
+    }
+
+    async fn put_subscription(&self, subscription: &Subscription) -> Result<Subscription> {
+        let mut state = self.lock();
+        if !state.applications.contains_key(&subscription.application) {
+            return Err(Error::ApplicationNotFound(subscription.application));
+        }
+        if !state.apis.contains_key(&subscription.api) {
+            return Err(Error::ApiNotFound(subscription.api.clone()));
+        }
+        let key = (subscription.application, subscription.api.clone());
+        let mut stored = subscription.clone();
+        if let Some(existing) = state.subscriptions.get(&key) {
+            stored.created_at = existing.created_at;
+        }
+        state.subscriptions.insert(key, stored.clone());
+        Ok(stored)
+    }
+
+    async fn subscription(
+        &self,
+        application: ApplicationId,
+        api: &ApiId,
+    ) -> Result<Option<Subscription>> {
+        Ok(self
+            .lock()
+            .subscriptions
+            .get(&(application, api.clone()))
+            .cloned())
+    }
+
+    async fn delete_subscription(
+        &self,
+        application: ApplicationId,
+        api: &ApiId,
+    ) -> Result<Option<Subscription>> {
+        Ok(self
+            .lock()
+            .subscriptions
+            .remove(&(application, api.clone())))
+    }
+
+    async fn subscriptions_of(&self, application: ApplicationId) -> Result<Vec<Subscription>> {
+        let state = self.lock();
+        Ok(state
+            .subscriptions
+            .values()
+            .filter(|s| s.application == application)
+            .cloned()
+            .collect())
+    }
+
+    async fn all_subscriptions(&self) -> Result<Vec<Subscription>> {
+        Ok(self.lock().subscriptions.values().cloned().collect())
+    }
+
+    async fn insert_mapping(&self, mapping: &KeyMapping) -> Result<()> {
+        let mut state = self.lock();
+        if !state.applications.contains_key(&mapping.application) {
+            return Err(Error::ApplicationNotFound(mapping.application));
+        }
+        let slot = (
+            mapping.application,
+            mapping.key_type,
+            mapping.key_manager.clone(),
+        );
+        let key = (mapping.key_manager.clone(), mapping.consumer_key.clone());
+        if state.by_slot.contains_key(&slot) {
+            return Err(Error::MappingExists(ConflictRule::KeyTypeAlreadyMapped));
+        }
+        if state.by_consumer_key.contains_key(&key) {
+            return Err(Error::MappingExists(ConflictRule::ConsumerKeyAlreadyMapped));
+        }
+        if state.mappings.contains_key(&mapping.id) {
+            return Err(Error::Storage {
+                detail: format!("mapping id {} already exists", mapping.id),
+                retryable: false,
+                source: None,
+            });
+        }
+        state.by_slot.insert(slot, mapping.id);
+        state.by_consumer_key.insert(key, mapping.id);
+        state.mappings.insert(mapping.id, mapping.clone());
+        Ok(())
+    }
+
+    async fn mapping(&self, id: MappingId) -> Result<Option<KeyMapping>> {
+        Ok(self.lock().mappings.get(&id).cloned())
+    }
+
+    async fn mapping_by_consumer_key(
+        &self,
+        key_manager: &KeyManagerId,
+        consumer_key: &ConsumerKey,
+    ) -> Result<Option<KeyMapping>> {
+        let state = self.lock();
+        Ok(state
+            .by_consumer_key
+            .get(&(key_manager.clone(), consumer_key.clone()))
+            .and_then(|id| state.mappings.get(id))
+            .cloned())
+    }
+
+    async fn mappings_of(&self, application: ApplicationId) -> Result<Vec<KeyMapping>> {
+        let state = self.lock();
+        let found = state
+            .mappings
+            .values()
+            .filter(|m| m.application == application)
+            .cloned()
+            .collect();
+        Ok(sorted(found, |m| (m.created_at, m.id)))
+    }
+
+    async fn all_mappings(&self) -> Result<Vec<KeyMapping>> {
+        Ok(self.lock().mappings.values().cloned().collect())
+    }
+
+    async fn delete_mapping(&self, id: MappingId) -> Result<Option<KeyMapping>> {
+        let mut state = self.lock();
+        let Some(m) = state.mappings.remove(&id) else {
+            return Ok(None);
+        };
+        state
+            .by_consumer_key
+            .remove(&(m.key_manager.clone(), m.consumer_key.clone()));
+        state
+            .by_slot
+            .remove(&(m.application, m.key_type, m.key_manager.clone()));
+        Ok(Some(m))
+    }
+
+    async fn set_mapping_state(
+        &self,
+        id: MappingId,
+        new_state: MappingState,
+        at: DateTime<Utc>,
+    ) -> Result<Option<KeyMapping>> {
+        let mut state = self.lock();
+        Ok(state.mappings.get_mut(&id).map(|m| {
+            m.state = new_state;
+            m.updated_at = at;
+            m.clone()
+        }))
+    }
+}
