@@ -62,6 +62,10 @@ pub enum Event {
         /// The API.
         api: ApiId,
     },
+    /// Events may have been missed (a change feed lost its database connection and is
+    /// listening again): reload the view from storage, then keep applying events. Events that
+    /// follow it may repeat what the reload already shows; applying them again is harmless.
+    Resync,
 }
 
 /// Where events go. Publishing must not block: sinks buffer or drop, never wait.

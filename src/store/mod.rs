@@ -6,7 +6,8 @@
 //!
 //! - [`MemoryStore`]: in-process, for tests and embedding.
 //! - `SqliteStore` (feature `sqlite`, default): an embedded SQLite file, or in-memory.
-//! - The PostgreSQL backend lives behind feature `postgres`.
+//! - [`PostgresStore`] (feature `postgres`): a shared PostgreSQL database for several nodes,
+//!   with a change feed over `LISTEN/NOTIFY` ([`postgres::ChangeFeed`]).
 
 use std::fmt;
 
@@ -20,8 +21,12 @@ use crate::model::{
 };
 
 mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStore;
 
 /// What deleting an application removed, so that events can be published for each part.
 #[derive(Clone, Debug, PartialEq)]

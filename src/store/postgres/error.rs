@@ -1,0 +1,140 @@
+//! From driver errors to [`crate::Error`]: constraint names to the rules they enforce, and
+//! transient failures (connection lost, server shutting down, serialization, timeouts) to
+//! retryable storage errors.
+
+use tokio_postgres::error::SqlState;
+
+use crate::error::{ConflictRule, Error};
+
+/// Names of the constraints the schema declares; the mapping below depends on them.
+pub(super) const MAPPING_SLOT: &str = "mappings_slot_key";
+pub(super) const MAPPING_CONSUMER_KEY: &str = "mappings_consumer_key_key";
+pub(super) const APPLICATION_NAME: &str = "applications_name_key";
+pub(super) const APPLICATION_PKEY: &str = "applications_pkey";
+pub(super) const MAPPING_APPLICATION_FK: &str = "mappings_application_fkey";
+pub(super) const SUBSCRIPTION_APPLICATION_FK: &str = "subscriptions_application_fkey";
+pub(super) const SUBSCRIPTION_API_FK: &str = "subscriptions_api_fkey";
+
+/// What a call was doing, to turn a foreign-key or unique violation into the right error.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Context {
+    pub(super) application: Option<crate::model::ApplicationId>,
+    pub(super) application_name: Option<String>,
+    pub(super) api: Option<crate::model::ApiId>,
+}
+
+/// Whether the server or the connection failed in a way that a later attempt may not.
+fn transient(state: &SqlState) -> bool {
+    let code = state.code();
+    // 08: connection exception; 57P0x: admin/crash shutdown, cannot connect now;
+    // 40001/40P01: serialization failure, deadlock; 53: insufficient resources;
+    // 57014: statement timeout or cancel; 55P03: lock not available.
+    code.starts_with("08")
+        || code.starts_with("53")
+        || matches!(
+            code,
+            "57P01" | "57P02" | "57P03" | "40001" | "40P01" | "57014" | "55P03"
+        )
+}
+
+/// A driver error as a core error.
+pub(super) fn from_pg(error: tokio_postgres::Error, what: &str, context: &Context) -> Error {
+    if let Some(db) = error.as_db_error() {
+        let constraint = db.constraint().unwrap_or_default();
+        if *db.code() == SqlState::UNIQUE_VIOLATION {
+            match constraint {
+                MAPPING_SLOT => return Error::MappingExists(ConflictRule::KeyTypeAlreadyMapped),
+                MAPPING_CONSUMER_KEY => {
+                    return Error::MappingExists(ConflictRule::ConsumerKeyAlreadyMapped);
+                }
+                APPLICATION_NAME | APPLICATION_PKEY => {
+                    return Error::ApplicationExists {
+                        name: context.application_name.clone().unwrap_or_default(),
+                    };
+                }
+                _ => {}
+            }
+        }
+        if *db.code() == SqlState::FOREIGN_KEY_VIOLATION {
+            match (constraint, &context.application, &context.api) {
+                (MAPPING_APPLICATION_FK | SUBSCRIPTION_APPLICATION_FK, Some(app), _) => {
+                    return Error::ApplicationNotFound(*app);
+                }
+                (SUBSCRIPTION_API_FK, _, Some(api)) => return Error::ApiNotFound(api.clone()),
+                _ => {}
+            }
+        }
+        let retryable = transient(db.code());
+        let detail = if *db.code() == SqlState::QUERY_CANCELED {
+            format!("{what}: statement cancelled (statement timeout)")
+        } else {
+            format!("{what}: {} ({})", db.message(), db.code().code())
+        };
+        return Error::storage(detail, retryable, error);
+    }
+    // No server error: the connection closed or could not be opened (I/O), which a later
+    // attempt on a fresh connection may survive; or a value did not convert, which it won't.
+    let io = std::error::Error::source(&error)
+        .is_some_and(|source| source.downcast_ref::<std::io::Error>().is_some());
+    // The driver's error kind is private; its message for connect and I/O failures and for
+    // the connect timeout is stable.
+    let message = error.to_string();
+    let retryable = error.is_closed()
+        || io
+        || ["error connecting", "error communicating", "timeout"]
+            .iter()
+            .any(|prefix| message.starts_with(prefix));
+    Error::storage(format!("{what}: {error}"), retryable, error)
+}
+
+/// A pool error as a core error.
+pub(super) fn from_pool(error: deadpool_postgres::PoolError, what: &str) -> Error {
+    use deadpool_postgres::PoolError;
+    match error {
+        PoolError::Backend(e) => from_pg(e, what, &Context::default()),
+        PoolError::Timeout(kind) => Error::storage(
+            format!("{what}: timed out waiting for a database connection ({kind:?})"),
+            true,
+            PoolError::Timeout(kind),
+        ),
+        other => Error::storage(format!("{what}: {other}"), false, other),
+    }
+}
+
+/// A row that does not decode: the schema and the code disagree, never retryable.
+pub(super) fn corrupt(what: &str, detail: impl std::fmt::Display) -> Error {
+    Error::Storage {
+        detail: format!("{what}: stored row does not decode: {detail}"),
+        retryable: false,
+        source: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transient_states_are_retryable_and_others_not() {
+        for state in [
+            SqlState::ADMIN_SHUTDOWN,
+            SqlState::CRASH_SHUTDOWN,
+            SqlState::CANNOT_CONNECT_NOW,
+            SqlState::T_R_SERIALIZATION_FAILURE,
+            SqlState::T_R_DEADLOCK_DETECTED,
+            SqlState::CONNECTION_FAILURE,
+            SqlState::QUERY_CANCELED,
+            SqlState::TOO_MANY_CONNECTIONS,
+        ] {
+            assert!(transient(&state), "{}", state.code());
+        }
+        for state in [
+            SqlState::UNIQUE_VIOLATION,
+            SqlState::SYNTAX_ERROR,
+            SqlState::UNDEFINED_TABLE,
+            SqlState::INVALID_PASSWORD,
+        ] {
+            assert!(!transient(&state), "{}", state.code());
+        }
+    }
+}

@@ -1,0 +1,468 @@
+//! `impl Store for PostgresStore`. Every change and its notification share one transaction
+//! (a single statement where possible, so the hot path is one round trip).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+
+use super::PostgresStore;
+use super::error::{Context, from_pg};
+use super::rows::{
+    self, API_COLUMNS, APPLICATION_COLUMNS, MAPPING_COLUMNS, MAX_INLINE_PAYLOAD,
+    SUBSCRIPTION_COLUMNS, notify, to_json,
+};
+use crate::error::Result;
+use crate::events::Event;
+use crate::model::{
+    Api, ApiId, Application, ApplicationId, ConsumerKey, KeyManagerId, KeyMapping, MappingId,
+    MappingState, Subscription, UserId,
+};
+use crate::store::{DeletedApplication, Store};
+
+type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+async fn run<C: GenericClient + Sync>(
+    client: &C,
+    what: &str,
+    ctx: &Context,
+    sql: &str,
+    params: Params<'_>,
+) -> Result<Vec<Row>> {
+    let statement = client
+        .prepare_cached(sql)
+        .await
+        .map_err(|e| from_pg(e, what, ctx))?;
+    client
+        .query(&statement, params)
+        .await
+        .map_err(|e| from_pg(e, what, ctx))
+}
+
+fn first<T>(rows: Vec<Row>, decode: impl Fn(&Row) -> Result<T>) -> Result<Option<T>> {
+    rows.first().map(decode).transpose()
+}
+
+fn all<T>(rows: Vec<Row>, decode: impl Fn(&Row) -> Result<T>) -> Result<Vec<T>> {
+    rows.iter().map(decode).collect()
+}
+
+impl PostgresStore {
+    async fn read(&self, what: &str, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
+        let client = self.conn(what).await?;
+        run(&client, what, &Context::default(), sql, params).await
+    }
+
+    /// One statement `sql` (which must return at least one row when it changed something),
+    /// then the events built from its rows, in one transaction. Returns the rows.
+    async fn write(
+        &self,
+        what: &str,
+        ctx: &Context,
+        sql: &str,
+        params: Params<'_>,
+        events: impl Fn(&[Row]) -> Result<Vec<Event>>,
+    ) -> Result<Vec<Row>> {
+        let mut client = self.conn(what).await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| from_pg(e, what, ctx))?;
+        let rows = run(&tx, what, ctx, sql, params).await?;
+        for event in events(&rows)? {
+            notify(&tx, &self.channel, &event).await?;
+        }
+        tx.commit().await.map_err(|e| from_pg(e, what, ctx))?;
+        Ok(rows)
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn create_application(&self, application: &Application) -> Result<()> {
+        let ctx = Context {
+            application_name: Some(application.name.clone()),
+            ..Context::default()
+        };
+        let event = Event::ApplicationCreated {
+            application: application.clone(),
+        };
+        let sql = format!(
+            "INSERT INTO applications ({APPLICATION_COLUMNS}) VALUES ($1, $2, $3, $4, $5) RETURNING id"
+        );
+        let params: Params<'_> = &[
+            application.id.as_uuid(),
+            &application.name,
+            &application.owner.as_str(),
+            &application.organization.as_str(),
+            &application.created_at,
+        ];
+        self.write("create_application", &ctx, &sql, params, |_| {
+            Ok(vec![event.clone()])
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn application(&self, id: ApplicationId) -> Result<Option<Application>> {
+        let sql = format!("SELECT {APPLICATION_COLUMNS} FROM applications WHERE id = $1");
+        let rows = self.read("application", &sql, &[id.as_uuid()]).await?;
+        first(rows, rows::application)
+    }
+
+    async fn applications_of(&self, owner: &UserId) -> Result<Vec<Application>> {
+        let sql = format!(
+            "SELECT {APPLICATION_COLUMNS} FROM applications WHERE owner = $1 ORDER BY created_at, id"
+        );
+        let rows = self
+            .read("applications_of", &sql, &[&owner.as_str()])
+            .await?;
+        all(rows, rows::application)
+    }
+
+    async fn delete_application(&self, id: ApplicationId) -> Result<Option<DeletedApplication>> {
+        let what = "delete_application";
+        let ctx = Context::default();
+        let mut client = self.conn(what).await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| from_pg(e, what, &ctx))?;
+        let sql = format!("DELETE FROM applications WHERE id = $1 RETURNING {APPLICATION_COLUMNS}");
+        // Deleting the parent row first locks it, so a concurrent insert_mapping for this
+        // application waits and then fails its foreign key instead of slipping in.
+        let Some(application) = first(
+            run(&tx, what, &ctx, &sql, &[id.as_uuid()]).await?,
+            rows::application,
+        )?
+        else {
+            return Ok(None);
+        };
+        let sql =
+            format!("DELETE FROM mappings WHERE application = $1 RETURNING {MAPPING_COLUMNS}");
+        let mut mappings = all(
+            run(&tx, what, &ctx, &sql, &[id.as_uuid()]).await?,
+            rows::mapping,
+        )?;
+        mappings.sort_by_key(|m| (m.created_at, m.id));
+        let sql = format!(
+            "DELETE FROM subscriptions WHERE application = $1 RETURNING {SUBSCRIPTION_COLUMNS}"
+        );
+        let mut subscriptions = all(
+            run(&tx, what, &ctx, &sql, &[id.as_uuid()]).await?,
+            rows::subscription,
+        )?;
+        subscriptions.sort_by(|a, b| a.api.cmp(&b.api));
+        let events = mappings
+            .iter()
+            .map(|m| Event::MappingRemoved { mapping: m.clone() })
+            .chain(subscriptions.iter().map(|s| Event::SubscriptionRemoved {
+                application: s.application,
+                api: s.api.clone(),
+            }))
+            .chain([Event::ApplicationDeleted { application: id }]);
+        for event in events {
+            notify(&tx, &self.channel, &event).await?;
+        }
+        tx.commit().await.map_err(|e| from_pg(e, what, &ctx))?;
+        Ok(Some(DeletedApplication {
+            application,
+            mappings,
+            subscriptions,
+        }))
+    }
+
+    async fn put_api(&self, api: &Api) -> Result<()> {
+        let sql = format!(
+            "INSERT INTO apis ({API_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, version = excluded.version, \
+             context = excluded.context, organization = excluded.organization, \
+             key_managers = excluded.key_managers, audience = excluded.audience RETURNING id"
+        );
+        let key_managers = to_json(&api.key_managers)?;
+        let event = Event::ApiChanged { api: api.clone() };
+        let params: Params<'_> = &[
+            &api.id.as_str(),
+            &api.name,
+            &api.version,
+            &api.context,
+            &api.organization.as_str(),
+            &key_managers,
+            &api.audience,
+        ];
+        self.write("put_api", &Context::default(), &sql, params, |_| {
+            Ok(vec![event.clone()])
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn api(&self, id: &ApiId) -> Result<Option<Api>> {
+        let sql = format!("SELECT {API_COLUMNS} FROM apis WHERE id = $1");
+        first(self.read("api", &sql, &[&id.as_str()]).await?, rows::api)
+    }
+
+    async fn apis(&self) -> Result<Vec<Api>> {
+        // Byte order, as the other backends sort ids.
+        let sql = format!("SELECT {API_COLUMNS} FROM apis ORDER BY id COLLATE \"C\"");
+        all(self.read("apis", &sql, &[]).await?, rows::api)
+    }
+
+    async fn put_subscription(&self, subscription: &Subscription) -> Result<Subscription> {
+        let ctx = Context {
+            application: Some(subscription.application),
+            api: Some(subscription.api.clone()),
+            ..Context::default()
+        };
+        let sql = format!(
+            "INSERT INTO subscriptions ({SUBSCRIPTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (application, api) DO UPDATE SET state = excluded.state, \
+             updated_at = excluded.updated_at RETURNING {SUBSCRIPTION_COLUMNS}"
+        );
+        let params: Params<'_> = &[
+            subscription.application.as_uuid(),
+            &subscription.api.as_str(),
+            &subscription.state.as_str(),
+            &subscription.created_at,
+            &subscription.updated_at,
+        ];
+        let rows = self
+            .write("put_subscription", &ctx, &sql, params, |rows| {
+                all(rows.to_vec(), rows::subscription).map(|subs| {
+                    subs.into_iter()
+                        .map(|subscription| Event::SubscriptionChanged { subscription })
+                        .collect()
+                })
+            })
+            .await?;
+        first(rows, rows::subscription)?
+            .ok_or_else(|| super::error::corrupt("put_subscription", "no row returned"))
+    }
+
+    async fn subscription(
+        &self,
+        application: ApplicationId,
+        api: &ApiId,
+    ) -> Result<Option<Subscription>> {
+        let sql = format!(
+            "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE application = $1 AND api = $2"
+        );
+        let rows = self
+            .read(
+                "subscription",
+                &sql,
+                &[application.as_uuid(), &api.as_str()],
+            )
+            .await?;
+        first(rows, rows::subscription)
+    }
+
+    async fn delete_subscription(
+        &self,
+        application: ApplicationId,
+        api: &ApiId,
+    ) -> Result<Option<Subscription>> {
+        let sql = format!(
+            "DELETE FROM subscriptions WHERE application = $1 AND api = $2 \
+             RETURNING {SUBSCRIPTION_COLUMNS}"
+        );
+        let event = Event::SubscriptionRemoved {
+            application,
+            api: api.clone(),
+        };
+        let params: Params<'_> = &[application.as_uuid(), &api.as_str()];
+        let rows = self
+            .write(
+                "delete_subscription",
+                &Context::default(),
+                &sql,
+                params,
+                |rows| {
+                    Ok(if rows.is_empty() {
+                        vec![]
+                    } else {
+                        vec![event.clone()]
+                    })
+                },
+            )
+            .await?;
+        first(rows, rows::subscription)
+    }
+
+    async fn subscriptions_of(&self, application: ApplicationId) -> Result<Vec<Subscription>> {
+        let sql = format!(
+            "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE application = $1 \
+             ORDER BY api COLLATE \"C\""
+        );
+        let rows = self
+            .read("subscriptions_of", &sql, &[application.as_uuid()])
+            .await?;
+        all(rows, rows::subscription)
+    }
+
+    async fn all_subscriptions(&self) -> Result<Vec<Subscription>> {
+        let sql = format!(
+            "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions ORDER BY application, api COLLATE \"C\""
+        );
+        all(
+            self.read("all_subscriptions", &sql, &[]).await?,
+            rows::subscription,
+        )
+    }
+
+    async fn insert_mapping(&self, mapping: &KeyMapping) -> Result<()> {
+        let what = "insert_mapping";
+        let ctx = Context {
+            application: Some(mapping.application),
+            ..Context::default()
+        };
+        let snapshot = to_json(&mapping.snapshot)?;
+        let created_by = to_json(&mapping.created_by)?;
+        let event = Event::MappingCreated {
+            mapping: mapping.clone(),
+        };
+        let payload = rows::encode(&event)?;
+        let insert = format!(
+            "INSERT INTO mappings ({MAPPING_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id"
+        );
+        let (key_type, key_manager, consumer_key, mode, state) = (
+            mapping.key_type.as_str(),
+            mapping.key_manager.as_str(),
+            mapping.consumer_key.as_str(),
+            mapping.mode.as_str(),
+            mapping.state.as_str(),
+        );
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+            mapping.id.as_uuid(),
+            mapping.application.as_uuid(),
+            &key_type,
+            &key_manager,
+            &consumer_key,
+            &mode,
+            &state,
+            &mapping.validated,
+            &mapping.secret_proven,
+            &snapshot,
+            &mapping.created_at,
+            &mapping.updated_at,
+            &created_by,
+        ];
+        if payload.len() > MAX_INLINE_PAYLOAD {
+            self.write(what, &ctx, &insert, &params, |_| Ok(vec![event.clone()]))
+                .await?;
+            return Ok(());
+        }
+        // The hot path: one statement is one implicit transaction holding both the row and
+        // its notification, in a single round trip.
+        let sql = format!("WITH ins AS ({insert}) SELECT pg_notify($14, $15) FROM ins");
+        params.push(&self.channel);
+        params.push(&payload);
+        let client = self.conn(what).await?;
+        run(&client, what, &ctx, &sql, &params).await?;
+        Ok(())
+    }
+
+    async fn mapping(&self, id: MappingId) -> Result<Option<KeyMapping>> {
+        let sql = format!("SELECT {MAPPING_COLUMNS} FROM mappings WHERE id = $1");
+        first(
+            self.read("mapping", &sql, &[id.as_uuid()]).await?,
+            rows::mapping,
+        )
+    }
+
+    async fn mapping_by_consumer_key(
+        &self,
+        key_manager: &KeyManagerId,
+        consumer_key: &ConsumerKey,
+    ) -> Result<Option<KeyMapping>> {
+        let sql = format!(
+            "SELECT {MAPPING_COLUMNS} FROM mappings WHERE key_manager = $1 AND consumer_key = $2"
+        );
+        let params: Params<'_> = &[&key_manager.as_str(), &consumer_key.as_str()];
+        first(
+            self.read("mapping_by_consumer_key", &sql, params).await?,
+            rows::mapping,
+        )
+    }
+
+    async fn mappings_of(&self, application: ApplicationId) -> Result<Vec<KeyMapping>> {
+        let sql = format!(
+            "SELECT {MAPPING_COLUMNS} FROM mappings WHERE application = $1 ORDER BY created_at, id"
+        );
+        let rows = self
+            .read("mappings_of", &sql, &[application.as_uuid()])
+            .await?;
+        all(rows, rows::mapping)
+    }
+
+    async fn all_mappings(&self) -> Result<Vec<KeyMapping>> {
+        let sql = format!("SELECT {MAPPING_COLUMNS} FROM mappings ORDER BY created_at, id");
+        all(self.read("all_mappings", &sql, &[]).await?, rows::mapping)
+    }
+
+    async fn delete_mapping(&self, id: MappingId) -> Result<Option<KeyMapping>> {
+        let sql = format!("DELETE FROM mappings WHERE id = $1 RETURNING {MAPPING_COLUMNS}");
+        let rows = self
+            .write(
+                "delete_mapping",
+                &Context::default(),
+                &sql,
+                &[id.as_uuid()],
+                |rows| {
+                    all(rows.to_vec(), rows::mapping).map(|ms| {
+                        ms.into_iter()
+                            .map(|mapping| Event::MappingRemoved { mapping })
+                            .collect()
+                    })
+                },
+            )
+            .await?;
+        first(rows, rows::mapping)
+    }
+
+    async fn set_mapping_state(
+        &self,
+        id: MappingId,
+        state: MappingState,
+        at: DateTime<Utc>,
+    ) -> Result<Option<KeyMapping>> {
+        // The old state comes from the row lock taken by the update itself, so concurrent
+        // changes each see the state they replaced.
+        let columns = MAPPING_COLUMNS
+            .split(", ")
+            .map(|c| format!("m.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "UPDATE mappings m SET state = $2, updated_at = $3 \
+             FROM (SELECT id, state AS previous FROM mappings WHERE id = $1 FOR UPDATE) old \
+             WHERE m.id = old.id RETURNING {columns}, old.previous"
+        );
+        let params: Params<'_> = &[id.as_uuid(), &state.as_str(), &at];
+        let rows = self
+            .write(
+                "set_mapping_state",
+                &Context::default(),
+                &sql,
+                params,
+                |rows| {
+                    let mut events = Vec::new();
+                    for row in rows {
+                        let mapping = rows::mapping(row)?;
+                        let previous: MappingState = row
+                            .get::<_, &str>("previous")
+                            .parse()
+                            .map_err(|e| super::error::corrupt("previous", e))?;
+                        if previous != mapping.state {
+                            events.push(Event::MappingStateChanged { mapping, previous });
+                        }
+                    }
+                    Ok(events)
+                },
+            )
+            .await?;
+        first(rows, rows::mapping)
+    }
+}
