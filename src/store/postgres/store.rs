@@ -129,14 +129,17 @@ impl Store for PostgresStore {
             .transaction()
             .await
             .map_err(|e| from_pg(e, what, &ctx))?;
-        let sql = format!("DELETE FROM applications WHERE id = $1 RETURNING {APPLICATION_COLUMNS}");
-        // Deleting the parent row first locks it, so a concurrent insert_mapping for this
-        // application waits and then fails its foreign key instead of slipping in.
+        // Locking the parent row first makes a concurrent insert_mapping for this application
+        // wait and then fail its foreign key instead of slipping in. The children go before
+        // the parent so that their rows are returned (the cascade would remove them silently).
+        let sql =
+            format!("SELECT {APPLICATION_COLUMNS} FROM applications WHERE id = $1 FOR UPDATE");
         let Some(application) = first(
             run(&tx, what, &ctx, &sql, &[id.as_uuid()]).await?,
             rows::application,
         )?
         else {
+            tx.rollback().await.map_err(|e| from_pg(e, what, &ctx))?;
             return Ok(None);
         };
         let sql =
@@ -154,6 +157,8 @@ impl Store for PostgresStore {
             rows::subscription,
         )?;
         subscriptions.sort_by(|a, b| a.api.cmp(&b.api));
+        let sql = "DELETE FROM applications WHERE id = $1";
+        run(&tx, what, &ctx, sql, &[id.as_uuid()]).await?;
         let events = mappings
             .iter()
             .map(|m| Event::MappingRemoved { mapping: m.clone() })

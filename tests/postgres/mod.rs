@@ -1,0 +1,263 @@
+//! PostgreSQL tests. They need a server: set `KEYPROV_PG_URL` (e.g.
+//! `postgres://postgres@127.0.0.1:5432/test`, or `eval "$(.ci/postgres.sh start)"`). Without
+//! it each test prints a SKIP line and returns. Each test works in its own schema, dropped at
+//! the end (also when the test panics).
+
+mod faults;
+mod feed;
+mod race;
+mod store;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use keyprov::store::Store;
+use keyprov::store::postgres::{PostgresConfig, PostgresStore};
+use keyprov::{
+    Actor, Api, ApiId, Application, ApplicationId, ConsumerKey, Event, KeyManagerId, KeyMapping,
+    KeyType, MappingId, MappingMode, MappingState, OrganizationId, Subscription, UserId,
+};
+
+/// The server URL, or `None` after printing the SKIP line.
+pub fn pg_url() -> Option<String> {
+    match std::env::var("KEYPROV_PG_URL") {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            eprintln!("SKIP postgres tests: set KEYPROV_PG_URL");
+            None
+        }
+    }
+}
+
+macro_rules! require_pg {
+    () => {
+        match $crate::postgres::TestSchema::new() {
+            Some(schema) => schema,
+            None => return,
+        }
+    };
+}
+pub(crate) use require_pg;
+
+/// A uniquely named schema, dropped when this value is.
+pub struct TestSchema {
+    pub url: String,
+    pub schema: String,
+}
+
+impl TestSchema {
+    pub fn new() -> Option<Self> {
+        let url = pg_url()?;
+        let schema = format!("kp_t_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        Some(Self { url, schema })
+    }
+
+    /// The application name the store's connections report.
+    pub fn app_name(&self) -> String {
+        format!("kp-{}", self.schema)
+    }
+
+    pub fn config(&self) -> keyprov::store::postgres::PostgresConfigBuilder {
+        PostgresConfig::builder(self.url.clone())
+            .schema(self.schema.clone())
+            .application_name(self.app_name())
+            .pool_size(8)
+    }
+
+    pub async fn open(&self) -> Arc<PostgresStore> {
+        Arc::new(
+            PostgresStore::open(self.config().build().unwrap())
+                .await
+                .unwrap(),
+        )
+    }
+
+    /// Terminates every backend whose application_name is `name`; returns how many.
+    pub async fn terminate(&self, name: &str) -> i64 {
+        let admin = admin(&self.url).await;
+        admin
+            .query_one(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                 WHERE application_name = $1 AND pid <> pg_backend_pid()",
+                &[&name],
+            )
+            .await
+            .unwrap()
+            .get(0)
+    }
+}
+
+impl Drop for TestSchema {
+    fn drop(&mut self) {
+        let (url, schema) = (self.url.clone(), self.schema.clone());
+        // Drop runs outside async; a short-lived runtime on its own thread does the cleanup.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let client = admin(&url).await;
+                // The test's runtime is blocked in this drop, so its connections cannot
+                // finish what they were doing: end them before dropping their tables.
+                let _ = client
+                    .execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                         WHERE application_name LIKE $1",
+                        &[&format!("kp-{schema}%")],
+                    )
+                    .await;
+                let _ = client
+                    .batch_execute(&format!(
+                        "SET lock_timeout = '10s'; DROP SCHEMA IF EXISTS {schema} CASCADE"
+                    ))
+                    .await;
+            });
+        })
+        .join();
+    }
+}
+
+/// A plain connection for test-side SQL.
+pub async fn admin(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect to KEYPROV_PG_URL");
+    tokio::spawn(connection);
+    client
+}
+
+pub fn application(owner: &str, name: &str) -> Application {
+    Application {
+        id: ApplicationId::random(),
+        name: name.into(),
+        owner: UserId::new(owner).unwrap(),
+        organization: OrganizationId::new("org").unwrap(),
+        created_at: keyprov::model::now(),
+    }
+}
+
+pub fn api(id: &str) -> Api {
+    Api {
+        id: ApiId::new(id).unwrap(),
+        name: id.into(),
+        version: "1.0.0".into(),
+        context: format!("/{id}/1.0.0"),
+        organization: OrganizationId::new("org").unwrap(),
+        key_managers: Default::default(),
+        audience: None,
+    }
+}
+
+pub fn subscription(application: ApplicationId, api: &str) -> Subscription {
+    let at = keyprov::model::now();
+    Subscription {
+        application,
+        api: ApiId::new(api).unwrap(),
+        state: keyprov::SubscriptionState::Unblocked,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+pub fn mapping(application: ApplicationId, km: &str, key_type: KeyType, key: &str) -> KeyMapping {
+    let at = keyprov::model::now();
+    KeyMapping {
+        id: MappingId::random(),
+        application,
+        key_type,
+        key_manager: KeyManagerId::new(km).unwrap(),
+        consumer_key: ConsumerKey::new(key).unwrap(),
+        mode: MappingMode::Mapped,
+        state: MappingState::Active,
+        validated: true,
+        secret_proven: true,
+        snapshot: Default::default(),
+        created_at: at,
+        updated_at: at,
+        created_by: Actor::System,
+    }
+}
+
+/// What a gateway node keeps in memory, maintained the way the gateway's view is: apply
+/// events, reload from the store on `Resync` or when the broadcast says it lagged.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct View {
+    pub mappings: HashMap<MappingId, KeyMapping>,
+    pub subscriptions: HashMap<(ApplicationId, ApiId), Subscription>,
+}
+
+impl View {
+    pub async fn load(store: &dyn Store) -> Self {
+        let mut view = View::default();
+        for m in store.all_mappings().await.unwrap() {
+            view.mappings.insert(m.id, m);
+        }
+        for s in store.all_subscriptions().await.unwrap() {
+            view.subscriptions.insert((s.application, s.api.clone()), s);
+        }
+        view
+    }
+
+    /// Applies one event; returns false when the view must be reloaded.
+    pub fn apply(&mut self, event: &Event) -> bool {
+        match event {
+            Event::MappingCreated { mapping } | Event::MappingStateChanged { mapping, .. } => {
+                self.mappings.insert(mapping.id, mapping.clone());
+            }
+            Event::MappingRemoved { mapping } => {
+                self.mappings.remove(&mapping.id);
+            }
+            Event::SubscriptionChanged { subscription } => {
+                let key = (subscription.application, subscription.api.clone());
+                self.subscriptions.insert(key, subscription.clone());
+            }
+            Event::SubscriptionRemoved { application, api } => {
+                self.subscriptions.remove(&(*application, api.clone()));
+            }
+            Event::ApplicationDeleted { application } => {
+                self.mappings.retain(|_, m| m.application != *application);
+                self.subscriptions.retain(|(a, _), _| a != application);
+            }
+            Event::Resync => return false,
+            _ => {}
+        }
+        true
+    }
+
+    /// Runs a view fed by `events` until the returned handle is dropped; `view` is shared.
+    pub fn follow(
+        store: Arc<dyn Store>,
+        mut events: tokio::sync::broadcast::Receiver<Event>,
+        view: Arc<tokio::sync::Mutex<View>>,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                let reload = match events.recv().await {
+                    Ok(event) => !view.lock().await.apply(&event),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => true,
+                    Err(_) => return,
+                };
+                if reload {
+                    let fresh = View::load(&*store).await;
+                    *view.lock().await = fresh;
+                }
+            }
+        })
+    }
+}
+
+/// Polls `check` until it holds or `within` passes.
+pub async fn eventually(within: Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
