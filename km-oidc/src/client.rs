@@ -131,10 +131,7 @@ impl Http {
         request: RequestBuilder,
     ) -> Result<HttpAnswer, OidcError> {
         let endpoint = endpoint_label(kind, url);
-        let response = request
-            .send()
-            .await
-            .map_err(|e| transport(&endpoint, e))?;
+        let response = request.send().await.map_err(|e| transport(&endpoint, e))?;
         let status = response.status();
         let content_type = response
             .headers()
@@ -203,7 +200,9 @@ impl Http {
     ) -> Result<T, OidcError> {
         let answer = self
             .send_idempotent(kind, url, |c| {
-                let request = c.get(url).header(reqwest::header::ACCEPT, "application/json");
+                let request = c
+                    .get(url)
+                    .header(reqwest::header::ACCEPT, "application/json");
                 match bearer {
                     Some(token) => request.bearer_auth(token.expose_secret()),
                     None => request,
@@ -295,25 +294,22 @@ impl Http {
                 http,
                 label: endpoint.clone(),
             };
-            let response = exchange
-                .request_async(&sender)
-                .await
-                .map_err(|e| match e {
-                    RequestTokenError::Request(classified) => classified,
-                    RequestTokenError::Parse(err, body) => {
-                        let detail = match describe_body(&body) {
-                            d if d.contains("HTML") => d,
-                            _ => format!("malformed token response: {err}"),
-                        };
-                        OidcError::protocol(&endpoint, detail)
-                    }
-                    // 2xx answers only reach here; error answers are classified by the sender.
-                    RequestTokenError::ServerResponse(body) => OidcError::protocol(
-                        &endpoint,
-                        format!("error body in a success answer: {:?}", body.error()),
-                    ),
-                    RequestTokenError::Other(detail) => OidcError::protocol(&endpoint, detail),
-                })?;
+            let response = exchange.request_async(&sender).await.map_err(|e| match e {
+                RequestTokenError::Request(classified) => classified,
+                RequestTokenError::Parse(err, body) => {
+                    let detail = match describe_body(&body) {
+                        d if d.contains("HTML") => d,
+                        _ => format!("malformed token response: {err}"),
+                    };
+                    OidcError::protocol(&endpoint, detail)
+                }
+                // 2xx answers only reach here; error answers are classified by the sender.
+                RequestTokenError::ServerResponse(body) => OidcError::protocol(
+                    &endpoint,
+                    format!("error body in a success answer: {:?}", body.error()),
+                ),
+                RequestTokenError::Other(detail) => OidcError::protocol(&endpoint, detail),
+            })?;
             Ok(AccessToken {
                 access_token: SecretString::from(response.access_token().secret().to_owned()),
                 token_type: "Bearer".to_owned(),
@@ -341,6 +337,17 @@ impl Http {
             .headers(parts.headers)
             .body(body);
         let answer = self.send_once(EndpointKind::Token, &url, builder).await?;
+        if !answer
+            .content_type
+            .as_deref()
+            .is_some_and(|ct| ct.contains("json"))
+        {
+            let detail = match describe_body(&answer.body) {
+                d if d.contains("HTML") => d,
+                _ => format!("content type {:?} instead of JSON", answer.content_type),
+            };
+            return Err(OidcError::protocol(endpoint, detail));
+        }
         let mut response = oauth2::http::Response::builder().status(answer.status.as_u16());
         if let Some(ct) = &answer.content_type {
             response = response.header(oauth2::http::header::CONTENT_TYPE, ct);
@@ -403,8 +410,12 @@ impl Http {
         client_uri: &str,
         token: &SecretString,
     ) -> Result<ClientRegistration, OidcError> {
-        self.get_json(EndpointKind::RegistrationManagement, client_uri, Some(token))
-            .await
+        self.get_json(
+            EndpointKind::RegistrationManagement,
+            client_uri,
+            Some(token),
+        )
+        .await
     }
 
     /// Deletes a client (RFC 7592 §2.3). Not retried.
@@ -437,7 +448,8 @@ pub fn apply_auth(
             client_id,
             client_secret,
         } => {
-            let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            let enc =
+                |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
             request.basic_auth(enc(client_id), Some(enc(client_secret.expose_secret())))
         }
         ServerAuth::ClientSecretPost {
@@ -562,11 +574,17 @@ impl std::fmt::Debug for ClientRegistration {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientRegistration")
             .field("client_id", &self.client_id)
-            .field("client_secret", &self.client_secret.as_ref().map(|_| "[redacted]"))
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "[redacted]"),
+            )
             .field("registration_client_uri", &self.registration_client_uri)
             .field("client_name", &self.client_name)
             .field("grant_types", &self.grant_types)
-            .field("token_endpoint_auth_method", &self.token_endpoint_auth_method)
+            .field(
+                "token_endpoint_auth_method",
+                &self.token_endpoint_auth_method,
+            )
             .finish_non_exhaustive()
     }
 }
@@ -635,18 +653,28 @@ mod tests {
         let set = JwkSet {
             keys: vec![key("a", Some("enc")), key("a", Some("sig")), key("b", None)],
         };
-        assert_eq!(find_signing_key(&set, Some("a")).unwrap().use_.as_deref(), Some("sig"));
+        assert_eq!(
+            find_signing_key(&set, Some("a")).unwrap().use_.as_deref(),
+            Some("sig")
+        );
         assert!(find_signing_key(&set, Some("c")).is_none());
-        assert!(find_signing_key(&set, None).is_none(), "ambiguous without kid");
+        assert!(
+            find_signing_key(&set, None).is_none(),
+            "ambiguous without kid"
+        );
     }
 
     #[test]
     fn registration_metadata_follows_rfc7591_defaults() {
-        let reg: ClientRegistration =
-            serde_json::from_str(r#"{"client_id":"c","client_secret":"s3cret","token_endpoint_auth_method":"none"}"#)
-                .unwrap();
+        let reg: ClientRegistration = serde_json::from_str(
+            r#"{"client_id":"c","client_secret":"s3cret","token_endpoint_auth_method":"none"}"#,
+        )
+        .unwrap();
         let info = reg.to_client_info(&ConsumerKey::new("c").unwrap());
-        assert_eq!(info.grant_types, Some(vec!["authorization_code".to_owned()]));
+        assert_eq!(
+            info.grant_types,
+            Some(vec!["authorization_code".to_owned()])
+        );
         assert_eq!(info.confidential, Some(false));
         assert!(!format!("{reg:?}").contains("s3cret"));
     }
@@ -657,6 +685,9 @@ mod tests {
             ca_certs_pem: vec!["not a certificate".into()],
             ..HttpSettings::default()
         };
-        assert!(matches!(Http::new(&settings), Err(OidcError::Config { .. })));
+        assert!(matches!(
+            Http::new(&settings),
+            Err(OidcError::Config { .. })
+        ));
     }
 }

@@ -63,7 +63,9 @@ impl fmt::Debug for ServerAuth {
             ServerAuth::ClientSecretPost { client_id, .. } => {
                 write!(f, "ClientSecretPost({client_id}, [redacted])")
             }
-            ServerAuth::UserBasic { username, .. } => write!(f, "UserBasic({username}, [redacted])"),
+            ServerAuth::UserBasic { username, .. } => {
+                write!(f, "UserBasic({username}, [redacted])")
+            }
             ServerAuth::Bearer { .. } => f.write_str("Bearer([redacted])"),
         }
     }
@@ -238,7 +240,10 @@ impl OidcConfig {
     ///
     /// # Errors
     /// [`keyprov::Error::Config`] naming the key.
-    pub fn from_connection(key_manager: KeyManagerId, table: &toml::Table) -> keyprov::Result<Self> {
+    pub fn from_connection(
+        key_manager: KeyManagerId,
+        table: &toml::Table,
+    ) -> keyprov::Result<Self> {
         let mut table = table.clone();
         table.insert(
             "key_manager".into(),
@@ -273,7 +278,11 @@ impl OidcConfig {
     }
 
     /// Adds a client's registration access token (RFC 7592).
-    pub fn registration(mut self, client_id: impl Into<String>, access: RegistrationAccess) -> Self {
+    pub fn registration(
+        mut self,
+        client_id: impl Into<String>,
+        access: RegistrationAccess,
+    ) -> Self {
         self.registrations.insert(client_id.into(), access);
         self
     }
@@ -332,7 +341,6 @@ impl OidcConfig {
     }
 }
 
-
 mod millis {
     use std::time::Duration;
 
@@ -373,7 +381,8 @@ mod tests {
             "#,
         )
         .unwrap();
-        let config = OidcConfig::from_connection(KeyManagerId::new("idp").unwrap(), &table).unwrap();
+        let config =
+            OidcConfig::from_connection(KeyManagerId::new("idp").unwrap(), &table).unwrap();
         assert_eq!(config.token_auth_method, TokenAuthMethod::ClientSecretPost);
         assert_eq!(config.http.request_timeout, Duration::from_millis(2500));
         assert_eq!(config.http.retry, RetryPolicy::default());
@@ -390,6 +399,9 @@ mod tests {
         assert!(config.validate().is_err(), "discovery without issuer");
         let table: toml::Table = toml::from_str("issuer = 3").unwrap();
         let err = OidcConfig::from_connection(id, &table).unwrap_err();
-        assert!(err.to_string().contains("key_managers.idp.connection"), "{err}");
+        assert!(
+            err.to_string().contains("key_managers.idp.connection"),
+            "{err}"
+        );
     }
 }

@@ -343,8 +343,13 @@ mod tests {
 
     #[test]
     fn html_pages_are_protocol_errors_naming_the_endpoint() {
-        let err = classify(EndpointKind::Discovery, "discovery /.well-known/x", 404, b"<html/>")
-            .into_core(&km());
+        let err = classify(
+            EndpointKind::Discovery,
+            "discovery /.well-known/x",
+            404,
+            b"<html/>",
+        )
+        .into_core(&km());
         match err {
             Error::KeyManagerProtocol {
                 endpoint, detail, ..

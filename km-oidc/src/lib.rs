@@ -9,6 +9,8 @@ mod manager;
 #[cfg(feature = "emulator")]
 pub mod emulator;
 
-pub use config::{HttpSettings, OidcConfig, RegistrationAccess, RetryPolicy, ServerAuth, TokenAuthMethod};
+pub use config::{
+    HttpSettings, OidcConfig, RegistrationAccess, RetryPolicy, ServerAuth, TokenAuthMethod,
+};
 pub use error::{EndpointKind, OidcError};
 pub use manager::{Endpoints, OidcKeyManager};

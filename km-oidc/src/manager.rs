@@ -113,7 +113,11 @@ impl OidcKeyManager {
                     "{}/.well-known/openid-configuration",
                     issuer.trim_end_matches('/')
                 ),
-                (None, None) => return Err(OidcError::NotSupported { operation: "discovery" }),
+                (None, None) => {
+                    return Err(OidcError::NotSupported {
+                        operation: "discovery",
+                    });
+                }
             };
             self.http.discover(&url, c.issuer.as_deref()).await?
         } else {
@@ -178,7 +182,10 @@ impl OidcKeyManager {
             .map_err(|e| self.map_err(e))?;
         if registration.client_id != consumer_key.as_str() {
             return Err(self.map_err(OidcError::protocol(
-                crate::client::endpoint_label(crate::error::EndpointKind::RegistrationManagement, &uri),
+                crate::client::endpoint_label(
+                    crate::error::EndpointKind::RegistrationManagement,
+                    &uri,
+                ),
                 "the answer describes another client",
             )));
         }

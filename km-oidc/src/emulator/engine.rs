@@ -190,15 +190,15 @@ impl Engine {
             .then_some(secret)
     }
 
-    /// Starts signing with a new key; the previous keys stay in the JWKS for `grace`, then
-    /// disappear. Returns the new key id.
+    /// Starts signing with a new key; the previous keys stay in the JWKS for at most `grace`
+    /// (a zero grace drops them at once, as after a key compromise). Returns the new key id.
     pub fn rotate_signing_key(&self, grace: Duration) -> String {
         let key = SigningKey::generate(self.inner.flavour.alg);
         let kid = key.kid.clone();
         let retire_at = now_s() + i64::try_from(grace.as_secs()).unwrap_or(i64::MAX / 2);
         let mut state = self.lock();
         for entry in &mut state.keys {
-            entry.retire_at.get_or_insert(retire_at);
+            entry.retire_at = Some(entry.retire_at.map_or(retire_at, |at| at.min(retire_at)));
         }
         state.keys.push(KeyEntry {
             key,
@@ -240,7 +240,10 @@ impl Engine {
         put("jwks_uri", &paths.jwks);
         put("introspection_endpoint", &paths.introspection);
         put("registration_endpoint", &paths.registration);
-        doc.insert("grant_types_supported".into(), json!(["client_credentials"]));
+        doc.insert(
+            "grant_types_supported".into(),
+            json!(["client_credentials"]),
+        );
         doc.insert(
             "token_endpoint_auth_methods_supported".into(),
             json!(["client_secret_basic", "client_secret_post"]),
@@ -280,9 +283,12 @@ impl Engine {
                 let (id, secret) = text.split_once(':')?;
                 Some((url_decode(id), url_decode(secret)))
             });
-        let post = form
-            .get("client_secret")
-            .map(|s| (form.get("client_id").cloned().unwrap_or_default(), s.clone()));
+        let post = form.get("client_secret").map(|s| {
+            (
+                form.get("client_id").cloned().unwrap_or_default(),
+                s.clone(),
+            )
+        });
         let (method, (id, secret)) = match (basic, post) {
             (Some(_), Some(_)) => {
                 return Err(self.error(
@@ -297,8 +303,8 @@ impl Engine {
         };
         let client = self.client(&id).ok_or_else(refuse)?;
         let expired = client.secret_expires_at.is_some_and(|at| at <= now_s());
-        let method_ok = !self.inner.flavour.strict_auth_method
-            || client.token_endpoint_auth_method == method;
+        let method_ok =
+            !self.inner.flavour.strict_auth_method || client.token_endpoint_auth_method == method;
         let secret_ok = secret.len() == client.client_secret.len()
             && secret
                 .bytes()
@@ -330,7 +336,11 @@ impl Engine {
             && !flavour.resources.is_empty()
         {
             let Some(server) = flavour.resources.get(resource) else {
-                return Err(self.error(StatusCode::BAD_REQUEST, "invalid_target", "unknown resource"));
+                return Err(self.error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_target",
+                    "unknown resource",
+                ));
             };
             format = server.format;
             if !server.scopes.is_empty() {
@@ -363,7 +373,11 @@ impl Engine {
             TokenFormat::Opaque => random_token(32),
             TokenFormat::Jwt => {
                 let state = self.lock();
-                let key = &state.keys.last().expect("there is always a signing key").key;
+                let key = &state
+                    .keys
+                    .last()
+                    .expect("there is always a signing key")
+                    .key;
                 key.sign(&flavour.jwt_typ, &Value::Object(claims.clone()))
             }
         };

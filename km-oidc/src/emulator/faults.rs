@@ -67,7 +67,9 @@ impl FaultRule {
     }
 
     fn matches(&self, path: &str) -> bool {
-        self.path_prefix.as_deref().is_none_or(|p| path.starts_with(p))
+        self.path_prefix
+            .as_deref()
+            .is_none_or(|p| path.starts_with(p))
     }
 }
 

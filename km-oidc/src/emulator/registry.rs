@@ -51,7 +51,10 @@ impl fmt::Debug for ClientRecord {
         f.debug_struct("ClientRecord")
             .field("client_id", &self.client_id)
             .field("client_secret", &"[redacted]")
-            .field("token_endpoint_auth_method", &self.token_endpoint_auth_method)
+            .field(
+                "token_endpoint_auth_method",
+                &self.token_endpoint_auth_method,
+            )
             .field("client_name", &self.client_name)
             .field("grant_types", &self.grant_types)
             .field("enabled", &self.enabled)

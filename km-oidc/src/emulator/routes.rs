@@ -174,10 +174,8 @@ pub async fn read_client(
     Path(client_id): Path<String>,
 ) -> Response {
     match authorize_management(&engine, &headers, &client_id) {
-        Ok(client) => {
-            Json(client.registration_json(engine.registration_client_uri(&client_id)))
-                .into_response()
-        }
+        Ok(client) => Json(client.registration_json(engine.registration_client_uri(&client_id)))
+            .into_response(),
         Err(refusal) => refusal,
     }
 }
