@@ -1,5 +1,5 @@
-//! The provisioning service's rules and error paths (behaviour.md P1–P8), on the default
-//! embedded SQLite store with the scripted key manager.
+//! The provisioning service's rules and error paths (behaviour.md P1–P8), on the in-memory
+//! store with the scripted key manager (every backend runs the storage conformance suite).
 
 use std::sync::Arc;
 
