@@ -716,3 +716,62 @@ async fn subscriptions_change_state_and_publish() {
         .unwrap_err();
     assert!(matches!(err, Error::SubscriptionNotFound { .. }));
 }
+
+#[tokio::test]
+async fn drift_recheck_moves_mappings_between_states() {
+    let mut w = world().await;
+    let m = w
+        .provision(KeyType::Production, "client-prod", Some(SECRET))
+        .await
+        .unwrap()
+        .mapping;
+    while w.events.try_recv().is_ok() {}
+    let same = w.provisioner.recheck(m.id).await.unwrap();
+    assert_eq!(same.state, MappingState::Active);
+    w.no_event();
+
+    w.km.update_client("client-prod", |c| c.enabled = Some(false));
+    assert_eq!(
+        w.provisioner.recheck(m.id).await.unwrap().state,
+        MappingState::Suspended
+    );
+    match w.events.try_recv().unwrap() {
+        Event::MappingStateChanged { mapping, previous } => {
+            assert_eq!(previous, MappingState::Active);
+            assert_eq!(mapping.state, MappingState::Suspended);
+        }
+        other => panic!("{other:?}"),
+    }
+
+    w.km.set_outage(Some(Outage::Unavailable));
+    assert!(
+        w.provisioner
+            .recheck(m.id)
+            .await
+            .unwrap_err()
+            .is_retryable()
+    );
+    w.km.set_outage(None);
+    assert_eq!(
+        w.provisioner
+            .store()
+            .mapping(m.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        MappingState::Suspended,
+        "an outage changes nothing"
+    );
+
+    w.km.remove_client("client-prod");
+    assert_eq!(
+        w.provisioner.recheck(m.id).await.unwrap().state,
+        MappingState::Orphaned
+    );
+    w.km.add_client("client-prod", SECRET);
+    assert_eq!(
+        w.provisioner.recheck(m.id).await.unwrap().state,
+        MappingState::Active
+    );
+}
