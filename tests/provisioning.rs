@@ -328,7 +328,8 @@ async fn validation_failures_are_distinct_and_store_nothing() {
         "{err:?}"
     );
 
-    let unusable: [(fn(&mut keyprov::ClientInfo), UnusableReason); 4] = [
+    type Change = fn(&mut keyprov::ClientInfo);
+    let unusable: [(Change, UnusableReason); 4] = [
         (|c| c.enabled = Some(false), UnusableReason::Disabled),
         (|c| c.confidential = Some(false), UnusableReason::Public),
         (|c| c.bearer_only = Some(true), UnusableReason::BearerOnly),
