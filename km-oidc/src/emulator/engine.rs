@@ -53,6 +53,29 @@ impl std::fmt::Debug for Engine {
     }
 }
 
+/// Why the engine refuses a request; [`Engine::refuse`] turns it into the flavour's answer,
+/// and vendor routes may inspect or reshape it first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The OAuth2 error code.
+    pub error: String,
+    /// Its description.
+    pub description: String,
+}
+
+impl Refusal {
+    /// A refusal.
+    pub fn new(status: StatusCode, error: &str, description: impl Into<String>) -> Self {
+        Self {
+            status,
+            error: error.to_owned(),
+            description: description.into(),
+        }
+    }
+}
+
 /// Seconds since the epoch.
 pub fn now_s() -> i64 {
     chrono::Utc::now().timestamp()
@@ -117,6 +140,11 @@ impl Engine {
     /// An error answer in the flavour's shape.
     pub fn error(&self, status: StatusCode, error: &str, description: &str) -> Response {
         (self.inner.flavour.error_body)(status, error, description)
+    }
+
+    /// The answer for a refusal, in the flavour's shape.
+    pub fn refuse(&self, refusal: &Refusal) -> Response {
+        self.error(refusal.status, &refusal.error, &refusal.description)
     }
 
     /// The RFC 7592 URL of a client, when registration is enabled.
@@ -259,15 +287,15 @@ impl Engine {
     /// id and secret) or from `client_id`/`client_secret` in the form.
     ///
     /// # Errors
-    /// The answer to send: 400 `invalid_request` when both methods are used, 401
+    /// The refusal to send ([`Engine::refuse`]): 400 `invalid_request` when both methods are used, 401
     /// `invalid_client` for anything else that fails.
     pub fn authenticate(
         &self,
         headers: &HeaderMap,
         form: &HashMap<String, String>,
-    ) -> Result<ClientRecord, Response> {
+    ) -> Result<ClientRecord, Refusal> {
         let refuse = || {
-            self.error(
+            Refusal::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid_client",
                 "client authentication failed",
@@ -291,7 +319,7 @@ impl Engine {
         });
         let (method, (id, secret)) = match (basic, post) {
             (Some(_), Some(_)) => {
-                return Err(self.error(
+                return Err(Refusal::new(
                     StatusCode::BAD_REQUEST,
                     "invalid_request",
                     "client authentication must only be provided using one mechanism",
@@ -328,7 +356,7 @@ impl Engine {
         client: &ClientRecord,
         scopes: Vec<String>,
         resource: Option<&str>,
-    ) -> Result<Value, Response> {
+    ) -> Result<Value, Refusal> {
         let flavour = &self.inner.flavour;
         let mut format = client.token_format;
         let mut scopes = scopes;
@@ -336,7 +364,7 @@ impl Engine {
             && !flavour.resources.is_empty()
         {
             let Some(server) = flavour.resources.get(resource) else {
-                return Err(self.error(
+                return Err(Refusal::new(
                     StatusCode::BAD_REQUEST,
                     "invalid_target",
                     "unknown resource",
@@ -350,10 +378,10 @@ impl Engine {
         if !client.scopes.is_empty()
             && let Some(bad) = scopes.iter().find(|s| !client.scopes.contains(s))
         {
-            return Err(self.error(
+            return Err(Refusal::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_scope",
-                &format!("requested scope {bad} is not allowed"),
+                format!("requested scope {bad} is not allowed"),
             ));
         }
         let iat = now_s();

@@ -38,7 +38,7 @@
 //!   servers, strictness of client authentication, initial access token;
 //! - extra routes ([`EmulatorBuilder::routes`]) of type `Router<Engine>`: handlers take
 //!   `State<Engine>` and use [`Engine::authenticate`], [`Engine::issue_token`],
-//!   [`Engine::introspect`], [`Engine::error`], the client registry (vendor fields live in
+//!   [`Engine::introspect`], [`Engine::error`] / [`Engine::refuse`], the client registry (vendor fields live in
 //!   [`ClientRecord::metadata`]), or reuse the handlers in [`routes`] at other paths.
 //!
 //! Fault injection wraps every route, vendor ones included.
@@ -57,7 +57,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-pub use engine::{Engine, now_s};
+pub use engine::{Engine, Refusal, now_s};
 pub use faults::{Fault, FaultRule, Faults};
 pub use flavour::{
     ClaimsContext, ClaimsFn, ErrorBodyFn, Flavour, Paths, ResourceServer, oauth_error,

@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use serde_json::{Map, Value};
 
-use super::engine::Engine;
+use super::engine::{Engine, Refusal};
 use super::flavour::Flavour;
 use super::registry::ClientSpec;
 
@@ -58,7 +58,7 @@ pub async fn token(
 ) -> Response {
     let client = match engine.authenticate(&headers, &form) {
         Ok(client) => client,
-        Err(refusal) => return refusal,
+        Err(refusal) => return engine.refuse(&refusal),
     };
     match form.get("grant_type").map(String::as_str) {
         Some("client_credentials") => {}
@@ -96,7 +96,7 @@ pub async fn token(
                 .insert(header::CACHE_CONTROL, "no-store".parse().expect("valid"));
             response
         }
-        Err(refusal) => refusal,
+        Err(refusal) => engine.refuse(&refusal),
     }
 }
 
@@ -107,7 +107,7 @@ pub async fn introspect(
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     if let Err(refusal) = engine.authenticate(&headers, &form) {
-        return refusal;
+        return engine.refuse(&refusal);
     }
     match form.get("token") {
         Some(token) => Json(engine.introspect(token)).into_response(),
@@ -152,9 +152,9 @@ fn authorize_management(
     engine: &Engine,
     headers: &HeaderMap,
     client_id: &str,
-) -> Result<super::registry::ClientRecord, Response> {
+) -> Result<super::registry::ClientRecord, Refusal> {
     let refuse = || {
-        engine.error(
+        Refusal::new(
             StatusCode::UNAUTHORIZED,
             "invalid_token",
             "invalid registration access token",
@@ -176,7 +176,7 @@ pub async fn read_client(
     match authorize_management(&engine, &headers, &client_id) {
         Ok(client) => Json(client.registration_json(engine.registration_client_uri(&client_id)))
             .into_response(),
-        Err(refusal) => refusal,
+        Err(refusal) => engine.refuse(&refusal),
     }
 }
 
@@ -188,7 +188,7 @@ pub async fn update_client(
     Json(body): Json<Map<String, Value>>,
 ) -> Response {
     if let Err(refusal) = authorize_management(&engine, &headers, &client_id) {
-        return refusal;
+        return engine.refuse(&refusal);
     }
     if body.get("client_id").and_then(Value::as_str) != Some(client_id.as_str()) {
         return engine.error(
@@ -224,6 +224,6 @@ pub async fn delete_client(
             engine.delete_client(&client_id);
             StatusCode::NO_CONTENT.into_response()
         }
-        Err(refusal) => refusal,
+        Err(refusal) => engine.refuse(&refusal),
     }
 }
