@@ -4,6 +4,7 @@
 #   eval "$(.ci/postgres.sh start)"     # sets KEYPROV_PG_URL and KEYPROV_PG_STOP
 #   ...tests...
 #   eval "$KEYPROV_PG_STOP"             # stops a throwaway server; no-op for an existing one
+#   .ci/postgres.sh stop                # the same, for the server the last `start` made
 #
 # `start` uses the server answering on 127.0.0.1:$KEYPROV_PG_PORT (default 5432) when there is
 # one; otherwise it runs initdb + pg_ctl as a non-root user on a temporary directory and a free
@@ -14,6 +15,8 @@ set -euo pipefail
 PORT="${KEYPROV_PG_PORT:-5432}"
 DB="${KEYPROV_PG_DB:-keyprov_test}"
 RUN_AS="${KEYPROV_PG_USER:-keyprov-pg}"
+# Remembers the throwaway server's directory for a `stop` without argument.
+STATE="${TMPDIR:-/tmp}/keyprov-pg.current"
 
 log() { echo "postgres.sh: $*" >&2; }
 
@@ -70,6 +73,7 @@ start_existing() {
             ensure_db "$user" "$PORT"
             log "using the server on 127.0.0.1:$PORT as $user"
             echo "export KEYPROV_PG_URL=postgres://$user@127.0.0.1:$PORT/$DB"
+            rm -f "$STATE"
             echo "export KEYPROV_PG_STOP=:"
             return 0
         fi
@@ -97,12 +101,15 @@ start_throwaway() {
         -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=200" start >&2 \
         || { cat "$dir/server.log" >&2; exit 1; }
     ensure_db postgres "$port"
+    echo "$dir" >"$STATE"
     echo "export KEYPROV_PG_URL=postgres://postgres@127.0.0.1:$port/$DB"
     echo "export KEYPROV_PG_STOP='bash $(readlink -f "$0") stop $dir'"
 }
 
 stop() { # dir
     local dir=${1:-}
+    if [ -z "$dir" ] && [ -f "$STATE" ]; then dir=$(cat "$STATE"); fi
+    rm -f "$STATE"
     [ -n "$dir" ] && [ -d "$dir/data" ] || { log "nothing to stop"; return 0; }
     local bin as=()
     bin=$(pg_bin)
@@ -118,7 +125,7 @@ case "${1:-start}" in
         ;;
     stop) stop "${2:-}" ;;
     *)
-        echo "usage: $0 start | stop DIR" >&2
+        echo "usage: $0 start | stop [DIR]" >&2
         exit 2
         ;;
 esac

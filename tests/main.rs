@@ -1,4 +1,6 @@
-//! Integration tests of the core: one binary, one module per concern.
+//! The core's integration tests, in one binary.
 
 #[cfg(feature = "postgres")]
 mod postgres;
+mod provisioning;
+mod secrets;
