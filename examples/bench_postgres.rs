@@ -143,9 +143,9 @@ async fn run(
 
     // Propagation: one call at a time, each timed to node B's view.
     let mut lags = Vec::with_capacity(samples);
-    for i in provisions..provisions + samples {
+    for (i, app) in apps.iter().enumerate().skip(provisions) {
         let request = ProvisionRequest::new(
-            apps[i],
+            *app,
             "IS",
             KeyType::Production,
             format!("client-{i}"),

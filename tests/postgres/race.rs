@@ -52,8 +52,8 @@ async fn two_processes_racing_for_one_consumer_key_leave_one_row_and_one_winner(
                 .expect("start worker process")
         })
         .collect();
-    let mut wins = vec![0usize; ROUNDS];
-    let mut conflicts = vec![0usize; ROUNDS];
+    let mut wins = [0usize; ROUNDS];
+    let mut conflicts = [0usize; ROUNDS];
     for child in children {
         let out = child.wait_with_output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
