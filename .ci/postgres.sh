@@ -5,6 +5,7 @@
 #   ...tests...
 #   eval "$KEYPROV_PG_STOP"             # stops a throwaway server; no-op for an existing one
 #   .ci/postgres.sh stop                # the same, for the server the last `start` made
+#   .ci/postgres.sh halt|resume DIR     # stop/start a throwaway server keeping data and port
 #
 # `start` uses the server answering on 127.0.0.1:$KEYPROV_PG_PORT (default 5432) when there is
 # one; otherwise it runs initdb + pg_ctl as a non-root user on a temporary directory and a free
@@ -97,13 +98,25 @@ start_throwaway() {
     log "starting a throwaway server in $dir on 127.0.0.1:$port"
     "${as[@]}" "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --no-sync >"$dir/initdb.log" 2>&1 \
         || { cat "$dir/initdb.log" >&2; exit 1; }
-    "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=200" start >&2 \
-        || { cat "$dir/server.log" >&2; exit 1; }
+    echo "$port" >"$dir/port"
+    server start "$dir"
     ensure_db postgres "$port"
     echo "$dir" >"$STATE"
     echo "export KEYPROV_PG_URL=postgres://postgres@127.0.0.1:$port/$DB"
     echo "export KEYPROV_PG_STOP='bash $(readlink -f "$0") stop $dir'"
+}
+
+server() { # start|stop dir: the throwaway server in dir, keeping its data and port
+    local action=$1 dir=$2 bin as=()
+    bin=$(pg_bin)
+    [ "$(id -u)" = 0 ] && as=(runuser -u "$(stat -c %U "$dir")" --)
+    if [ "$action" = start ]; then
+        "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+            -o "-p $(cat "$dir/port") -k $dir -c listen_addresses=127.0.0.1 -c max_connections=200" \
+            start >&2 || { cat "$dir/server.log" >&2; exit 1; }
+    else
+        "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >&2
+    fi
 }
 
 stop() { # dir
@@ -124,6 +137,9 @@ case "${1:-start}" in
         if answers 127.0.0.1 "$PORT"; then start_existing; else start_throwaway; fi
         ;;
     stop) stop "${2:-}" ;;
+    # For tests of a server restart: stop and start a throwaway server, keeping its data.
+    halt) server stop "$2" ;;
+    resume) server start "$2" ;;
     *)
         echo "usage: $0 start | stop [DIR]" >&2
         exit 2

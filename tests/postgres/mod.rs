@@ -6,6 +6,7 @@
 mod faults;
 mod feed;
 mod race;
+mod restart;
 mod store;
 
 use std::collections::HashMap;
