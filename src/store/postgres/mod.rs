@@ -7,7 +7,9 @@
 //!   notification is delivered iff the change committed. A [`ChangeFeed`] on each node LISTENs
 //!   and republishes the events into a local [`EventSink`](crate::EventSink); after a lost
 //!   connection it reconnects and publishes [`Event::Resync`], upon which consumers reload
-//!   their view from the tables.
+//!   their view from the tables. On a node that uses the feed, leave the provisioner's own
+//!   event sink unconnected (its default), or its events arrive twice (harmless: every event
+//!   carries the state after the change, so applying one again changes nothing).
 //! - **Faults**: connection loss, server shutdown, serialization failures and statement
 //!   timeouts are retryable [`Error::Storage`]; the pool drops dead connections and opens new
 //!   ones by itself. Multi-row changes run in one transaction.
