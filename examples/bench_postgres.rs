@@ -8,6 +8,8 @@
 //!
 //! - `pg_provision_per_s`: full provisioning calls (P1–P4 with validation by a scripted key
 //!   manager, then the insert and its NOTIFY) by 4 concurrent callers on node A.
+//! - `pg_insert_mapping_per_s`: the store's `insert_mapping` alone, same callers (the
+//!   provisioner adds three reads per call).
 //! - `propagation_p50_ms` / `propagation_p99_ms`: from node A's provision call returning to
 //!   the mapping being in node B's in-memory view, fed by node B's own `ChangeFeed` (its own
 //!   pool and listening connection). A mapping already visible when the call returns counts 0.
@@ -19,11 +21,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use keyprov::store::Store;
 use keyprov::store::postgres::{ChangeFeed, PostgresConfig, PostgresStore};
 use keyprov::testkit::ScriptedKeyManager;
 use keyprov::{
-    Actor, Broadcast, Event, GlobalSettings, KeyManagerConfig, KeyManagers, KeyType, MappingId,
-    NewApplication, ProvisionRequest, Provisioner,
+    Actor, ApplicationId, Broadcast, Event, GlobalSettings, KeyManagerConfig, KeyManagers,
+    KeyMapping, KeyType, MappingId, MappingMode, MappingState, NewApplication, ProvisionRequest,
+    Provisioner,
 };
 
 const CALLERS: usize = 4;
@@ -55,8 +59,7 @@ async fn main() -> anyhow::Result<()> {
     )
     .await;
     drop_schema(&url, &schema).await?;
-    let (per_s, p50, p99) = result?;
-    println!("pg_provision_per_s: {per_s:.0}");
+    let (p50, p99) = result?;
     println!("propagation_p50_ms: {p50:.2}");
     println!("propagation_p99_ms: {p99:.2}");
     println!("propagation_samples: {samples}");
@@ -68,7 +71,7 @@ async fn run(
     node_b: PostgresConfig,
     provisions: usize,
     samples: usize,
-) -> anyhow::Result<(f64, f64, f64)> {
+) -> anyhow::Result<(f64, f64)> {
     let km = Arc::new(ScriptedKeyManager::new("IS"));
     for i in 0..provisions + samples {
         km.add_client(&format!("client-{i}"), &format!("secret-{i}"));
@@ -77,7 +80,7 @@ async fn run(
         KeyManagers::new().with(KeyManagerConfig::new("IS")?.out_of_band(true), km.clone())?;
     let store_a = Arc::new(PostgresStore::open(node_a).await?);
     let provisioner = Provisioner::builder()
-        .store(store_a)
+        .store(store_a.clone())
         .key_managers(key_managers)
         .global(GlobalSettings::default())
         .build()?;
@@ -140,6 +143,31 @@ async fn run(
         caller.await??;
     }
     let per_s = provisions as f64 / started.elapsed().as_secs_f64();
+    println!("pg_provision_per_s: {per_s:.0}");
+
+    // For comparison: the store's insert alone (one statement: row + NOTIFY), same callers,
+    // on the same applications' free SANDBOX slots.
+    let started = Instant::now();
+    let callers: Vec<_> = (0..CALLERS)
+        .map(|c| {
+            let store = store_a.clone();
+            let mine: Vec<_> = (c..provisions)
+                .step_by(CALLERS)
+                .map(|i| (i, apps[i]))
+                .collect();
+            tokio::spawn(async move {
+                for (i, app) in mine {
+                    store.insert_mapping(&sandbox_mapping(app, i)?).await?;
+                }
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    for caller in callers {
+        caller.await??;
+    }
+    let insert_per_s = provisions as f64 / started.elapsed().as_secs_f64();
+    println!("pg_insert_mapping_per_s: {insert_per_s:.0}");
 
     // Propagation: one call at a time, each timed to node B's view.
     let mut lags = Vec::with_capacity(samples);
@@ -168,7 +196,26 @@ async fn run(
     view.abort();
     lags.sort_by(|a, b| a.total_cmp(b));
     let pct = |p: f64| lags[((lags.len() as f64 - 1.0) * p).round() as usize];
-    Ok((per_s, pct(0.50), pct(0.99)))
+    Ok((pct(0.50), pct(0.99)))
+}
+
+fn sandbox_mapping(application: ApplicationId, i: usize) -> anyhow::Result<KeyMapping> {
+    let at = keyprov::model::now();
+    Ok(KeyMapping {
+        id: MappingId::random(),
+        application,
+        key_type: KeyType::Sandbox,
+        key_manager: "IS".parse()?,
+        consumer_key: format!("direct-{i}").parse()?,
+        mode: MappingMode::Mapped,
+        state: MappingState::Active,
+        validated: false,
+        secret_proven: false,
+        snapshot: Default::default(),
+        created_at: at,
+        updated_at: at,
+        created_by: Actor::System,
+    })
 }
 
 async fn drop_schema(url: &str, schema: &str) -> anyhow::Result<()> {
