@@ -202,6 +202,7 @@ async fn a_view_converges_after_its_listener_is_terminated_while_changes_happen(
     // Kill the listener three times while the writes go on.
     for _ in 0..3 {
         tokio::time::sleep(Duration::from_millis(250)).await;
+        assert!(eventually(Duration::from_secs(10), async || feed.is_connected()).await);
         let killed = schema.terminate(feed.application_name()).await;
         assert_eq!(killed, 1, "the listener's backend");
     }
