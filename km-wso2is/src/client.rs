@@ -28,7 +28,10 @@ impl Raw {
         (200..300).contains(&self.status)
     }
 
-    pub(crate) fn json<T: serde::de::DeserializeOwned>(&self, endpoint: &str) -> Result<T, IsError> {
+    pub(crate) fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        endpoint: &str,
+    ) -> Result<T, IsError> {
         serde_json::from_slice(&self.body).map_err(|e| {
             let text = String::from_utf8_lossy(&self.body);
             let detail = if text.trim_start().starts_with('<') {
@@ -210,7 +213,10 @@ impl DcrApplication {
             "refresh_token_lifetime_s",
             self.ext_refresh_token_lifetime.map(|v| v.to_string()),
         );
-        put("pkce_mandatory", self.ext_pkce_mandatory.map(|v| v.to_string()));
+        put(
+            "pkce_mandatory",
+            self.ext_pkce_mandatory.map(|v| v.to_string()),
+        );
         info.additional = extra;
         info
     }
@@ -248,7 +254,9 @@ pub(crate) async fn client_credentials(
             .header(reqwest::header::ACCEPT, "application/json");
         let request = match method {
             TokenAuthMethod::ClientSecretBasic => {
-                let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+                let enc = |s: &str| {
+                    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
+                };
                 request.basic_auth(enc(client_id), Some(enc(secret)))
             }
             TokenAuthMethod::ClientSecretPost => {
@@ -321,7 +329,10 @@ mod tests {
     fn token_type_is_read_from_the_token_shape() {
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"at+jwt"}"#);
         assert_eq!(token_type_of(&format!("{header}.e30.c2ln")), "JWT");
-        assert_eq!(token_type_of("3f2a9c4e-1b6d-4c8e-9f00-2a7b5d6e8c01"), "Default");
+        assert_eq!(
+            token_type_of("3f2a9c4e-1b6d-4c8e-9f00-2a7b5d6e8c01"),
+            "Default"
+        );
         assert_eq!(token_type_of("a.b.c"), "Default", "not a JSON header");
     }
 
@@ -338,7 +349,10 @@ mod tests {
         assert_eq!(info.confidential, Some(true));
         assert_eq!(info.grant_types, None);
         assert_eq!(info.token_type.as_deref(), Some("JWT"));
-        assert_eq!(info.additional.get("allowed_audience").map(String::as_str), Some("aud1"));
+        assert_eq!(
+            info.additional.get("allowed_audience").map(String::as_str),
+            Some("aud1")
+        );
         assert!(!format!("{info:?}").contains("s3cret"));
     }
 }

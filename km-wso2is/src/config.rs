@@ -353,8 +353,8 @@ mod tests {
     fn refuses_what_cannot_work() {
         let bad = Wso2IsConfig::new(id(), "is.example.com", AdminAuth::basic("admin", "pw"));
         assert!(bad.validate().unwrap_err().to_string().contains("base_url"));
-        let bad = Wso2IsConfig::new(id(), "https://is", AdminAuth::basic("admin", "pw"))
-            .tenant("a/b");
+        let bad =
+            Wso2IsConfig::new(id(), "https://is", AdminAuth::basic("admin", "pw")).tenant("a/b");
         assert!(bad.validate().unwrap_err().to_string().contains("tenant"));
         let table: toml::Table = toml::from_str(r#"base_url = "https://is""#).unwrap();
         let err = Wso2IsConfig::from_connection(id(), &table).unwrap_err();

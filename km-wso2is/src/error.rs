@@ -130,7 +130,10 @@ mod tests {
         let err = classify_dcr("admin /r/x", 403, b"").into_core(&km());
         assert!(matches!(err, Error::KeyManagerCredentialsRejected { .. }));
         let err = classify_dcr("admin /r/x", 404, b"").into_core(&km());
-        assert!(matches!(err, Error::ClientNotFound { .. }), "a fixed IS says 404");
+        assert!(
+            matches!(err, Error::ClientNotFound { .. }),
+            "a fixed IS says 404"
+        );
         let err = classify_dcr("admin /r/x", 503, b"").into_core(&km());
         assert!(err.is_retryable());
         let conflict = br#"{"error":"invalid_client_metadata","error_description":"exists"}"#;
@@ -149,7 +152,8 @@ mod tests {
                 ..
             }
         ));
-        let wrong = br#"{"error":"invalid_client","error_description":"Client Authentication failed."}"#;
+        let wrong =
+            br#"{"error":"invalid_client","error_description":"Client Authentication failed."}"#;
         let err = classify_token("token /oauth2/token", 401, wrong).into_core(&km());
         assert!(matches!(err, Error::SecretNotProven { .. }));
         let grant = br#"{"error":"unauthorized_client","error_description":"not allowed"}"#;

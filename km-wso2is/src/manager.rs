@@ -186,20 +186,22 @@ impl Wso2IsKeyManager {
                 let raw = self.dcr_get(&url, &endpoint, &admin).await?;
                 match raw.status {
                     200..=299 | 404 => Ok(()),
-                    status => Err(self.map_err(match classify_dcr(&endpoint, status, &raw.body) {
-                        IsError::Unauthorized { .. } => IsError::Oidc(OidcError::AdminRejected {
-                            endpoint,
-                            status,
+                    status => Err(
+                        self.map_err(match classify_dcr(&endpoint, status, &raw.body) {
+                            IsError::Unauthorized { .. } => {
+                                IsError::Oidc(OidcError::AdminRejected { endpoint, status })
+                            }
+                            other => other,
                         }),
-                        other => other,
-                    })),
+                    ),
                 }
             }
             AdminAuth::Basic { username, password } => {
                 let endpoints = self.oidc.endpoints().await?;
-                let url = endpoints.introspection.clone().unwrap_or_else(|| {
-                    format!("{}/oauth2/introspect", self.config.tenant_base())
-                });
+                let url = endpoints
+                    .introspection
+                    .clone()
+                    .unwrap_or_else(|| format!("{}/oauth2/introspect", self.config.tenant_base()));
                 let auth = ServerAuth::UserBasic {
                     username: username.clone(),
                     password: password.clone(),
@@ -214,12 +216,7 @@ impl Wso2IsKeyManager {
         }
     }
 
-    async fn dcr_get(
-        &self,
-        url: &str,
-        endpoint: &str,
-        admin: &AdminHeader,
-    ) -> Result<client::Raw> {
+    async fn dcr_get(&self, url: &str, endpoint: &str, admin: &AdminHeader) -> Result<client::Raw> {
         client::send(self.oidc.http(), endpoint, true, |c| {
             with_admin(c.get(url), admin).header(reqwest::header::ACCEPT, "application/json")
         })
@@ -232,10 +229,14 @@ impl Wso2IsKeyManager {
         let id = url::form_urlencoded::byte_serialize(key.as_str().as_bytes()).collect::<String>();
         let url = format!("{}/{id}", self.config.dcr_endpoint());
         let endpoint = endpoint_label(EndpointKind::Admin, &url);
-        let mut raw = self.dcr_get(&url, &endpoint, &self.admin_header(false).await?).await?;
+        let mut raw = self
+            .dcr_get(&url, &endpoint, &self.admin_header(false).await?)
+            .await?;
         if raw.status == 401 && matches!(self.config.admin, AdminAuth::ClientCredentials { .. }) {
             // The cached admin token may have expired or been revoked: once more, fresh.
-            raw = self.dcr_get(&url, &endpoint, &self.admin_header(true).await?).await?;
+            raw = self
+                .dcr_get(&url, &endpoint, &self.admin_header(true).await?)
+                .await?;
         }
         if !raw.ok() {
             return Err(match classify_dcr(&endpoint, raw.status, &raw.body) {
@@ -311,7 +312,10 @@ impl KeyManager for Wso2IsKeyManager {
         self.learned
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(consumer_key.as_str().to_owned(), client::token_type_of(token.secret()));
+            .insert(
+                consumer_key.as_str().to_owned(),
+                client::token_type_of(token.secret()),
+            );
         Ok(token)
     }
 

@@ -32,7 +32,10 @@ async fn dcr_read_has_each_versions_field_set() {
         let app = is.console().create_jwt_client("billing").unwrap();
         let (user, password) = is.admin_credentials();
         let body: Value = reqwest::Client::new()
-            .get(is.url(&format!("/api/identity/oauth2/dcr/v1.1/register/{}", app.client_id)))
+            .get(is.url(&format!(
+                "/api/identity/oauth2/dcr/v1.1/register/{}",
+                app.client_id
+            )))
             .basic_auth(user, Some(password))
             .send()
             .await
@@ -42,8 +45,16 @@ async fn dcr_read_has_each_versions_field_set() {
             .unwrap();
         let expected = fixture(&format!("dcr-read-{version}.json"));
         assert_eq!(shape(&body), shape(&expected), "IS {version}");
-        assert_eq!(body["client_secret"], app.client_secret.as_str(), "in clear by default");
-        let has_ext = body.as_object().unwrap().keys().any(|k| k.starts_with("ext_"));
+        assert_eq!(
+            body["client_secret"],
+            app.client_secret.as_str(),
+            "in clear by default"
+        );
+        let has_ext = body
+            .as_object()
+            .unwrap()
+            .keys()
+            .any(|k| k.starts_with("ext_"));
         assert_eq!(has_ext, version == IsVersion::V7, "IS {version}");
     }
 }
@@ -54,15 +65,26 @@ async fn adapter_reads_every_version() {
         let is = is(version).await;
         let app = is.console().create_jwt_client("billing").unwrap();
         let km = adapter(config(&is));
-        let info = km.client(&ConsumerKey::new(app.client_id.as_str()).unwrap()).await.unwrap();
+        let info = km
+            .client(&ConsumerKey::new(app.client_id.as_str()).unwrap())
+            .await
+            .unwrap();
         assert_eq!(info.client_name.as_deref(), Some("billing"), "IS {version}");
-        assert!(info.grant_types.as_ref().unwrap().contains(&"client_credentials".to_owned()));
+        assert!(
+            info.grant_types
+                .as_ref()
+                .unwrap()
+                .contains(&"client_credentials".to_owned())
+        );
         assert_eq!(info.usability(keyprov::model::now()), Ok(()));
         if version == IsVersion::V7 {
             assert_eq!(info.token_type.as_deref(), Some("JWT"));
             assert_eq!(info.access_token_lifetime_s, Some(3600));
             assert_eq!(info.confidential, Some(true));
-            assert_eq!(info.additional.get("owner").map(String::as_str), Some("admin"));
+            assert_eq!(
+                info.additional.get("owner").map(String::as_str),
+                Some("admin")
+            );
         } else {
             assert_eq!(info.token_type, None, "IS {version} does not say");
             assert_eq!(info.confidential, None);
@@ -75,9 +97,15 @@ async fn token_type_is_learned_from_a_probe_token_on_older_versions() {
     for version in [IsVersion::V5_11, IsVersion::V6] {
         let is = is(version).await;
         let jwt = is.console().create_jwt_client("jwt-app").unwrap();
-        let opaque = is.console().create_traditional_application("opaque-app").unwrap();
+        let opaque = is
+            .console()
+            .create_traditional_application("opaque-app")
+            .unwrap();
         is.console()
-            .update_protocol(&opaque.client_id, Protocol::new().grant_types(["client_credentials"]))
+            .update_protocol(
+                &opaque.client_id,
+                Protocol::new().grant_types(["client_credentials"]),
+            )
             .unwrap();
         let km = adapter(config(&is));
         for (app, expected) in [(jwt, "JWT"), (opaque, "Default")] {
@@ -97,16 +125,24 @@ async fn token_type_is_learned_from_a_probe_token_on_older_versions() {
 #[tokio::test]
 async fn version_7_states_the_token_type_even_against_probes() {
     let is = is(IsVersion::V7).await;
-    let app = is.console().create_traditional_application("opaque").unwrap();
+    let app = is
+        .console()
+        .create_traditional_application("opaque")
+        .unwrap();
     is.console()
         .update_protocol(
             &app.client_id,
-            Protocol::new().grant_types(["client_credentials"]).token_type(IsTokenType::Default),
+            Protocol::new()
+                .grant_types(["client_credentials"])
+                .token_type(IsTokenType::Default),
         )
         .unwrap();
     let km = adapter(config(&is));
     let key = ConsumerKey::new(app.client_id.as_str()).unwrap();
-    assert_eq!(km.client(&key).await.unwrap().token_type.as_deref(), Some("Default"));
+    assert_eq!(
+        km.client(&key).await.unwrap().token_type.as_deref(),
+        Some("Default")
+    );
 }
 
 #[tokio::test]
@@ -117,7 +153,11 @@ async fn tenant_paths_are_used_everywhere() {
         .start()
         .await
         .unwrap();
-    assert!(is.issuer().ends_with("/t/acme.com/oauth2/token"), "{}", is.issuer());
+    assert!(
+        is.issuer().ends_with("/t/acme.com/oauth2/token"),
+        "{}",
+        is.issuer()
+    );
     assert_eq!(is.admin_credentials().0, "admin@acme.com");
     let app = is.console().create_jwt_client("billing").unwrap();
     let key = ConsumerKey::new(app.client_id.as_str()).unwrap();
@@ -132,7 +172,10 @@ async fn tenant_paths_are_used_everywhere() {
     assert_eq!(claims["iss"], is.issuer().as_str());
     assert_eq!(claims["sub"], "admin@acme.com", "the owner");
     let counts = is.faults();
-    let dcr = format!("/t/acme.com/api/identity/oauth2/dcr/v1.1/register/{}", app.client_id);
+    let dcr = format!(
+        "/t/acme.com/api/identity/oauth2/dcr/v1.1/register/{}",
+        app.client_id
+    );
     assert_eq!(counts.requests(&dcr), 1);
     assert_eq!(counts.requests("/t/acme.com/oauth2/token"), 1);
     assert_eq!(counts.requests("/t/acme.com/oauth2/jwks"), 1);

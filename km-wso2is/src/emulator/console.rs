@@ -171,7 +171,12 @@ impl<'a> Console<'a> {
             }
             if let Some(public) = protocol.public_client {
                 c.metadata.insert("public_client".into(), public.into());
-                c.token_endpoint_auth_method = if public { "none" } else { "client_secret_basic" }.into();
+                c.token_endpoint_auth_method = if public {
+                    "none"
+                } else {
+                    "client_secret_basic"
+                }
+                .into();
             }
             if let Some(aud) = protocol.allowed_audience {
                 c.metadata.insert("allowed_audience".into(), aud.into());
@@ -180,7 +185,9 @@ impl<'a> Console<'a> {
                 c.metadata.insert("app_token_lifetime".into(), s.into());
             }
         });
-        found.then_some(()).ok_or_else(|| ConsoleError::NotFound(client_id.to_owned()))
+        found
+            .then_some(())
+            .ok_or_else(|| ConsoleError::NotFound(client_id.to_owned()))
     }
 
     /// The client id and secret shown in the protocol tab ("copy").

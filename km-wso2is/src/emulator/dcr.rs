@@ -98,13 +98,13 @@ fn empty(status: StatusCode) -> Response {
     status.into_response()
 }
 
-/// Who calls: the owner name for new applications, or the answer to send.
+/// Who calls: the owner name for new applications, or the status of an empty answer.
 fn authorize(
     engine: &Engine,
     settings: &IsSettings,
     headers: &HeaderMap,
     scope: &str,
-) -> Result<String, Response> {
+) -> Result<String, StatusCode> {
     let auth = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -112,23 +112,23 @@ fn authorize(
     if auth.starts_with("Basic ") {
         return match basic_user(settings, headers) {
             Some(user) if user.admin => Ok(user.username.clone()),
-            Some(_) => Err(empty(StatusCode::FORBIDDEN)),
-            None => Err(empty(StatusCode::UNAUTHORIZED)),
+            Some(_) => Err(StatusCode::FORBIDDEN),
+            None => Err(StatusCode::UNAUTHORIZED),
         };
     }
     let Some(token) = auth.strip_prefix("Bearer ") else {
-        return Err(empty(StatusCode::UNAUTHORIZED));
+        return Err(StatusCode::UNAUTHORIZED);
     };
     if settings.version < IsVersion::V7 {
-        return Err(empty(StatusCode::UNAUTHORIZED));
+        return Err(StatusCode::UNAUTHORIZED);
     }
     let answer = engine.introspect(token.trim());
     if answer["active"] != json!(true) {
-        return Err(empty(StatusCode::UNAUTHORIZED));
+        return Err(StatusCode::UNAUTHORIZED);
     }
     let granted = answer["scope"].as_str().unwrap_or_default();
     if !granted.split_whitespace().any(|s| s == scope) {
-        return Err(empty(StatusCode::FORBIDDEN));
+        return Err(StatusCode::FORBIDDEN);
     }
     Ok(answer["sub"].as_str().unwrap_or("admin").to_owned())
 }
@@ -179,7 +179,7 @@ async fn create(
 ) -> Response {
     let owner = match authorize(&engine, &settings, &headers, "internal_dcr_create") {
         Ok(owner) => owner,
-        Err(response) => return response,
+        Err(status) => return empty(status),
     };
     let Some(name) = body.get("client_name").and_then(Value::as_str) else {
         return bad_request(&engine, "Required parameter client_name is missing");
@@ -193,7 +193,9 @@ async fn create(
     let token_type = token_type_of(&body).unwrap_or_else(|| "Default".into());
     let mut spec = ClientSpec::new()
         .name(name)
-        .grant_types(strings(&body, "grant_types").unwrap_or_else(|| vec!["client_credentials".into()]))
+        .grant_types(
+            strings(&body, "grant_types").unwrap_or_else(|| vec!["client_credentials".into()]),
+        )
         .redirect_uris(strings(&body, "redirect_uris").unwrap_or_default())
         .token_format(format_of(&token_type))
         .metadata("owner", owner)
@@ -216,8 +218,8 @@ async fn by_name(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Err(response) = authorize(&engine, &settings, &headers, "internal_dcr_view") {
-        return response;
+    if let Err(status) = authorize(&engine, &settings, &headers, "internal_dcr_view") {
+        return empty(status);
     }
     let Some(name) = query.get("client_name") else {
         return bad_request(&engine, "Required parameter client_name is missing");
@@ -242,8 +244,8 @@ async fn read(
     headers: HeaderMap,
     Path(client_id): Path<String>,
 ) -> Response {
-    if let Err(response) = authorize(&engine, &settings, &headers, "internal_dcr_view") {
-        return response;
+    if let Err(status) = authorize(&engine, &settings, &headers, "internal_dcr_view") {
+        return empty(status);
     }
     match engine.client(&client_id) {
         Some(record) => Json(dcr_json(&record, &settings)).into_response(),
@@ -259,8 +261,8 @@ async fn update(
     Path(client_id): Path<String>,
     Json(body): Json<Map<String, Value>>,
 ) -> Response {
-    if let Err(response) = authorize(&engine, &settings, &headers, "internal_dcr_update") {
-        return response;
+    if let Err(status) = authorize(&engine, &settings, &headers, "internal_dcr_update") {
+        return empty(status);
     }
     if engine.client(&client_id).is_none() {
         return empty(StatusCode::UNAUTHORIZED);
@@ -300,8 +302,8 @@ async fn delete(
     headers: HeaderMap,
     Path(client_id): Path<String>,
 ) -> Response {
-    if let Err(response) = authorize(&engine, &settings, &headers, "internal_dcr_delete") {
-        return response;
+    if let Err(status) = authorize(&engine, &settings, &headers, "internal_dcr_delete") {
+        return empty(status);
     }
     if engine.delete_client(&client_id) {
         empty(StatusCode::NO_CONTENT)

@@ -25,7 +25,7 @@
 //!   token type in the protocol tab, copy the client id and secret.
 //!
 //! Faults (latency, 5xx, malformed JSON, HTML, dropped connections) come from km-oidc's
-//! [`Faults`](km_oidc::emulator::Faults), on every path.
+//! `Faults` (`km_oidc::emulator::Faults`), on every path.
 //!
 //! # Example
 //! ```
@@ -182,11 +182,15 @@ impl Wso2IsEmulatorBuilder {
             password: self.admin.1.clone(),
             admin: true,
         }];
-        users.extend(self.users.into_iter().map(|(username, password, admin)| IsUser {
-            username,
-            password,
-            admin,
-        }));
+        users.extend(
+            self.users
+                .into_iter()
+                .map(|(username, password, admin)| IsUser {
+                    username,
+                    password,
+                    admin,
+                }),
+        );
         let settings = Arc::new(IsSettings {
             version: self.version,
             prefix: prefix.clone(),
@@ -203,7 +207,12 @@ impl Wso2IsEmulatorBuilder {
                 registration: None,
             },
             issuer_path: format!("{prefix}/oauth2/token"),
-            jwt_typ: if self.version >= IsVersion::V6 { "at+jwt" } else { "JWT" }.into(),
+            jwt_typ: if self.version >= IsVersion::V6 {
+                "at+jwt"
+            } else {
+                "JWT"
+            }
+            .into(),
             strict_auth_method: false,
             default_grant_types: vec!["client_credentials".into()],
             ..Flavour::standard()
@@ -282,7 +291,8 @@ impl Wso2IsEmulator {
 
     /// The base URL followed by `path` under the tenant prefix.
     pub fn url(&self, path: &str) -> String {
-        self.emulator.url(&format!("{}{path}", self.settings.prefix))
+        self.emulator
+            .url(&format!("{}{path}", self.settings.prefix))
     }
 
     /// The issuer of its tokens, `{base}{/t/tenant}/oauth2/token`.

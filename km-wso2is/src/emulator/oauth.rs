@@ -68,7 +68,11 @@ pub(crate) fn claims(
         }
         claims.insert(
             "aud".into(),
-            if aud.len() == 1 { aud.remove(0) } else { Value::Array(aud) },
+            if aud.len() == 1 {
+                aud.remove(0)
+            } else {
+                Value::Array(aud)
+            },
         );
         claims.insert("scope".into(), json!(ctx.scopes.join(" ")));
         claims.insert("nbf".into(), json!(ctx.iat));

@@ -44,7 +44,9 @@ pub fn adapter(config: Wso2IsConfig) -> Arc<Wso2IsKeyManager> {
 }
 
 pub fn fixture(name: &str) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 
@@ -57,7 +59,10 @@ pub struct World {
 
 impl World {
     pub async fn new(km: Arc<dyn KeyManager>, issuer: String) -> World {
-        let config = KeyManagerConfig::new(KM).unwrap().out_of_band(true).issuer(issuer);
+        let config = KeyManagerConfig::new(KM)
+            .unwrap()
+            .out_of_band(true)
+            .issuer(issuer);
         let provisioner = Provisioner::builder()
             .store(Arc::new(MemoryStore::new()))
             .key_managers(KeyManagers::new().with(config, km).unwrap())
