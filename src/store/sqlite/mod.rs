@@ -1,0 +1,259 @@
+//! The embedded SQLite backend (feature `sqlite`, default), on [`rusqlite`] with SQLite bundled.
+//!
+//! - A file database runs in WAL mode with one writer connection and a few reader connections,
+//!   so reads proceed while a write commits; an in-memory database has one connection.
+//! - Every call runs on Tokio's blocking pool (`spawn_blocking`) with its connection locked for
+//!   that call only, so async callers never block a runtime worker. Calls must therefore be
+//!   made inside a Tokio runtime.
+//! - The schema is migrated on open ([`SqliteStore::schema_version`]); opening a database
+//!   written by a newer keyprov fails with [`Error::Config`].
+//! - P3 is enforced by two UNIQUE constraints, `(application, key_type, key_manager)` and
+//!   `(key_manager, consumer_key)`; foreign keys are on, and deleting an application removes
+//!   its mappings and subscriptions in one transaction.
+//! - Timestamps are stored in milliseconds; the client snapshot is JSON text. No secret exists
+//!   in the model, so none can be stored.
+//!
+//! # Example
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use std::sync::Arc;
+//! use keyprov::store::{SqliteStore, Store};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("keyprov.db"))?);
+//! assert!(store.apis().await?.is_empty());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::error::{Error, Result};
+
+mod queries;
+mod rows;
+mod schema;
+
+pub use schema::Durability;
+
+use rows::DbResult;
+
+/// Options for [`SqliteStore::open_with`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct SqliteOptions {
+    /// Crash durability of commits (default [`Durability::Normal`]).
+    pub durability: Durability,
+    /// Reader connections of a file database (default 4; 0 reads through the writer).
+    pub readers: usize,
+    /// How long a call waits for another process's lock before failing with a retryable
+    /// storage error (default 5 s).
+    pub busy_timeout: Duration,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self {
+            durability: Durability::Normal,
+            readers: 4,
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl SqliteOptions {
+    /// Sets the durability.
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// Sets the number of reader connections.
+    pub fn readers(mut self, readers: usize) -> Self {
+        self.readers = readers;
+        self
+    }
+}
+
+/// A [`Store`](super::Store) in an embedded SQLite database: a file, or memory.
+///
+/// Cheap to clone (clones share the connections).
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: Option<PathBuf>,
+    schema_version: u32,
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.inner.path)
+            .field("schema_version", &self.inner.schema_version)
+            .field("readers", &self.inner.readers.len())
+            .finish()
+    }
+}
+
+fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    // A panic inside a call drops its transaction (rolling it back) while unwinding, so the
+    // connection is still consistent.
+    conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path` with default options, and
+    /// migrates its schema.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the file was written by a newer keyprov; [`Error::Storage`]
+    /// when it cannot be opened, is not a database, or a migration fails.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(path, SqliteOptions::default())
+    }
+
+    /// As [`SqliteStore::open`], with options.
+    ///
+    /// # Errors
+    /// As [`SqliteStore::open`].
+    pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let location = path.display().to_string();
+        let open = |flags| {
+            Connection::open_with_flags(&path, flags)
+                .map_err(|e| rows::storage(format!("cannot open {location}"), e))
+        };
+        let rw = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        let mut writer = open(rw)?;
+        schema::configure(
+            &writer,
+            true,
+            true,
+            options.durability,
+            options.busy_timeout,
+        )?;
+        let found = schema::migrate(&mut writer, &location)?;
+        let readers = (0..options.readers)
+            .map(|_| {
+                let reader = open(
+                    OpenFlags::SQLITE_OPEN_READ_WRITE
+                        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                        | OpenFlags::SQLITE_OPEN_URI,
+                )?;
+                schema::configure(
+                    &reader,
+                    true,
+                    false,
+                    options.durability,
+                    options.busy_timeout,
+                )?;
+                Ok(Mutex::new(reader))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        tracing::debug!(path = %location, found, readers = readers.len(), "sqlite store opened");
+        Ok(Self::from_parts(Some(path), writer, readers))
+    }
+
+    /// A private in-memory database (one connection); everything is lost when the last clone
+    /// is dropped.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when SQLite cannot allocate it.
+    pub fn in_memory() -> Result<Self> {
+        let mut conn = Connection::open_in_memory().db()?;
+        schema::configure(
+            &conn,
+            false,
+            true,
+            Durability::Normal,
+            Duration::from_secs(5),
+        )?;
+        schema::migrate(&mut conn, ":memory:")?;
+        Ok(Self::from_parts(None, conn, Vec::new()))
+    }
+
+    fn from_parts(
+        path: Option<PathBuf>,
+        writer: Connection,
+        readers: Vec<Mutex<Connection>>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                path,
+                schema_version: schema::latest_version(),
+                writer: Mutex::new(writer),
+                readers,
+                next_reader: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    /// The database file, or `None` in memory.
+    pub fn path(&self) -> Option<&Path> {
+        self.inner.path.as_deref()
+    }
+
+    /// The schema version of the database (the newest this library knows, once opened).
+    pub fn schema_version(&self) -> u32 {
+        self.inner.schema_version
+    }
+
+    /// The newest schema version this library knows.
+    pub fn latest_schema_version() -> u32 {
+        schema::latest_version()
+    }
+
+    /// Runs `f` with the writer connection on the blocking pool.
+    async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        blocking(move || f(&mut lock(&inner.writer))).await
+    }
+
+    /// Runs `f` with a reader connection (the writer in memory) on the blocking pool.
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        blocking(move || {
+            let readers = &inner.readers;
+            if readers.is_empty() {
+                return f(&lock(&inner.writer));
+            }
+            let start = inner.next_reader.fetch_add(1, Ordering::Relaxed);
+            for i in 0..readers.len() {
+                if let Ok(conn) = readers[(start + i) % readers.len()].try_lock() {
+                    return f(&conn);
+                }
+            }
+            f(&lock(&readers[start % readers.len()]))
+        })
+        .await
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::storage("sqlite call did not complete", false, e))?
+}
