@@ -79,6 +79,12 @@ impl SqliteOptions {
         self.readers = readers;
         self
     }
+
+    /// Sets how long a call waits for another connection's lock.
+    pub fn busy_timeout(mut self, busy_timeout: Duration) -> Self {
+        self.busy_timeout = busy_timeout;
+        self
+    }
 }
 
 /// A [`Store`](super::Store) in an embedded SQLite database: a file, or memory.
