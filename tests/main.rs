@@ -1,3 +1,5 @@
-//! Integration tests of the core crate: one test binary, one module per area.
+//! The core's integration tests, in one binary.
 
 mod conformance;
+mod provisioning;
+mod secrets;
