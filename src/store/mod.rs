@@ -26,7 +26,7 @@ mod sqlite;
 pub use memory::MemoryStore;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
-pub use sqlite::{Durability, SqliteOptions, SqliteStore};
+pub use sqlite::{Durability, Execution, SqliteOptions, SqliteStore};
 
 /// What deleting an application removed, so that events can be published for each part.
 #[derive(Clone, Debug, PartialEq)]

@@ -14,7 +14,7 @@
 use std::any::Any;
 use std::sync::Arc;
 
-use keyprov::store::{MemoryStore, SqliteStore, Store};
+use keyprov::store::{Execution, MemoryStore, SqliteOptions, SqliteStore, Store};
 
 pub mod support;
 
@@ -117,9 +117,10 @@ macro_rules! store_conformance {
 }
 
 /// A SQLite store on a fresh file in a temporary directory removed after the test.
-pub fn sqlite_file() -> Fixture {
+pub fn sqlite_file(options: SqliteOptions) -> Fixture {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let store = SqliteStore::open(dir.path().join("keyprov.db")).expect("open sqlite file");
+    let store =
+        SqliteStore::open_with(dir.path().join("keyprov.db"), options).expect("open sqlite file");
     Fixture::with_guard(Arc::new(store), dir)
 }
 
@@ -129,4 +130,7 @@ store_conformance!(memory, async {
 store_conformance!(sqlite_memory, async {
     Arc::new(SqliteStore::in_memory().expect("in-memory sqlite")) as Arc<dyn Store>
 });
-store_conformance!(sqlite_file, async { sqlite_file() });
+store_conformance!(sqlite_file, async { sqlite_file(SqliteOptions::default()) });
+store_conformance!(sqlite_file_blocking_pool, async {
+    sqlite_file(SqliteOptions::default().execution(Execution::BlockingPool))
+});

@@ -275,3 +275,31 @@ async fn storage_never_holds_the_secret() {
     assert!(!contains(&after, &secret));
     assert!(!contains(&after, token.secret()));
 }
+
+async fn round_trip(store: &SqliteStore) {
+    let app = application("app", "alice", "carbon.super", 0);
+    store.create_application(&app).await.unwrap();
+    let m = mapping(app.id, KeyType::Production, "IS", "k", 0);
+    store.insert_mapping(&m).await.unwrap();
+    assert_eq!(store.mappings_of(app.id).await.unwrap(), vec![m]);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn works_on_a_current_thread_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("keyprov.db")).unwrap();
+    round_trip(&store).await;
+    round_trip(&SqliteStore::in_memory().unwrap()).await;
+}
+
+#[test]
+fn works_outside_a_runtime() {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    // Outside a runtime every call completes on its first poll.
+    let mut call = std::pin::pin!(async {
+        round_trip(&SqliteStore::in_memory().unwrap()).await;
+    });
+    let polled = call.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+    assert!(matches!(polled, Poll::Ready(())));
+}

@@ -2,9 +2,13 @@
 //!
 //! - A file database runs in WAL mode with one writer connection and a few reader connections,
 //!   so reads proceed while a write commits; an in-memory database has one connection.
-//! - Every call runs on Tokio's blocking pool (`spawn_blocking`) with its connection locked for
-//!   that call only, so async callers never block a runtime worker. Calls must therefore be
-//!   made inside a Tokio runtime.
+//! - SQLite calls are synchronous. Each call locks its connection for that call only and runs,
+//!   by default ([`Execution::InPlace`]), in place under `tokio::task::block_in_place` on a
+//!   multi-thread runtime (the worker hands its other tasks to another thread first), on the
+//!   blocking pool (`spawn_blocking`) on a current-thread runtime, and directly outside a
+//!   runtime. [`Execution::BlockingPool`] always uses the blocking pool; it costs two thread
+//!   hand-offs per call, which dominated the provisioning benchmark.
+//! - WAL checkpoints run on a background thread, not inside commits.
 //! - The schema is migrated on open ([`SqliteStore::schema_version`]); opening a database
 //!   written by a newer keyprov fails with [`Error::Config`].
 //! - P3 is enforced by two UNIQUE constraints, `(application, key_type, key_manager)` and
@@ -36,6 +40,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use crate::error::{Error, Result};
 
+mod checkpoint;
 mod queries;
 mod rows;
 mod schema;
@@ -43,6 +48,18 @@ mod schema;
 pub use schema::Durability;
 
 use rows::DbResult;
+
+/// Where the synchronous SQLite calls run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Execution {
+    /// `block_in_place` on a multi-thread runtime, the blocking pool on a current-thread one,
+    /// directly outside a runtime (default).
+    #[default]
+    InPlace,
+    /// Always Tokio's blocking pool (`spawn_blocking`); requires a runtime.
+    BlockingPool,
+}
 
 /// Options for [`SqliteStore::open_with`].
 #[derive(Clone, Debug)]
@@ -55,6 +72,11 @@ pub struct SqliteOptions {
     /// How long a call waits for another process's lock before failing with a retryable
     /// storage error (default 5 s).
     pub busy_timeout: Duration,
+    /// Where calls run (default [`Execution::InPlace`]).
+    pub execution: Execution,
+    /// How often the background thread checkpoints the WAL of a file database (default
+    /// 100 ms).
+    pub checkpoint_interval: Duration,
 }
 
 impl Default for SqliteOptions {
@@ -63,6 +85,8 @@ impl Default for SqliteOptions {
             durability: Durability::Normal,
             readers: 4,
             busy_timeout: Duration::from_secs(5),
+            execution: Execution::InPlace,
+            checkpoint_interval: Duration::from_millis(100),
         }
     }
 }
@@ -77,6 +101,12 @@ impl SqliteOptions {
     /// Sets the number of reader connections.
     pub fn readers(mut self, readers: usize) -> Self {
         self.readers = readers;
+        self
+    }
+
+    /// Sets where calls run.
+    pub fn execution(mut self, execution: Execution) -> Self {
+        self.execution = execution;
         self
     }
 
@@ -96,6 +126,9 @@ pub struct SqliteStore {
 }
 
 struct Inner {
+    // Declared first so that it stops before the other connections close.
+    _checkpointer: Option<checkpoint::Checkpointer>,
+    execution: Execution,
     path: Option<PathBuf>,
     schema_version: u32,
     writer: Mutex<Connection>,
@@ -171,8 +204,24 @@ impl SqliteStore {
                 Ok(Mutex::new(reader))
             })
             .collect::<Result<Vec<_>>>()?;
+        let checkpointer = open(rw)?;
+        schema::configure(
+            &checkpointer,
+            true,
+            true,
+            options.durability,
+            options.busy_timeout,
+        )?;
+        let checkpointer =
+            checkpoint::Checkpointer::start(checkpointer, options.checkpoint_interval)?;
         tracing::debug!(path = %location, found, readers = readers.len(), "sqlite store opened");
-        Ok(Self::from_parts(Some(path), writer, readers))
+        Ok(Self::from_parts(
+            Some(path),
+            writer,
+            readers,
+            Some(checkpointer),
+            options.execution,
+        ))
     }
 
     /// A private in-memory database (one connection); everything is lost when the last clone
@@ -190,16 +239,26 @@ impl SqliteStore {
             Duration::from_secs(5),
         )?;
         schema::migrate(&mut conn, ":memory:")?;
-        Ok(Self::from_parts(None, conn, Vec::new()))
+        Ok(Self::from_parts(
+            None,
+            conn,
+            Vec::new(),
+            None,
+            Execution::InPlace,
+        ))
     }
 
     fn from_parts(
         path: Option<PathBuf>,
         writer: Connection,
         readers: Vec<Mutex<Connection>>,
+        checkpointer: Option<checkpoint::Checkpointer>,
+        execution: Execution,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
+                _checkpointer: checkpointer,
+                execution,
                 path,
                 schema_version: schema::latest_version(),
                 writer: Mutex::new(writer),
@@ -224,27 +283,32 @@ impl SqliteStore {
         schema::latest_version()
     }
 
-    /// Runs `f` with the writer connection on the blocking pool.
+    /// Runs `f` with the writer connection.
     async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
         let inner = Arc::clone(&self.inner);
-        blocking(move || f(&mut lock(&inner.writer))).await
+        run(self.inner.execution, move || f(&mut lock(&inner.writer))).await
     }
 
-    /// Runs `f` with a reader connection (the writer in memory) on the blocking pool.
+    /// Runs `f` with the writer connection if it is idle, else with a reader connection.
     async fn read<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         let inner = Arc::clone(&self.inner);
-        blocking(move || {
+        run(self.inner.execution, move || {
             let readers = &inner.readers;
             if readers.is_empty() {
                 return f(&lock(&inner.writer));
+            }
+            // An idle writer has the warmest page cache: a reader connection must drop its
+            // cache whenever another connection has written since its last read.
+            if let Ok(conn) = inner.writer.try_lock() {
+                return f(&conn);
             }
             let start = inner.next_reader.fetch_add(1, Ordering::Relaxed);
             for i in 0..readers.len() {
@@ -258,8 +322,17 @@ impl SqliteStore {
     }
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::storage("sqlite call did not complete", false, e))?
+async fn run<T: Send + 'static>(
+    execution: Execution,
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    let flavor = Handle::try_current().map(|h| h.runtime_flavor());
+    match (execution, flavor) {
+        (Execution::InPlace, Ok(RuntimeFlavor::MultiThread)) => tokio::task::block_in_place(f),
+        (Execution::InPlace, Err(_)) => f(),
+        _ => tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| Error::storage("sqlite call did not complete", false, e))?,
+    }
 }

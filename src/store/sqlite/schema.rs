@@ -84,6 +84,14 @@ pub(super) fn configure(
     if !writer {
         conn.pragma_update(None, "query_only", true).db()?;
     }
+    if file && writer {
+        conn.pragma_update(
+            None,
+            "wal_autocheckpoint",
+            super::checkpoint::BACKSTOP_PAGES,
+        )
+        .db()?;
+    }
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
 }
