@@ -336,3 +336,52 @@ async fn run<T: Send + 'static>(
             .map_err(|e| Error::storage("sqlite call did not complete", false, e))?,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pragma(conn: &Connection, name: &str) -> String {
+        conn.pragma_query_value(None, name, |row| {
+            Ok(match row.get_ref(0)? {
+                rusqlite::types::ValueRef::Integer(i) => i.to_string(),
+                other => other.as_str()?.to_owned(),
+            })
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn file_connections_use_wal_foreign_keys_and_a_busy_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = SqliteOptions::default()
+            .readers(2)
+            .busy_timeout(Duration::from_millis(1234));
+        let store = SqliteStore::open_with(dir.path().join("k.db"), options).unwrap();
+        let writer = lock(&store.inner.writer);
+        assert_eq!(pragma(&writer, "journal_mode"), "wal");
+        assert_eq!(pragma(&writer, "synchronous"), "1", "NORMAL");
+        assert_eq!(pragma(&writer, "query_only"), "0");
+        assert_eq!(pragma(&writer, "foreign_keys"), "1");
+        assert_eq!(pragma(&writer, "busy_timeout"), "1234");
+        assert_eq!(store.inner.readers.len(), 2);
+        for reader in &store.inner.readers {
+            let reader = lock(reader);
+            assert_eq!(pragma(&reader, "query_only"), "1");
+            assert_eq!(pragma(&reader, "foreign_keys"), "1");
+            assert_eq!(pragma(&reader, "busy_timeout"), "1234");
+        }
+    }
+
+    #[test]
+    fn full_durability_syncs_every_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = SqliteOptions::default().durability(Durability::Full);
+        let store = SqliteStore::open_with(dir.path().join("k.db"), options).unwrap();
+        assert_eq!(
+            pragma(&lock(&store.inner.writer), "synchronous"),
+            "2",
+            "FULL"
+        );
+    }
+}
