@@ -303,3 +303,46 @@ fn works_outside_a_runtime() {
     let polled = call.as_mut().poll(&mut Context::from_waker(Waker::noop()));
     assert!(matches!(polled, Poll::Ready(())));
 }
+
+/// Two stores on one file (as two processes would be) race for one consumer key: SQLite's own
+/// locking and the UNIQUE constraint, not our connection mutex, decide.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_stores_on_one_file_have_one_winner() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keyprov.db");
+    let stores: Vec<Arc<dyn Store>> = vec![
+        Arc::new(SqliteStore::open(&path).unwrap()),
+        Arc::new(SqliteStore::open(&path).unwrap()),
+    ];
+    let mut attempts = Vec::new();
+    for i in 0..32 {
+        let app = application(&format!("app-{i}"), "alice", "carbon.super", i);
+        stores[0].create_application(&app).await.unwrap();
+        attempts.push(mapping(app.id, KeyType::Production, "IS", "contested", i));
+    }
+    let barrier = Arc::new(tokio::sync::Barrier::new(attempts.len()));
+    let handles: Vec<_> = attempts
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(i, m)| {
+            let (store, barrier) = (Arc::clone(&stores[i % 2]), Arc::clone(&barrier));
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.insert_mapping(&m).await
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for (handle, attempt) in handles.into_iter().zip(&attempts) {
+        match handle.await.unwrap() {
+            Ok(()) => winners.push(attempt.clone()),
+            Err(Error::MappingExists(keyprov::error::ConflictRule::ConsumerKeyAlreadyMapped)) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1);
+    for store in &stores {
+        assert_eq!(store.all_mappings().await.unwrap(), winners);
+    }
+}
