@@ -144,6 +144,11 @@ async fn main() -> anyhow::Result<()> {
         rusqlite::version()
     );
     println!("calls: {n}");
+    // Figures on a shared machine depend on what else runs; say so next to them.
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        let one_minute = load.split_whitespace().next().unwrap_or("?");
+        println!("load_average_1m: {one_minute}");
+    }
     let defaults = SqliteOptions::default();
     measure(n, 1, defaults.clone(), "").await?;
     measure(n, 4, defaults.clone(), "_4_callers").await?;

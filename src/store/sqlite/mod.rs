@@ -32,11 +32,12 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::error::{Error, Result};
 
@@ -131,8 +132,9 @@ struct Inner {
     execution: Execution,
     path: Option<PathBuf>,
     schema_version: u32,
-    writer: Mutex<Connection>,
-    readers: Vec<Mutex<Connection>>,
+    // Async locks: callers queue for a connection without holding a thread, in FIFO order.
+    writer: Arc<Mutex<Connection>>,
+    readers: Vec<Arc<Mutex<Connection>>>,
     next_reader: AtomicUsize,
 }
 
@@ -144,12 +146,6 @@ impl fmt::Debug for SqliteStore {
             .field("readers", &self.inner.readers.len())
             .finish()
     }
-}
-
-fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
-    // A panic inside a call drops its transaction (rolling it back) while unwinding, so the
-    // connection is still consistent.
-    conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl SqliteStore {
@@ -201,7 +197,7 @@ impl SqliteStore {
                     options.durability,
                     options.busy_timeout,
                 )?;
-                Ok(Mutex::new(reader))
+                Ok(Arc::new(Mutex::new(reader)))
             })
             .collect::<Result<Vec<_>>>()?;
         let checkpointer = open(rw)?;
@@ -251,7 +247,7 @@ impl SqliteStore {
     fn from_parts(
         path: Option<PathBuf>,
         writer: Connection,
-        readers: Vec<Mutex<Connection>>,
+        readers: Vec<Arc<Mutex<Connection>>>,
         checkpointer: Option<checkpoint::Checkpointer>,
         execution: Execution,
     ) -> Self {
@@ -261,7 +257,7 @@ impl SqliteStore {
                 execution,
                 path,
                 schema_version: schema::latest_version(),
-                writer: Mutex::new(writer),
+                writer: Arc::new(Mutex::new(writer)),
                 readers,
                 next_reader: AtomicUsize::new(0),
             }),
@@ -289,8 +285,10 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
-        let inner = Arc::clone(&self.inner);
-        run(self.inner.execution, move || f(&mut lock(&inner.writer))).await
+        let mut conn = Arc::clone(&self.inner.writer).lock_owned().await;
+        // A panic inside `f` drops its transaction (rolling it back) while unwinding, so the
+        // connection stays consistent for the next caller.
+        run(self.inner.execution, move || f(&mut conn)).await
     }
 
     /// Runs `f` with the writer connection if it is idle, else with a reader connection.
@@ -299,26 +297,28 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        let inner = Arc::clone(&self.inner);
-        run(self.inner.execution, move || {
-            let readers = &inner.readers;
-            if readers.is_empty() {
-                return f(&lock(&inner.writer));
+        let conn = self.reader().await;
+        run(self.inner.execution, move || f(&conn)).await
+    }
+
+    async fn reader(&self) -> OwnedMutexGuard<Connection> {
+        let inner = &self.inner;
+        if inner.readers.is_empty() {
+            return Arc::clone(&inner.writer).lock_owned().await;
+        }
+        // An idle writer has the warmest page cache: a reader connection must drop its cache
+        // whenever another connection has written since its last read.
+        if let Ok(conn) = Arc::clone(&inner.writer).try_lock_owned() {
+            return conn;
+        }
+        let n = inner.readers.len();
+        let start = inner.next_reader.fetch_add(1, Ordering::Relaxed);
+        for i in 0..n {
+            if let Ok(conn) = Arc::clone(&inner.readers[(start + i) % n]).try_lock_owned() {
+                return conn;
             }
-            // An idle writer has the warmest page cache: a reader connection must drop its
-            // cache whenever another connection has written since its last read.
-            if let Ok(conn) = inner.writer.try_lock() {
-                return f(&conn);
-            }
-            let start = inner.next_reader.fetch_add(1, Ordering::Relaxed);
-            for i in 0..readers.len() {
-                if let Ok(conn) = readers[(start + i) % readers.len()].try_lock() {
-                    return f(&conn);
-                }
-            }
-            f(&lock(&readers[start % readers.len()]))
-        })
-        .await
+        }
+        Arc::clone(&inner.readers[start % n]).lock_owned().await
     }
 }
 
@@ -358,7 +358,7 @@ mod tests {
             .readers(2)
             .busy_timeout(Duration::from_millis(1234));
         let store = SqliteStore::open_with(dir.path().join("k.db"), options).unwrap();
-        let writer = lock(&store.inner.writer);
+        let writer = store.inner.writer.blocking_lock();
         assert_eq!(pragma(&writer, "journal_mode"), "wal");
         assert_eq!(pragma(&writer, "synchronous"), "1", "NORMAL");
         assert_eq!(pragma(&writer, "query_only"), "0");
@@ -366,7 +366,7 @@ mod tests {
         assert_eq!(pragma(&writer, "busy_timeout"), "1234");
         assert_eq!(store.inner.readers.len(), 2);
         for reader in &store.inner.readers {
-            let reader = lock(reader);
+            let reader = reader.blocking_lock();
             assert_eq!(pragma(&reader, "query_only"), "1");
             assert_eq!(pragma(&reader, "foreign_keys"), "1");
             assert_eq!(pragma(&reader, "busy_timeout"), "1234");
@@ -379,7 +379,7 @@ mod tests {
         let options = SqliteOptions::default().durability(Durability::Full);
         let store = SqliteStore::open_with(dir.path().join("k.db"), options).unwrap();
         assert_eq!(
-            pragma(&lock(&store.inner.writer), "synchronous"),
+            pragma(&store.inner.writer.blocking_lock(), "synchronous"),
             "2",
             "FULL"
         );
