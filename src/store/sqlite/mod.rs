@@ -1,14 +1,19 @@
 //! The embedded SQLite backend (feature `sqlite`, default), on [`rusqlite`] with SQLite bundled.
 //!
-//! - A file database runs in WAL mode with one writer connection and a few reader connections,
-//!   so reads proceed while a write commits; an in-memory database has one connection.
-//! - SQLite calls are synchronous. Each call locks its connection for that call only and runs,
+//! - A file database runs in WAL mode with one writer connection and a few reader connections:
+//!   a read uses the writer when it is idle (its page cache is warm) and a reader while a write
+//!   runs. An in-memory database has one connection.
+//! - A caller waits for its connection on an async, first-come-first-served lock (holding no
+//!   thread), keeps it for that one call, and runs the synchronous SQLite call,
 //!   by default ([`Execution::InPlace`]), in place under `tokio::task::block_in_place` on a
 //!   multi-thread runtime (the worker hands its other tasks to another thread first), on the
 //!   blocking pool (`spawn_blocking`) on a current-thread runtime, and directly outside a
 //!   runtime. [`Execution::BlockingPool`] always uses the blocking pool; it costs two thread
 //!   hand-offs per call, which dominated the provisioning benchmark.
-//! - WAL checkpoints run on a background thread, not inside commits.
+//! - Durability is [`Durability::Normal`] by default (WAL, `synchronous=NORMAL`: a commit
+//!   survives a crash of the process, but an OS crash or power loss may lose the last commits;
+//!   the file is never corrupted); [`Durability::Full`] fsyncs every commit. WAL checkpoints
+//!   run on a background thread, not inside commits.
 //! - The schema is migrated on open ([`SqliteStore::schema_version`]); opening a database
 //!   written by a newer keyprov fails with [`Error::Config`].
 //! - P3 is enforced by two UNIQUE constraints, `(application, key_type, key_manager)` and
