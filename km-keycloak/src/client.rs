@@ -291,7 +291,11 @@ mod tests {
             info.usability(keyprov::model::now()),
             Err(keyprov::error::UnusableReason::Public)
         );
-        assert!(info.grant_types.unwrap().contains(&"authorization_code".to_owned()));
+        assert!(
+            info.grant_types
+                .unwrap()
+                .contains(&"authorization_code".to_owned())
+        );
         // A reduced representation (caller with query-clients only) says nothing.
         let bare: ClientRepresentation = serde_json::from_str(r#"{"clientId":"x"}"#).unwrap();
         let info = bare.to_client_info(&key("x"));

@@ -298,9 +298,7 @@ impl KeycloakConfig {
                 "must not be empty",
             ));
         }
-        self.oidc_config()
-            .validate()
-            .map_err(KeycloakError::Oidc)?;
+        self.oidc_config().validate().map_err(KeycloakError::Oidc)?;
         Ok(())
     }
 }
@@ -391,5 +389,21 @@ mod tests {
         let table: toml::Table = toml::from_str("base_url = \"https://x\"").unwrap();
         let err = KeycloakConfig::from_connection(id(), &table).unwrap_err();
         assert!(err.to_string().contains("realm"), "{err}");
+    }
+
+    #[test]
+    fn the_readme_example_is_a_valid_native_file() {
+        let readme = include_str!("../README.md");
+        let start = readme.find("```toml\n").expect("a toml block") + "```toml\n".len();
+        let text = &readme[start..start + readme[start..].find("```").unwrap()];
+        let file = keyprov::Config::from_toml_str(text).unwrap();
+        let entry = &file.key_managers[0];
+        assert_eq!(entry.kind.as_deref(), Some("keycloak"));
+        let config =
+            KeycloakConfig::from_connection(entry.config.id.clone(), &entry.connection).unwrap();
+        assert_eq!(
+            entry.config.issuer.as_deref(),
+            Some(config.issuer().as_str())
+        );
     }
 }

@@ -83,7 +83,8 @@ mod tests {
     const OAUTH_403: &str = include_str!("../tests/fixtures/error-registration-403.json");
     const NOT_FOUND: &str = include_str!("../tests/fixtures/error-registration-404.json");
     const MESSAGE_409: &str = include_str!("../tests/fixtures/error-admin-message-409.json");
-    const WRONG_SECRET: &str = include_str!("../tests/fixtures/error-token-unauthorized-client.json");
+    const WRONG_SECRET: &str =
+        include_str!("../tests/fixtures/error-token-unauthorized-client.json");
     const NO_REALM: &str = include_str!("../tests/fixtures/error-realm-not-found.json");
 
     fn km() -> KeyManagerId {
@@ -91,8 +92,13 @@ mod tests {
     }
 
     fn admin(status: u16, body: &str) -> Error {
-        KeycloakError::from(classify(EndpointKind::Admin, "admin /x", status, body.as_bytes()))
-            .into_core(&km())
+        KeycloakError::from(classify(
+            EndpointKind::Admin,
+            "admin /x",
+            status,
+            body.as_bytes(),
+        ))
+        .into_core(&km())
     }
 
     #[test]
@@ -101,14 +107,23 @@ mod tests {
             admin(403, OAUTH_403),
             Error::KeyManagerCredentialsRejected { .. }
         ));
-        assert!(matches!(admin(404, NOT_FOUND), Error::ClientNotFound { .. }));
+        assert!(matches!(
+            admin(404, NOT_FOUND),
+            Error::ClientNotFound { .. }
+        ));
         match admin(409, MESSAGE_409) {
             Error::KeyManagerProtocol { detail, .. } => {
-                assert!(detail.contains("Client keyprov-app already exists"), "{detail}");
+                assert!(
+                    detail.contains("Client keyprov-app already exists"),
+                    "{detail}"
+                );
             }
             other => panic!("{other:?}"),
         }
-        match admin(400, r#"{"error":"invalid_request","error_description":"bad max"}"#) {
+        match admin(
+            400,
+            r#"{"error":"invalid_request","error_description":"bad max"}"#,
+        ) {
             Error::KeyManagerProtocol { detail, .. } => {
                 assert!(detail.contains("invalid_request: bad max"), "{detail}");
             }
@@ -118,11 +133,24 @@ mod tests {
 
     #[test]
     fn a_refused_admin_token_is_a_configuration_problem() {
-        let refused = classify(EndpointKind::Token, "token /t", 401, WRONG_SECRET.as_bytes());
+        let refused = classify(
+            EndpointKind::Token,
+            "token /t",
+            401,
+            WRONG_SECRET.as_bytes(),
+        );
         let err = KeycloakError::AdminToken(refused).into_core(&km());
-        assert!(matches!(err, Error::KeyManagerCredentialsRejected { .. }), "{err:?}");
+        assert!(
+            matches!(err, Error::KeyManagerCredentialsRejected { .. }),
+            "{err:?}"
+        );
         // The same answer for a mapped client's request is about that client's secret.
-        let refused = classify(EndpointKind::Token, "token /t", 401, WRONG_SECRET.as_bytes());
+        let refused = classify(
+            EndpointKind::Token,
+            "token /t",
+            401,
+            WRONG_SECRET.as_bytes(),
+        );
         let err = KeycloakError::Oidc(refused).into_core(&km());
         assert!(matches!(err, Error::SecretNotProven { .. }), "{err:?}");
     }

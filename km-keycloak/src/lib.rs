@@ -10,4 +10,5 @@ mod manager;
 pub mod emulator;
 
 pub use config::{ClientLookup, KeycloakConfig};
+pub use km_oidc::{HttpSettings, RetryPolicy, TokenAuthMethod};
 pub use manager::{KeycloakKeyManager, token_client_id};

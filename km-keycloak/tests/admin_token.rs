@@ -39,7 +39,11 @@ async fn cached_until_shortly_before_expiry() {
     tokio::time::sleep(Duration::from_millis(2200)).await;
     km.client(&key("billing")).await.unwrap();
     assert_eq!(kc.token_requests(REALM), 2, "replaced before expiry");
-    assert_eq!(kc.faults().requests(&admin_path), 6, "no lookup was refused");
+    assert_eq!(
+        kc.faults().requests(&admin_path),
+        6,
+        "no lookup was refused"
+    );
 }
 
 #[tokio::test]
@@ -85,7 +89,10 @@ async fn a_second_401_is_credentials_rejected_after_exactly_one_refresh() {
     let admin_path = format!("/admin/realms/{REALM}/clients");
     kc.faults().inject(Fault::Status(401).on(&admin_path));
     let err = km.client(&key("billing")).await.unwrap_err();
-    assert!(matches!(err, Error::KeyManagerCredentialsRejected { .. }), "{err:?}");
+    assert!(
+        matches!(err, Error::KeyManagerCredentialsRejected { .. }),
+        "{err:?}"
+    );
     assert_eq!(kc.token_requests(REALM), 2, "first token, one replacement");
     assert_eq!(kc.faults().requests(&admin_path), 2, "no retry loop");
 }

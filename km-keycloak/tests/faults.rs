@@ -24,7 +24,10 @@ async fn keycloak_down_is_unavailable() {
     drop(gone);
     let w2 = world_with(keycloak().await, config, |km| km).await;
     let err = refused(&w2, "billing", "secret").await;
-    assert!(matches!(err, Error::KeyManagerUnavailable { .. }), "{err:?}");
+    assert!(
+        matches!(err, Error::KeyManagerUnavailable { .. }),
+        "{err:?}"
+    );
     assert!(err.is_retryable());
 }
 
@@ -32,14 +35,22 @@ async fn keycloak_down_is_unavailable() {
 async fn slow_keycloak_times_out_as_unavailable() {
     let w = world().await;
     let app = w.kc.create_client(KeycloakClient::confidential("billing"));
-    w.kc.faults().inject(Fault::Latency(Duration::from_secs(3)).on("/admin/"));
+    w.kc.faults()
+        .inject(Fault::Latency(Duration::from_secs(3)).on("/admin/"));
     let started = Instant::now();
     let err = refused(&w, &app.client_id, &app.secret).await;
-    assert!(matches!(err, Error::KeyManagerUnavailable { .. }), "{err:?}");
+    assert!(
+        matches!(err, Error::KeyManagerUnavailable { .. }),
+        "{err:?}"
+    );
     assert!(err.is_retryable());
     assert!(err.to_string().contains("timed out"), "{err}");
     // Two attempts of 1.5 s, not the 3 s latency each.
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -49,7 +60,10 @@ async fn slow_token_endpoint_during_the_proof_is_unavailable() {
     w.kc.faults()
         .inject(Fault::Latency(Duration::from_secs(3)).on(w.kc.token_path(REALM)));
     let err = refused(&w, &app.client_id, &app.secret).await;
-    assert!(matches!(err, Error::KeyManagerUnavailable { .. }), "{err:?}");
+    assert!(
+        matches!(err, Error::KeyManagerUnavailable { .. }),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -59,12 +73,22 @@ async fn server_errors_are_unavailable_and_retried() {
     let admin_path = format!("/admin/realms/{REALM}/clients");
     w.kc.faults().inject(Fault::Status(503).on(&admin_path));
     let err = refused(&w, &app.client_id, &app.secret).await;
-    assert!(matches!(err, Error::KeyManagerUnavailable { .. }), "{err:?}");
-    assert_eq!(w.kc.faults().requests(&admin_path), 2, "retried once (2 attempts)");
+    assert!(
+        matches!(err, Error::KeyManagerUnavailable { .. }),
+        "{err:?}"
+    );
+    assert_eq!(
+        w.kc.faults().requests(&admin_path),
+        2,
+        "retried once (2 attempts)"
+    );
     // One transient failure is absorbed by the retry.
     w.kc.faults().clear();
-    w.kc.faults().inject(Fault::Status(502).on(&admin_path).times(1));
-    w.provision(&app.client_id, Some(&app.secret)).await.unwrap();
+    w.kc.faults()
+        .inject(Fault::Status(502).on(&admin_path).times(1));
+    w.provision(&app.client_id, Some(&app.secret))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -83,7 +107,8 @@ async fn malformed_answers_are_protocol_errors_naming_the_endpoint() {
         }
     }
     w.kc.faults().clear();
-    w.kc.faults().inject(Fault::MalformedJson.on(w.kc.token_path(REALM)));
+    w.kc.faults()
+        .inject(Fault::MalformedJson.on(w.kc.token_path(REALM)));
     let err = refused(&w, &app.client_id, &app.secret).await;
     assert!(matches!(err, Error::KeyManagerProtocol { .. }), "{err:?}");
 }
@@ -94,5 +119,8 @@ async fn dropped_connections_are_unavailable() {
     let app = w.kc.create_client(KeycloakClient::confidential("billing"));
     w.kc.faults().inject(Fault::Drop.on("/admin/"));
     let err = refused(&w, &app.client_id, &app.secret).await;
-    assert!(matches!(err, Error::KeyManagerUnavailable { .. }), "{err:?}");
+    assert!(
+        matches!(err, Error::KeyManagerUnavailable { .. }),
+        "{err:?}"
+    );
 }

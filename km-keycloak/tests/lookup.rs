@@ -24,16 +24,25 @@ async fn both_apis_describe_a_usable_client() {
     );
     for lookup in BOTH {
         let km = KeycloakKeyManager::new(adapter(&kc, &admin).client_lookup(lookup)).unwrap();
+        assert!(
+            !format!("{km:?}").contains(&admin.secret),
+            "admin secret redacted"
+        );
         let info = km.client(&key("billing")).await.unwrap();
         assert_eq!(info.usability(keyprov::model::now()), Ok(()), "{lookup:?}");
         assert_eq!(info.client_name.as_deref(), Some("Billing"), "{lookup:?}");
         assert_eq!(info.confidential, Some(true), "{lookup:?}");
         assert!(
-            info.grant_types.unwrap().contains(&"client_credentials".to_owned()),
+            info.grant_types
+                .unwrap()
+                .contains(&"client_credentials".to_owned()),
             "{lookup:?}"
         );
         let err = km.client(&key("ghost")).await.unwrap_err();
-        assert!(matches!(err, Error::ClientNotFound { .. }), "{lookup:?}: {err:?}");
+        assert!(
+            matches!(err, Error::ClientNotFound { .. }),
+            "{lookup:?}: {err:?}"
+        );
     }
     let km = KeycloakKeyManager::new(adapter(&kc, &admin)).unwrap();
     let info = km.client(&key("billing")).await.unwrap();
@@ -47,11 +56,14 @@ async fn registration_api_knows_public_clients_and_missing_service_accounts() {
     let kc = keycloak().await;
     let admin = kc.admin_service_account("keyprov-admin");
     kc.create_client(KeycloakClient::public("spa"));
-    kc.create_client(KeycloakClient::confidential("web").service_accounts(false).standard_flow(true));
-    let km = KeycloakKeyManager::new(
-        adapter(&kc, &admin).client_lookup(ClientLookup::RegistrationApi),
-    )
-    .unwrap();
+    kc.create_client(
+        KeycloakClient::confidential("web")
+            .service_accounts(false)
+            .standard_flow(true),
+    );
+    let km =
+        KeycloakKeyManager::new(adapter(&kc, &admin).client_lookup(ClientLookup::RegistrationApi))
+            .unwrap();
     let now = keyprov::model::now();
     let spa = km.client(&key("spa")).await.unwrap();
     assert_eq!(spa.usability(now), Err(UnusableReason::Public));
@@ -89,7 +101,10 @@ async fn wrong_admin_secret_is_a_configuration_problem_not_the_clients() {
     admin.secret = "wrong".into();
     let km = KeycloakKeyManager::new(adapter(&kc, &admin)).unwrap();
     let err = km.client(&key("billing")).await.unwrap_err();
-    assert!(matches!(err, Error::KeyManagerCredentialsRejected { .. }), "{err:?}");
+    assert!(
+        matches!(err, Error::KeyManagerCredentialsRejected { .. }),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -102,13 +117,15 @@ async fn master_realm_admin_token_is_refused() {
             .realm("master")
             .admin_roles(REALM, ["view-clients"]),
     );
-    let registration = KeycloakKeyManager::new(
-        adapter(&kc, &master).client_lookup(ClientLookup::RegistrationApi),
-    )
-    .unwrap();
+    let registration =
+        KeycloakKeyManager::new(adapter(&kc, &master).client_lookup(ClientLookup::RegistrationApi))
+            .unwrap();
     let before = kc.token_requests("master");
     let err = registration.client(&key("billing")).await.unwrap_err();
-    assert!(matches!(err, Error::KeyManagerCredentialsRejected { .. }), "{err:?}");
+    assert!(
+        matches!(err, Error::KeyManagerCredentialsRejected { .. }),
+        "{err:?}"
+    );
     assert_eq!(
         kc.token_requests("master") - before,
         2,
@@ -120,7 +137,10 @@ async fn master_realm_admin_token_is_refused() {
     // ...but not without them.
     kc.set_admin_roles("master-admin", REALM, &[]);
     let err = admin_api.client(&key("billing")).await.unwrap_err();
-    assert!(matches!(err, Error::KeyManagerCredentialsRejected { .. }), "{err:?}");
+    assert!(
+        matches!(err, Error::KeyManagerCredentialsRejected { .. }),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -134,14 +154,21 @@ async fn legacy_auth_prefix() {
         .unwrap();
     let admin = kc.admin_service_account("keyprov-admin");
     let app = kc.confidential_client("billing");
-    assert!(kc.issuer().ends_with("/auth/realms/apis"), "{}", kc.issuer());
+    assert!(
+        kc.issuer().ends_with("/auth/realms/apis"),
+        "{}",
+        kc.issuer()
+    );
     let config = adapter(&kc, &admin);
     assert_eq!(config.relative_path, "/auth");
     let km = KeycloakKeyManager::new(config.clone()).unwrap();
     km.client(&key("billing")).await.unwrap();
-    km.prove_secret(&key("billing"), &keyprov::ConsumerSecret::new(app.secret.as_str()))
-        .await
-        .unwrap();
+    km.prove_secret(
+        &key("billing"),
+        &keyprov::ConsumerSecret::new(app.secret.as_str()),
+    )
+    .await
+    .unwrap();
     // Without the prefix nothing is found where Keycloak 17+ would answer.
     let km = KeycloakKeyManager::new(config.relative_path("")).unwrap();
     let err = km.client(&key("billing")).await.unwrap_err();
@@ -156,7 +183,10 @@ async fn error_message_bodies_are_understood() {
     let weak = kc.create_client(KeycloakClient::confidential("weak-admin"));
     let km = KeycloakKeyManager::new(adapter(&kc, &weak)).unwrap();
     let err = km.client(&key("billing")).await.unwrap_err();
-    assert!(matches!(err, Error::KeyManagerCredentialsRejected { .. }), "{err:?}");
+    assert!(
+        matches!(err, Error::KeyManagerCredentialsRejected { .. }),
+        "{err:?}"
+    );
     // A realm that does not exist: the admin token request is answered 404 {"error": ...}.
     let admin = kc.admin_service_account("keyprov-admin");
     let mut config = adapter(&kc, &admin);
@@ -196,8 +226,16 @@ async fn introspection_names_the_client_on_every_version() {
             .unwrap();
         let answer = km.introspect(token.secret()).await.unwrap();
         assert!(answer.active, "{version:?}");
-        assert_eq!(answer.str_claim("client_id"), Some("billing"), "{version:?}");
-        let id_claim = if version.major >= 25 { "client_id" } else { "clientId" };
+        assert_eq!(
+            answer.str_claim("client_id"),
+            Some("billing"),
+            "{version:?}"
+        );
+        let id_claim = if version.major >= 25 {
+            "client_id"
+        } else {
+            "clientId"
+        };
         assert_eq!(answer.str_claim(id_claim), Some("billing"), "{version:?}");
         kc.revoke_tokens();
         assert!(!km.introspect(token.secret()).await.unwrap().active);

@@ -17,12 +17,14 @@ fn install_jwt_provider() {
 async fn happy_path_maps_a_proven_client_and_returns_a_verified_keycloak_token() {
     install_jwt_provider();
     let w = world().await;
-    let app = w
-        .kc
-        .create_client(KeycloakClient::confidential("billing-service").name("Billing service"));
+    let app =
+        w.kc.create_client(KeycloakClient::confidential("billing-service").name("Billing service"));
     let before = w.kc.token_requests(REALM);
 
-    let done = w.provision(&app.client_id, Some(&app.secret)).await.unwrap();
+    let done = w
+        .provision(&app.client_id, Some(&app.secret))
+        .await
+        .unwrap();
 
     let m = &done.mapping;
     assert!(m.validated && m.secret_proven, "{m:?}");
@@ -56,8 +58,14 @@ async fn happy_path_maps_a_proven_client_and_returns_a_verified_keycloak_token()
     assert_eq!(claims["typ"], "Bearer");
     assert_eq!(claims["azp"], "billing-service");
     assert_eq!(claims["client_id"], "billing-service");
-    assert_eq!(claims["preferred_username"], "service-account-billing-service");
-    assert_eq!(km_keycloak::token_client_id(&claims), Some("billing-service"));
+    assert_eq!(
+        claims["preferred_username"],
+        "service-account-billing-service"
+    );
+    assert_eq!(
+        km_keycloak::token_client_id(&claims),
+        Some("billing-service")
+    );
 }
 
 async fn refused(w: &World, key: &str, secret: Option<&str>) -> Error {
@@ -76,14 +84,16 @@ async fn unknown_client_is_not_found() {
 #[tokio::test]
 async fn unusable_clients_are_refused_with_their_reason_before_any_proof() {
     let w = world().await;
-    let disabled = w
-        .kc
-        .create_client(KeycloakClient::confidential("disabled").enabled(false));
+    let disabled =
+        w.kc.create_client(KeycloakClient::confidential("disabled").enabled(false));
     let public = w.kc.create_client(KeycloakClient::public("spa"));
-    let bearer = w.kc.create_client(KeycloakClient::bearer_only("legacy-api"));
-    let no_sa = w
-        .kc
-        .create_client(KeycloakClient::confidential("web").service_accounts(false).standard_flow(true));
+    let bearer =
+        w.kc.create_client(KeycloakClient::bearer_only("legacy-api"));
+    let no_sa = w.kc.create_client(
+        KeycloakClient::confidential("web")
+            .service_accounts(false)
+            .standard_flow(true),
+    );
     let cases = [
         (&disabled, UnusableReason::Disabled),
         (&public, UnusableReason::Public),
@@ -110,7 +120,10 @@ async fn masked_secret_is_proven_by_a_token_request() {
     let app = w.kc.confidential_client("masked-app");
     // The admin account holds only view-clients: Keycloak 26.8 shows it the secret masked.
     let raw: Value = reqwest::Client::new()
-        .get(format!("{}/admin/realms/{REALM}/clients?clientId=masked-app", w.kc.base_url()))
+        .get(format!(
+            "{}/admin/realms/{REALM}/clients?clientId=masked-app",
+            w.kc.base_url()
+        ))
         .bearer_auth(admin_token(&w.kc, "keyprov-admin").await)
         .send()
         .await
@@ -121,10 +134,17 @@ async fn masked_secret_is_proven_by_a_token_request() {
     assert_eq!(raw[0]["secret"], km_keycloak::emulator::MASKED_SECRET);
 
     let before = w.kc.token_requests(REALM);
-    let done = w.provision(&app.client_id, Some(&app.secret)).await.unwrap();
+    let done = w
+        .provision(&app.client_id, Some(&app.secret))
+        .await
+        .unwrap();
     assert!(done.mapping.secret_proven);
     assert!(done.token.is_some(), "proven by a token request");
-    assert_eq!(w.kc.token_requests(REALM) - before, 2, "admin token + proof");
+    assert_eq!(
+        w.kc.token_requests(REALM) - before,
+        2,
+        "admin token + proof"
+    );
 }
 
 #[tokio::test]
@@ -135,7 +155,12 @@ async fn wrong_secret_is_not_proven() {
     assert!(matches!(err, Error::SecretNotProven { .. }), "{err:?}");
     assert!(!err.to_string().contains("not-the-secret"));
     // The secret shown masked must not be taken for the secret either.
-    let err = refused(&w, &app.client_id, Some(km_keycloak::emulator::MASKED_SECRET)).await;
+    let err = refused(
+        &w,
+        &app.client_id,
+        Some(km_keycloak::emulator::MASKED_SECRET),
+    )
+    .await;
     assert!(matches!(err, Error::SecretNotProven { .. }), "{err:?}");
 }
 
@@ -157,7 +182,11 @@ async fn without_secret_only_existence_is_checked_when_allowed() {
     let done = w.provision(&app.client_id, None).await.unwrap();
     assert!(done.mapping.validated && !done.mapping.secret_proven);
     assert!(done.token.is_none());
-    assert_eq!(w.kc.token_requests(REALM), before, "admin token cached, no proof");
+    assert_eq!(
+        w.kc.token_requests(REALM),
+        before,
+        "admin token cached, no proof"
+    );
     assert_eq!(w.stored().await, 1);
 }
 
@@ -173,7 +202,10 @@ async fn without_the_option_a_secret_is_required() {
 pub async fn admin_token(kc: &km_keycloak::emulator::KeycloakEmulator, client_id: &str) -> String {
     let (record, flags) = kc.client(client_id).unwrap();
     let answer: Value = reqwest::Client::new()
-        .post(format!("{}/protocol/openid-connect/token", kc.realm_issuer(&flags.realm)))
+        .post(format!(
+            "{}/protocol/openid-connect/token",
+            kc.realm_issuer(&flags.realm)
+        ))
         .basic_auth(client_id, Some(&record.client_secret))
         .form(&[("grant_type", "client_credentials")])
         .send()

@@ -59,7 +59,13 @@ pub use model::{
 /// The scope string of a service-account token: the default client scopes, then the asked.
 pub(crate) fn token_scope(asked: &[String]) -> String {
     let mut scopes = vec!["profile".to_owned(), "email".to_owned()];
-    scopes.extend(asked.iter().filter(|s| !scopes.contains(s)).cloned().collect::<Vec<_>>());
+    scopes.extend(
+        asked
+            .iter()
+            .filter(|s| !scopes.contains(s))
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
     scopes.join(" ")
 }
 
@@ -114,9 +120,9 @@ fn claims(prefix: &str, version: KeycloakVersion, ctx: &ClaimsContext<'_>) -> Ma
     let client = ctx.client;
     let flags = ClientFlags::of(client);
     let realm = flags.as_ref().map_or("", |f| f.realm.as_str());
-    let sub = flags
-        .as_ref()
-        .map_or(client.client_id.clone(), |f| f.service_account_user_id.clone());
+    let sub = flags.as_ref().map_or(client.client_id.clone(), |f| {
+        f.service_account_user_id.clone()
+    });
     let mut resource_access = Map::new();
     resource_access.insert(
         "account".into(),
@@ -354,7 +360,9 @@ impl KeycloakEmulator {
     /// `view-clients` (what the adapter needs; secrets are masked for it on 26.8+).
     pub fn admin_service_account(&self, client_id: &str) -> Credentials {
         let realm = self.default_realm.clone();
-        self.create_client(KeycloakClient::confidential(client_id).admin_roles(realm, ["view-clients"]))
+        self.create_client(
+            KeycloakClient::confidential(client_id).admin_roles(realm, ["view-clients"]),
+        )
     }
 
     /// Adapter settings for the default realm with this admin service account.

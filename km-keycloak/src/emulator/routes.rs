@@ -25,8 +25,14 @@ pub(crate) fn routes(prefix: &str, realms: Arc<Realms>) -> Router<Engine> {
             &format!("{realm}/.well-known/openid-configuration"),
             get(discovery),
         )
-        .route(&format!("{realm}/protocol/openid-connect/certs"), get(certs))
-        .route(&format!("{realm}/protocol/openid-connect/token"), post(token))
+        .route(
+            &format!("{realm}/protocol/openid-connect/certs"),
+            get(certs),
+        )
+        .route(
+            &format!("{realm}/protocol/openid-connect/token"),
+            post(token),
+        )
         .route(
             &format!("{realm}/protocol/openid-connect/token/introspect"),
             post(introspect),
@@ -171,7 +177,11 @@ fn presented_client_id(headers: &HeaderMap, form: &HashMap<String, String>) -> O
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
         .and_then(|raw| String::from_utf8(raw).ok())
         .and_then(|text| text.split_once(':').map(|(id, _)| id.to_owned()));
     basic
@@ -366,21 +376,29 @@ fn admin_caller(
     realms: &Realms,
     headers: &HeaderMap,
     realm: &str,
-) -> Result<Caller, Response> {
+) -> Result<Caller, Box<Response>> {
     let Some(caller) = caller(engine, realms, headers) else {
-        return Err(admin_error(
+        return Err(Box::new(admin_error(
             realms,
             StatusCode::UNAUTHORIZED,
             "HTTP 401 Unauthorized",
-        ));
+        )));
     };
     if !realms.exists(realm) {
-        return Err(admin_error(realms, StatusCode::NOT_FOUND, "Realm not found."));
+        return Err(Box::new(admin_error(
+            realms,
+            StatusCode::NOT_FOUND,
+            "Realm not found.",
+        )));
     }
-    let allowed = (caller.realm == realm || caller.realm == "master")
-        && caller.flags.may_view_clients(realm);
+    let allowed =
+        (caller.realm == realm || caller.realm == "master") && caller.flags.may_view_clients(realm);
     if !allowed {
-        return Err(admin_error(realms, StatusCode::FORBIDDEN, "unknown_error"));
+        return Err(Box::new(admin_error(
+            realms,
+            StatusCode::FORBIDDEN,
+            "unknown_error",
+        )));
     }
     Ok(caller)
 }
@@ -394,7 +412,7 @@ async fn admin_clients(
 ) -> Response {
     let caller = match admin_caller(&engine, &realms, &headers, &realm) {
         Ok(caller) => caller,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let masked = realms.masking() && !caller.flags.may_manage_clients(&realm);
     let search = query.get("search").is_some_and(|s| s == "true");
@@ -423,7 +441,7 @@ async fn admin_client(
 ) -> Response {
     let caller = match admin_caller(&engine, &realms, &headers, &realm) {
         Ok(caller) => caller,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     match find_by_uuid(&engine, &realm, &id) {
         Some((record, flags)) => {
@@ -442,7 +460,7 @@ async fn admin_client_secret(
 ) -> Response {
     let caller = match admin_caller(&engine, &realms, &headers, &realm) {
         Ok(caller) => caller,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     match find_by_uuid(&engine, &realm, &id) {
         Some((record, flags)) if !flags.public_client => {
