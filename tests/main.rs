@@ -1,5 +1,6 @@
 //! The core's integration tests, in one binary.
 
+mod conformance;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod provisioning;

@@ -3,6 +3,7 @@
 //! it each test prints a SKIP line and returns. Each test works in its own schema, dropped at
 //! the end (also when the test panics).
 
+pub mod conformance;
 mod faults;
 mod feed;
 mod race;

@@ -1,0 +1,9 @@
+//! km-keycloak against its emulator, over real HTTP on loopback.
+
+mod common;
+
+mod admin_token;
+mod emulator;
+mod faults;
+mod lookup;
+mod provisioning;

@@ -1,0 +1,169 @@
+//! The adapter's own error: km-oidc's classification plus IS's quirks, and its ONE mapping
+//! into the core [`keyprov::Error`] ([`IsError::into_core`]).
+
+use keyprov::error::UnusableReason;
+use keyprov::{Error, KeyManagerId};
+use km_oidc::error::{ErrorBody, classify};
+use km_oidc::{EndpointKind, OidcError};
+
+/// What can go wrong talking to IS.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum IsError {
+    /// Anything the standard classification covers.
+    #[error(transparent)]
+    Oidc(#[from] OidcError),
+    /// The DCR API answered 401: IS says this both for an unknown client and for wrong admin
+    /// credentials (product-is #16612, #21624). The manager resolves it by checking the
+    /// credentials on their own.
+    #[error("{endpoint} answered 401: client not found or admin credentials refused")]
+    Unauthorized {
+        /// The endpoint.
+        endpoint: String,
+    },
+    /// The token endpoint authenticated the client but its application is not active
+    /// (revoked in 5.11/6.x, disabled in 7.x).
+    #[error("{endpoint}: the application is not active")]
+    Disabled {
+        /// The endpoint.
+        endpoint: String,
+    },
+    /// The adapter's own admin client was refused a token, or lacks the DCR scope.
+    #[error("{endpoint}: admin token refused ({detail})")]
+    AdminToken {
+        /// The endpoint.
+        endpoint: String,
+        /// Why.
+        detail: String,
+    },
+}
+
+impl IsError {
+    pub(crate) fn config(key: impl Into<String>, problem: impl Into<String>) -> Self {
+        IsError::Oidc(OidcError::config(key, problem))
+    }
+
+    pub(crate) fn protocol(endpoint: impl std::fmt::Display, detail: impl Into<String>) -> Self {
+        IsError::Oidc(OidcError::protocol(endpoint, detail))
+    }
+
+    /// Whether an idempotent request may be retried.
+    pub(crate) fn is_retryable(&self) -> bool {
+        matches!(self, IsError::Oidc(e) if e.is_retryable())
+    }
+
+    /// The one mapping into the core error, tagged with the key manager's id.
+    pub(crate) fn into_core(self, key_manager: &KeyManagerId) -> Error {
+        match self {
+            IsError::Oidc(e) => e.into_core(key_manager),
+            // Unresolved (the credential check itself failed to decide): treat as ours.
+            IsError::Unauthorized { .. } | IsError::AdminToken { .. } => {
+                Error::KeyManagerCredentialsRejected {
+                    key_manager: key_manager.clone(),
+                }
+            }
+            IsError::Disabled { .. } => Error::ClientNotUsable {
+                key_manager: key_manager.clone(),
+                reason: UnusableReason::Disabled,
+            },
+        }
+    }
+}
+
+/// Classifies a non-2xx answer of the DCR API.
+pub(crate) fn classify_dcr(endpoint: &str, status: u16, body: &[u8]) -> IsError {
+    match status {
+        401 => IsError::Unauthorized {
+            endpoint: endpoint.to_owned(),
+        },
+        // 400 is how IS says "conflict" (and "bad request"): the standard reading applies.
+        _ => IsError::Oidc(classify(EndpointKind::Admin, endpoint, status, body)),
+    }
+}
+
+/// Classifies a non-2xx answer of the token endpoint.
+pub(crate) fn classify_token(endpoint: &str, status: u16, body: &[u8]) -> IsError {
+    if matches!(status, 400 | 401)
+        && let Some(parsed) = ErrorBody::parse(body)
+        && parsed.error.as_deref() == Some("invalid_client")
+        && parsed.error_description.as_deref().is_some_and(|d| {
+            let d = d.to_ascii_lowercase();
+            d.contains("not in active state") || d.contains("disabled")
+        })
+    {
+        return IsError::Disabled {
+            endpoint: endpoint.to_owned(),
+        };
+    }
+    IsError::Oidc(classify(EndpointKind::Token, endpoint, status, body))
+}
+
+/// A transport failure, retryable.
+pub(crate) fn transport(endpoint: &str, err: reqwest::Error) -> IsError {
+    let detail = if err.is_timeout() {
+        "timed out"
+    } else if err.is_connect() {
+        "connection failed"
+    } else {
+        "connection dropped or refused"
+    };
+    IsError::Oidc(OidcError::Unavailable {
+        endpoint: endpoint.to_owned(),
+        detail: detail.to_owned(),
+        source: Some(Box::new(err.without_url())),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn km() -> KeyManagerId {
+        KeyManagerId::new("IS").unwrap()
+    }
+
+    #[test]
+    fn dcr_401_is_ambiguous_and_403_is_ours() {
+        assert!(matches!(
+            classify_dcr("admin /r/x", 401, b""),
+            IsError::Unauthorized { .. }
+        ));
+        let err = classify_dcr("admin /r/x", 403, b"").into_core(&km());
+        assert!(matches!(err, Error::KeyManagerCredentialsRejected { .. }));
+        let err = classify_dcr("admin /r/x", 404, b"").into_core(&km());
+        assert!(
+            matches!(err, Error::ClientNotFound { .. }),
+            "a fixed IS says 404"
+        );
+        let err = classify_dcr("admin /r/x", 503, b"").into_core(&km());
+        assert!(err.is_retryable());
+        let conflict = br#"{"error":"invalid_client_metadata","error_description":"exists"}"#;
+        let err = classify_dcr("admin /r", 400, conflict).into_core(&km());
+        assert!(matches!(err, Error::KeyManagerProtocol { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn token_refusals_tell_inactive_from_wrong_secret() {
+        let inactive = br#"{"error":"invalid_client","error_description":"Oauth application is not in active state."}"#;
+        let err = classify_token("token /oauth2/token", 401, inactive).into_core(&km());
+        assert!(matches!(
+            err,
+            Error::ClientNotUsable {
+                reason: UnusableReason::Disabled,
+                ..
+            }
+        ));
+        let wrong =
+            br#"{"error":"invalid_client","error_description":"Client Authentication failed."}"#;
+        let err = classify_token("token /oauth2/token", 401, wrong).into_core(&km());
+        assert!(matches!(err, Error::SecretNotProven { .. }));
+        let grant = br#"{"error":"unauthorized_client","error_description":"not allowed"}"#;
+        let err = classify_token("token /oauth2/token", 400, grant).into_core(&km());
+        assert!(matches!(
+            err,
+            Error::ClientNotUsable {
+                reason: UnusableReason::NoClientCredentials,
+                ..
+            }
+        ));
+    }
+}

@@ -1,0 +1,9 @@
+//! km-wso2is against its emulator over real HTTP on loopback, and against the wire fixtures.
+
+mod common;
+mod console;
+mod faults;
+mod fixtures;
+mod provisioning;
+mod tokens;
+mod versions;
