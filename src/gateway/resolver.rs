@@ -1,0 +1,651 @@
+//! The resolution itself, gateway.md steps 1–9. The synchronous part decides everything that
+//! needs no I/O; the asynchronous wrapper fetches keys (rate-limited) or introspects when it
+//! must, then resumes.
+
+use std::sync::Arc;
+
+use super::cache::{TokenCache, TokenKey, Verified};
+use super::explain::{NoTrace, Trace};
+use super::jwks::{KeySet, Unfit};
+use super::refusal::{Malformed, Refusal, truncated};
+use super::token::{self, AUD, Algorithm, Claims, EXP, IAT, ISS, NBF, Shape};
+use super::view::ApiEntry;
+use super::{Authorized, Gateway, Inner, KmState, unix_now};
+use crate::model::{ApiId, ConsumerKey, KeyType, MappingState, OrganizationId};
+
+/// What the synchronous part concluded.
+pub(crate) enum Outcome {
+    Done(Result<Authorized, Refusal>),
+    /// The key manager's keys must be fetched first (never loaded, or unknown `kid`), and the
+    /// rate limit allows it now.
+    FetchKeys(u32),
+    /// An opaque token: ask the key managers.
+    Introspect,
+}
+
+enum Stop {
+    Refused(Refusal),
+    FetchKeys(u32),
+}
+
+impl From<Refusal> for Stop {
+    fn from(r: Refusal) -> Self {
+        Stop::Refused(r)
+    }
+}
+
+impl From<Malformed> for Stop {
+    fn from(m: Malformed) -> Self {
+        Stop::Refused(Refusal::Malformed(m))
+    }
+}
+
+pub(crate) enum KeyFetch {
+    RateLimited,
+    Fetched(usize),
+    Failed(String),
+}
+
+fn bad_claim(name: &str) -> Refusal {
+    Refusal::Malformed(Malformed::Claim {
+        name: name.to_owned(),
+    })
+}
+
+impl Gateway {
+    /// Resolves a bearer token (the text after `Bearer `) for a call to `api` on an endpoint of
+    /// `key_type`: gateway.md steps 1–9.
+    ///
+    /// It performs I/O only to fetch a key manager's keys (first use, or an unknown `kid`,
+    /// rate-limited) and to introspect opaque tokens.
+    ///
+    /// # Errors
+    /// The [`Refusal`] of the first check that fails.
+    pub async fn resolve(
+        &self,
+        token: impl AsRef<[u8]>,
+        api: &ApiId,
+        key_type: KeyType,
+    ) -> Result<Authorized, Refusal> {
+        self.run(token.as_ref(), api, key_type, &mut NoTrace, true)
+            .await
+    }
+
+    /// As [`Gateway::resolve`] without any I/O: `None` when keys must be fetched first or the
+    /// token is opaque and not cached; then call [`Gateway::resolve`].
+    pub fn resolve_now(
+        &self,
+        token: impl AsRef<[u8]>,
+        api: &ApiId,
+        key_type: KeyType,
+    ) -> Option<Result<Authorized, Refusal>> {
+        let now = unix_now();
+        match self
+            .inner
+            .local(token.as_ref(), api, key_type, now, true, true, &mut NoTrace)
+        {
+            Outcome::Done(result) => Some(result),
+            Outcome::FetchKeys(_) | Outcome::Introspect => None,
+        }
+    }
+
+    pub(crate) async fn run<T: Trace>(
+        &self,
+        token: &[u8],
+        api: &ApiId,
+        key_type: KeyType,
+        t: &mut T,
+        use_cache: bool,
+    ) -> Result<Authorized, Refusal> {
+        let inner = &*self.inner;
+        let now = unix_now();
+        match inner.local(token, api, key_type, now, true, use_cache, t) {
+            Outcome::Done(result) => result,
+            Outcome::FetchKeys(slot) => {
+                let km = &inner.kms[slot as usize].config.id;
+                match inner.fetch_keys(slot).await {
+                    KeyFetch::Fetched(n) => t.note(3, || {
+                        format!("fetched the signing keys of {km}: {n} usable; resuming")
+                    }),
+                    KeyFetch::RateLimited => t.note(3, || {
+                        format!("the keys of {km} were fetched moments ago; not fetching again")
+                    }),
+                    KeyFetch::Failed(why) => t.note(3, || {
+                        format!("fetching the keys of {km} failed ({why}); keeping the cached keys")
+                    }),
+                }
+                match inner.local(token, api, key_type, now, false, use_cache, t) {
+                    Outcome::Done(result) => result,
+                    _ => Err(Refusal::KeysUnavailable {
+                        key_manager: km.clone(),
+                    }),
+                }
+            }
+            Outcome::Introspect => {
+                inner
+                    .introspect(token, api, key_type, now, t, use_cache)
+                    .await
+            }
+        }
+    }
+}
+
+impl Inner {
+    fn elect(&self, issuer: u32, organization: &OrganizationId) -> Option<u32> {
+        self.issuer_slots[issuer as usize]
+            .iter()
+            .copied()
+            .find(|s| {
+                self.kms[*s as usize]
+                    .config
+                    .organization
+                    .as_ref()
+                    .is_none_or(|o| o == organization)
+            })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn local<T: Trace>(
+        &self,
+        token: &[u8],
+        api: &ApiId,
+        key_type: KeyType,
+        now: i64,
+        allow_fetch: bool,
+        use_cache: bool,
+        t: &mut T,
+    ) -> Outcome {
+        let compact = match token::shape(token, self.settings.max_token_len) {
+            Err(m) => {
+                t.note(1, || format!("refused: {m}"));
+                return Outcome::Done(Err(Refusal::Malformed(m)));
+            }
+            Ok(Shape::Opaque) => {
+                t.note(1, || "no dots: an opaque token, to introspect (step 9)".to_owned());
+                if use_cache {
+                    let key = self.hasher.key(token);
+                    let hit = self.opaque_cache.with(key, now, |v| {
+                        t.note(9, || format!("found in the introspection cache ({})", v.proof));
+                        self.check_hit(v, api, key_type, now, t)
+                    });
+                    if let Some(Some(result)) = hit {
+                        return Outcome::Done(result);
+                    }
+                }
+                return Outcome::Introspect;
+            }
+            Ok(Shape::Jwt(compact)) => compact,
+        };
+        let key = use_cache.then(|| self.hasher.key(token));
+        if let Some(key) = key {
+            let hit = self.jwt_cache.with(key, now, |v| self.check_hit(v, api, key_type, now, t));
+            if let Some(Some(result)) = hit {
+                return Outcome::Done(result);
+            }
+        }
+        t.note(1, || "three dot-separated base64url parts: a JWT".to_owned());
+        let cache = key.map(|k| (k, &self.jwt_cache));
+        match self.verify_jwt(&compact, api, key_type, now, allow_fetch, cache, t) {
+            Ok(ok) => Outcome::Done(Ok(ok)),
+            Err(Stop::Refused(r)) => {
+                t.note(r.step(), || format!("refused: {r}"));
+                Outcome::Done(Err(r))
+            }
+            Err(Stop::FetchKeys(slot)) => Outcome::FetchKeys(slot),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn verify_jwt<T: Trace>(
+        &self,
+        compact: &token::Compact<'_>,
+        api_id: &ApiId,
+        key_type: KeyType,
+        now: i64,
+        allow_fetch: bool,
+        cache: Option<(TokenKey, &TokenCache)>,
+        t: &mut T,
+    ) -> Result<Authorized, Stop> {
+        let header_bytes = token::b64(compact.header, "header")?;
+        let header = token::header(&header_bytes)?;
+        if header.crit.is_some() {
+            return Err(Malformed::CriticalHeader.into());
+        }
+        let payload = token::b64(compact.payload, "payload")?;
+        let claims = token::claims(&payload, &self.names)?;
+        // Step 2: the issuer elects the key manager; nothing is trusted yet.
+        let issuer = claims
+            .string(ISS)
+            .map_err(|_| bad_claim("iss"))?
+            .ok_or(Refusal::MissingIssuer)?;
+        let Some(&issuer_id) = self.issuers.get(&*issuer) else {
+            return Err(Refusal::UnknownIssuer {
+                issuer: truncated(&issuer, 200),
+            }
+            .into());
+        };
+        let api = self.view.api(api_id.as_str()).ok_or_else(|| Refusal::UnknownApi {
+            api: api_id.clone(),
+        })?;
+        let slot = self
+            .elect(issuer_id, &api.organization)
+            .ok_or_else(|| Refusal::UnknownIssuer {
+                issuer: truncated(&issuer, 200),
+            })?;
+        let km = &self.kms[slot as usize];
+        t.note(2, || {
+            format!(
+                "issuer {issuer:?} elects key manager {} ({})",
+                km.config.id,
+                match &km.config.organization {
+                    None => "global".to_owned(),
+                    Some(o) => format!("of organization {o}"),
+                }
+            )
+        });
+        self.km_usable(slot, api_id, &api, t)?;
+        // Step 3: the key decides the algorithm.
+        let Some(alg) = Algorithm::from_name(&header.alg) else {
+            return Err(Refusal::UnsupportedAlgorithm {
+                alg: truncated(&header.alg, 32),
+            }
+            .into());
+        };
+        let may_fetch = || allow_fetch && km.keys.may_fetch(self.settings.jwks_min_refresh_interval);
+        if !km.keys.is_loaded() {
+            if may_fetch() {
+                return Err(Stop::FetchKeys(slot));
+            }
+            return Err(Refusal::KeysUnavailable {
+                key_manager: km.config.id.clone(),
+            }
+            .into());
+        }
+        let set: Arc<KeySet> = km.keys.current();
+        let signature = token::b64(compact.signature, "signature")?;
+        let kid = header.kid.as_deref();
+        let proof = match kid {
+            Some(kid) => {
+                let Some(key) = set.keys.iter().find(|k| k.kid.as_deref() == Some(kid)) else {
+                    if may_fetch() {
+                        t.note(3, || format!("no key with kid {kid:?} in the cached keys of {}", km.config.id));
+                        return Err(Stop::FetchKeys(slot));
+                    }
+                    return Err(Refusal::UnknownKey {
+                        key_manager: km.config.id.clone(),
+                        kid: Some(truncated(kid, 64)),
+                    }
+                    .into());
+                };
+                let parsed = key.for_alg(alg).map_err(|Unfit::Mismatch| Refusal::AlgorithmMismatch {
+                    key_manager: km.config.id.clone(),
+                    alg,
+                    key: match key.pinned {
+                        Some(_) => "pinned to another alg by its JWK",
+                        None => key.kind.name(),
+                    },
+                })?;
+                parsed
+                    .verify_sig(compact.signing_input, &signature)
+                    .map_err(|_| Refusal::BadSignature {
+                        key_manager: km.config.id.clone(),
+                        kid: Some(truncated(kid, 64)),
+                    })?;
+                format!("{alg} signature verified with key {kid:?} ({})", key.kind.name())
+            }
+            None => {
+                let mut fitting = set.keys.iter().filter_map(|k| k.for_alg(alg).ok().map(|p| (k, p))).peekable();
+                if fitting.peek().is_none() {
+                    return Err(Refusal::UnknownKey {
+                        key_manager: km.config.id.clone(),
+                        kid: None,
+                    }
+                    .into());
+                }
+                let (key, _) = fitting
+                    .find(|(_, p)| p.verify_sig(compact.signing_input, &signature).is_ok())
+                    .ok_or_else(|| Refusal::BadSignature {
+                        key_manager: km.config.id.clone(),
+                        kid: None,
+                    })?;
+                format!("{alg} signature verified with a key without kid ({})", key.kind.name())
+            }
+        };
+        t.note(3, || proof.clone());
+        Ok(self.finish(&claims, slot, Some(issuer_id), proof, api_id, &api, key_type, now, cache, t)?)
+    }
+
+    /// Steps 4–6 on verified claims, then caching, then steps 7–8.
+    #[allow(clippy::too_many_arguments)]
+    fn finish<T: Trace>(
+        &self,
+        claims: &Claims<'_>,
+        slot: u32,
+        issuer: Option<u32>,
+        proof: String,
+        api_id: &ApiId,
+        api: &ApiEntry,
+        key_type: KeyType,
+        now: i64,
+        cache: Option<(TokenKey, &TokenCache)>,
+        t: &mut T,
+    ) -> Result<Authorized, Refusal> {
+        let km = &self.kms[slot as usize];
+        let exp = claims.time(EXP).map_err(|_| bad_claim("exp"))?;
+        let nbf = claims.time(NBF).map_err(|_| bad_claim("nbf"))?;
+        let iat = claims.time(IAT).map_err(|_| bad_claim("iat"))?;
+        self.check_time(exp, nbf, iat, now, t)?;
+        let audience = claims.list(AUD, false).map_err(|_| bad_claim("aud"))?;
+        self.check_audience(km, api, &audience, t)?;
+        // Step 6: never `sub`.
+        let mut found = None;
+        for (position, name) in &km.consumer_key_claims {
+            match claims.string_or_first(*position) {
+                Ok(Some(value)) if !value.is_empty() => {
+                    found = Some((value, name));
+                    break;
+                }
+                Ok(_) => {}
+                Err(_) => return Err(bad_claim(name)),
+            }
+        }
+        let Some((value, name)) = found else {
+            return Err(Refusal::NoConsumerKey {
+                tried: km.consumer_key_claims.iter().map(|(_, n)| n.clone()).collect(),
+            });
+        };
+        let consumer_key = ConsumerKey::new(value).map_err(|_| bad_claim(name))?;
+        t.note(6, || format!("client id {:?} read from claim {name:?}", consumer_key.as_str()));
+        let scopes = claims
+            .list(km.scopes_claim, true)
+            .map_err(|_| bad_claim(&km.config.scopes_claim))?;
+        let verified = Arc::new(Verified {
+            km: slot,
+            issuer,
+            consumer_key,
+            exp,
+            nbf,
+            audience: audience.into_boxed_slice(),
+            scopes: scopes.into(),
+            proof,
+        });
+        if let Some((key, cache)) = cache {
+            let until = exp.unwrap_or(now + self.settings.max_cache_ttl.as_secs() as i64);
+            cache.insert(key, until, now, verified.clone());
+        }
+        self.authorize(&verified, api_id, api, key_type, now, t)
+    }
+
+    /// A cached token: everything that may have changed since it was verified is checked again.
+    /// `None` when the issuer now elects another key manager for this API (verify afresh).
+    fn check_hit<T: Trace>(
+        &self,
+        v: &Verified,
+        api_id: &ApiId,
+        key_type: KeyType,
+        now: i64,
+        t: &mut T,
+    ) -> Option<Result<Authorized, Refusal>> {
+        self.view.with_api(api_id.as_str(), |api| {
+            let Some(api) = api else {
+                return Some(Err(Refusal::UnknownApi { api: api_id.clone() }));
+            };
+            if let Some(issuer) = v.issuer {
+                if self.elect(issuer, &api.organization) != Some(v.km) {
+                    return None;
+                }
+            }
+            Some(self.authorize(v, api_id, api, key_type, now, t))
+        })
+    }
+
+    fn km_usable<T: Trace>(
+        &self,
+        slot: u32,
+        api_id: &ApiId,
+        api: &ApiEntry,
+        t: &mut T,
+    ) -> Result<(), Refusal> {
+        let km = &self.kms[slot as usize].config;
+        if !km.enabled {
+            return Err(Refusal::KeyManagerDisabled {
+                key_manager: km.id.clone(),
+            });
+        }
+        let visible = km.organization.as_ref().is_none_or(|o| *o == api.organization);
+        let allowed = api.allowed.as_ref().is_none_or(|list| list.contains(&slot));
+        if !visible || !allowed {
+            return Err(Refusal::KeyManagerNotAllowed {
+                key_manager: km.id.clone(),
+                api: api_id.clone(),
+            });
+        }
+        t.note(2, || {
+            format!(
+                "key manager {} is enabled and {} for api {api_id}",
+                km.id,
+                if api.allowed.is_none() { "allowed (the api allows all)" } else { "allowed" }
+            )
+        });
+        Ok(())
+    }
+
+    fn check_time<T: Trace>(
+        &self,
+        exp: Option<i64>,
+        nbf: Option<i64>,
+        iat: Option<i64>,
+        now: i64,
+        t: &mut T,
+    ) -> Result<(), Refusal> {
+        let leeway = self.settings.leeway.as_secs() as i64;
+        match exp {
+            None if self.settings.require_exp => return Err(Refusal::MissingExpiry),
+            Some(exp) if now >= exp.saturating_add(leeway) => return Err(Refusal::Expired { exp }),
+            _ => {}
+        }
+        if let Some(nbf) = nbf.filter(|nbf| now.saturating_add(leeway) < *nbf) {
+            return Err(Refusal::NotYetValid { nbf });
+        }
+        if let Some(iat) = iat.filter(|iat| now.saturating_add(leeway) < *iat) {
+            return Err(Refusal::IssuedInFuture { iat });
+        }
+        t.note(4, || match exp {
+            Some(exp) => format!("valid now ({now}); expires at {exp}; leeway {leeway} s"),
+            None => "no exp, accepted because the gateway does not require one".to_owned(),
+        });
+        Ok(())
+    }
+
+    fn check_audience<T: Trace>(
+        &self,
+        km: &KmState,
+        api: &ApiEntry,
+        audience: &[String],
+        t: &mut T,
+    ) -> Result<(), Refusal> {
+        let mut checked = false;
+        for expected in [api.audience.as_deref(), km.config.audience.as_deref()].into_iter().flatten() {
+            if !audience.iter().any(|a| a == expected) {
+                return Err(Refusal::WrongAudience {
+                    expected: expected.to_owned(),
+                });
+            }
+            checked = true;
+        }
+        t.note(5, || {
+            if checked {
+                "the configured audience is in aud".to_owned()
+            } else {
+                "no audience configured for the api or the key manager: not checked".to_owned()
+            }
+        });
+        Ok(())
+    }
+
+    /// Steps 2 (again: the API or the key manager may have changed), 4, 5, 7 and 8.
+    fn authorize<T: Trace>(
+        &self,
+        v: &Verified,
+        api_id: &ApiId,
+        api: &ApiEntry,
+        key_type: KeyType,
+        now: i64,
+        t: &mut T,
+    ) -> Result<Authorized, Refusal> {
+        let km = &self.kms[v.km as usize];
+        self.km_usable(v.km, api_id, api, t)?;
+        self.check_time(v.exp, v.nbf, None, now, t)?;
+        self.check_audience(km, api, &v.audience, t)?;
+        let Some(mapping) = self.view.mapping(v.km, v.consumer_key.as_str()) else {
+            if T::ON {
+                let elsewhere: Vec<String> = self
+                    .view
+                    .mapped_elsewhere(v.consumer_key.as_str())
+                    .into_iter()
+                    .map(|s| self.kms[s as usize].config.id.to_string())
+                    .collect();
+                if !elsewhere.is_empty() {
+                    t.note(7, || format!(
+                        "this client id is mapped under key manager(s) {}, not under {}",
+                        elsewhere.join(", "),
+                        km.config.id
+                    ));
+                }
+            }
+            return Err(Refusal::NoMapping {
+                key_manager: km.config.id.clone(),
+                consumer_key: v.consumer_key.to_string(),
+            });
+        };
+        t.note(7, || format!(
+            "mapping {} gives application {} {} keys; state {}",
+            mapping.id, mapping.application, mapping.key_type, mapping.state
+        ));
+        if mapping.state != MappingState::Active {
+            return Err(Refusal::MappingNotActive {
+                state: mapping.state,
+            });
+        }
+        if mapping.key_type != key_type {
+            return Err(Refusal::KeyTypeMismatch {
+                mapping: mapping.key_type,
+                endpoint: key_type,
+            });
+        }
+        let Some(state) = self.view.subscription(mapping.application, api_id.as_str()) else {
+            return Err(Refusal::NotSubscribed { api: api_id.clone() });
+        };
+        if !state.allows(key_type) {
+            return Err(Refusal::SubscriptionRefuses { state, key_type });
+        }
+        t.note(8, || format!(
+            "the application's subscription to {api_id} is {state}, which allows {key_type} calls"
+        ));
+        Ok(Authorized {
+            application: mapping.application,
+            mapping: mapping.id,
+            key_type: mapping.key_type,
+            subscription: state,
+            key_manager: km.config.id.clone(),
+            consumer_key: v.consumer_key.clone(),
+            scopes: v.scopes.clone(),
+            expires_at: v.exp,
+        })
+    }
+
+    /// Fetches a key manager's keys unless the rate limit forbids it; one fetch at a time.
+    pub(crate) async fn fetch_keys(&self, slot: u32) -> KeyFetch {
+        let km = &self.kms[slot as usize];
+        let min = self.settings.jwks_min_refresh_interval;
+        if !km.keys.may_fetch(min) {
+            return KeyFetch::RateLimited;
+        }
+        let _flight = km.keys.single_flight.lock().await;
+        if !km.keys.may_fetch(min) {
+            return KeyFetch::RateLimited;
+        }
+        km.keys.times().attempted = Some(std::time::Instant::now());
+        match km.client.jwks().await {
+            Ok(jwks) => {
+                let set = KeySet::from_jwks(&jwks);
+                for (kid, why) in &set.skipped {
+                    tracing::warn!(key_manager = %km.config.id, ?kid, why, "signing key skipped");
+                }
+                let usable = set.keys.len();
+                if usable == 0 && !km.keys.current().keys.is_empty() {
+                    let why = "the key set has no usable key; keeping the cached keys".to_owned();
+                    km.keys.times().last_error = Some(why.clone());
+                    return KeyFetch::Failed(why);
+                }
+                km.keys.replace(set);
+                let mut times = km.keys.times();
+                times.succeeded = Some(std::time::Instant::now());
+                times.last_error = None;
+                KeyFetch::Fetched(usable)
+            }
+            Err(e) => {
+                tracing::warn!(key_manager = %km.config.id, error = %e, "fetching signing keys failed; keeping cached keys");
+                let why = e.to_string();
+                km.keys.times().last_error = Some(why.clone());
+                KeyFetch::Failed(why)
+            }
+        }
+    }
+
+    /// Step 9: ask each key manager that may answer for this API, global ones first.
+    async fn introspect<T: Trace>(
+        &self,
+        token: &[u8],
+        api_id: &ApiId,
+        key_type: KeyType,
+        now: i64,
+        t: &mut T,
+        use_cache: bool,
+    ) -> Result<Authorized, Refusal> {
+        let text = std::str::from_utf8(token).map_err(|_| Refusal::Malformed(Malformed::NotAscii { at: 0 }))?;
+        let api = self.view.api(api_id.as_str()).ok_or_else(|| Refusal::UnknownApi {
+            api: api_id.clone(),
+        })?;
+        let mut slots: Vec<u32> = (0..self.kms.len() as u32)
+            .filter(|s| {
+                let c = &self.kms[*s as usize].config;
+                c.enabled
+                    && c.organization.as_ref().is_none_or(|o| *o == api.organization)
+                    && api.allowed.as_ref().is_none_or(|l| l.contains(s))
+                    && self.kms[*s as usize].client.capabilities().introspection
+            })
+            .collect();
+        slots.sort_by_key(|s| self.kms[*s as usize].config.organization.is_some());
+        let mut failed = false;
+        for slot in slots {
+            let km = &self.kms[slot as usize];
+            match km.client.introspect(text).await {
+                Ok(answer) if answer.active => {
+                    t.note(9, || format!("key manager {} says the token is active", km.config.id));
+                    let json = serde_json::to_vec(&answer.claims).unwrap_or_default();
+                    let claims = token::claims(&json, &self.names).map_err(Refusal::Malformed)?;
+                    let cache = use_cache.then(|| (self.hasher.key(token), &self.opaque_cache));
+                    let proof = format!("introspected at key manager {}", km.config.id);
+                    let result = self.finish(&claims, slot, None, proof, api_id, &api, key_type, now, cache, t);
+                    if let Err(r) = &result {
+                        t.note(r.step(), || format!("refused: {r}"));
+                    }
+                    return result;
+                }
+                Ok(_) => t.note(9, || format!("key manager {} says the token is not active", km.config.id)),
+                Err(e) => {
+                    failed = true;
+                    t.note(9, || format!("key manager {} could not introspect: {e}", km.config.id));
+                }
+            }
+        }
+        let refusal = if failed {
+            Refusal::IntrospectionUnavailable
+        } else {
+            Refusal::InactiveToken
+        };
+        t.note(9, || format!("refused: {refusal}"));
+        Err(refusal)
+    }
+}
