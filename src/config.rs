@@ -357,10 +357,10 @@ fn parse_entry(index: usize, item: &toml::Value) -> Result<KeyManagerEntry> {
         }
         None => toml::Table::new(),
     };
-    if !table.contains_key("id") {
-        if let Some(name) = table.get("name").cloned() {
-            table.insert("id".to_owned(), name);
-        }
+    if !table.contains_key("id")
+        && let Some(name) = table.get("name").cloned()
+    {
+        table.insert("id".to_owned(), name);
     }
     let config: KeyManagerConfig = serde_path_to_error::deserialize(toml::Value::Table(table))
         .map_err(|e| {

@@ -625,6 +625,40 @@ impl Provisioner {
         Ok(updated)
     }
 
+    /// Re-checks a mapping against its key manager (P10, drift) and moves it to `ACTIVE`
+    /// (client exists and is usable), `SUSPENDED` (exists, not usable) or `ORPHANED` (gone).
+    /// Publishes `MappingStateChanged` when the state changes. Transport failures leave the
+    /// state as it is.
+    ///
+    /// # Errors
+    /// `MappingNotFound`; `KeyManagerNotFound` when its key manager is no longer registered;
+    /// the key manager's transport errors (`KeyManagerUnavailable`, ...); `Storage`.
+    pub async fn recheck(&self, mapping: MappingId) -> Result<KeyMapping> {
+        let found = self
+            .inner
+            .store
+            .mapping(mapping)
+            .await?
+            .ok_or(Error::MappingNotFound(mapping))?;
+        let km = self
+            .inner
+            .key_managers
+            .by_id(&found.key_manager)
+            .ok_or_else(|| Error::KeyManagerNotFound {
+                name: found.key_manager.to_string(),
+            })?;
+        let state = match km.client.client(&found.consumer_key).await {
+            Ok(info) if info.usability(now()).is_ok() => MappingState::Active,
+            Ok(_) => MappingState::Suspended,
+            Err(Error::ClientNotFound { .. }) => MappingState::Orphaned,
+            Err(other) => return Err(other),
+        };
+        if state == found.state {
+            return Ok(found);
+        }
+        self.set_mapping_state(mapping, state).await
+    }
+
     /// Obtains a `client_credentials` token for an application's mapped client (P8). The
     /// secret is the caller's: it is not stored.
     ///

@@ -1,0 +1,4 @@
+//! The core's integration tests, in one binary.
+
+mod provisioning;
+mod secrets;

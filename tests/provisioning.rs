@@ -1,0 +1,778 @@
+//! The provisioning service's rules and error paths (behaviour.md P1–P8), on the in-memory
+//! store with the scripted key manager (every backend runs the storage conformance suite).
+
+use std::sync::Arc;
+
+use keyprov::config::GlobalSettings;
+use keyprov::error::{ConflictRule, UnsupportedReason, UnusableReason};
+use keyprov::events::{Broadcast, Event};
+use keyprov::policy::{GrantedBy, Validation};
+use keyprov::provisioner::MapKeysRequest;
+use keyprov::store::{MemoryStore, Store};
+use keyprov::testkit::{Outage, ScriptedKeyManager};
+use keyprov::{
+    Actor, Api, ApiId, ConsumerSecret, Error, KeyManagerConfig, KeyManagers, KeyType, MappingState,
+    NewApplication, OrganizationId, ProvisionRequest, Provisioner, SubscriptionState, UserId,
+};
+use tokio::sync::broadcast::error::TryRecvError;
+
+const SECRET: &str = "s3cr3t-Value-9f2c";
+
+struct World {
+    provisioner: Provisioner,
+    km: Arc<ScriptedKeyManager>,
+    events: tokio::sync::broadcast::Receiver<Event>,
+    alice: Actor,
+    app: keyprov::Application,
+}
+
+struct Setup {
+    global: GlobalSettings,
+    km: KeyManagerConfig,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Self {
+            global: GlobalSettings::default(),
+            km: KeyManagerConfig::new("IS").unwrap().out_of_band(true),
+        }
+    }
+}
+
+fn org() -> OrganizationId {
+    OrganizationId::new("carbon.super").unwrap()
+}
+
+fn store() -> Arc<dyn Store> {
+    Arc::new(MemoryStore::new())
+}
+
+async fn world_with(setup: Setup, store: Arc<dyn Store>) -> World {
+    let km = Arc::new(ScriptedKeyManager::new(setup.km.id.as_str()));
+    km.add_client("client-prod", SECRET);
+    km.add_client("client-sandbox", SECRET);
+    let broadcast = Broadcast::new(64);
+    let provisioner = Provisioner::builder()
+        .store(store)
+        .key_managers(KeyManagers::new().with(setup.km, km.clone()).unwrap())
+        .global(setup.global)
+        .events(Arc::new(broadcast.clone()))
+        .build()
+        .unwrap();
+    let alice = Actor::User(UserId::new("alice").unwrap());
+    let app = provisioner
+        .create_application(NewApplication {
+            name: "PizzaApp".into(),
+            owner: UserId::new("alice").unwrap(),
+            organization: org(),
+        })
+        .await
+        .unwrap();
+    World {
+        provisioner,
+        km,
+        events: broadcast.subscribe(),
+        alice,
+        app,
+    }
+}
+
+async fn world() -> World {
+    world_with(Setup::default(), store()).await
+}
+
+impl World {
+    fn request(&self, key_type: KeyType, key: &str, secret: Option<&str>) -> ProvisionRequest {
+        ProvisionRequest {
+            application: self.app.id,
+            key_manager: "IS".into(),
+            key_type,
+            consumer_key: key.into(),
+            consumer_secret: secret.map(ConsumerSecret::new),
+        }
+    }
+
+    async fn provision(
+        &self,
+        key_type: KeyType,
+        key: &str,
+        secret: Option<&str>,
+    ) -> keyprov::Result<keyprov::Provisioned> {
+        self.provisioner
+            .provision(&self.alice, self.request(key_type, key, secret))
+            .await
+    }
+
+    async fn rows(&self) -> usize {
+        self.provisioner.store().all_mappings().await.unwrap().len()
+    }
+
+    fn no_event(&mut self) {
+        assert!(
+            matches!(self.events.try_recv(), Err(TryRecvError::Empty)),
+            "an event was published"
+        );
+    }
+}
+
+#[tokio::test]
+async fn happy_path_validates_proves_the_secret_and_returns_the_token() {
+    let mut w = world().await;
+    let done = w
+        .provision(KeyType::Production, "client-prod", Some(SECRET))
+        .await
+        .unwrap();
+    assert_eq!(done.granted_by, GrantedBy::KeyManagerFlag);
+    assert_eq!(done.validation, Validation::Runs);
+    let m = &done.mapping;
+    assert!(m.validated && m.secret_proven);
+    assert_eq!(m.state, MappingState::Active);
+    assert_eq!(m.key_type, KeyType::Production);
+    assert_eq!(m.consumer_key.as_str(), "client-prod");
+    assert_eq!(
+        m.snapshot.grant_types,
+        vec!["client_credentials".to_string()]
+    );
+    let token = done.token.expect("token from the proof");
+    assert!(!token.secret().is_empty());
+    match w.events.try_recv().unwrap() {
+        Event::MappingCreated { mapping } => assert_eq!(&mapping, m),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        w.provisioner.keys(&w.alice, w.app.id).await.unwrap(),
+        vec![m.clone()]
+    );
+}
+
+#[tokio::test]
+async fn bad_input_names_the_field_and_stores_nothing() {
+    let mut w = world().await;
+    let long = "k".repeat(10 * 1024);
+    let cases: [(&str, &str); 6] = [
+        ("", "empty"),
+        ("   ", "empty"),
+        (&long, "at most 512 bytes"),
+        ("abc\u{0}def", "control"),
+        ("abc\u{7}def", "control"),
+        (" client-prod", "whitespace"),
+    ];
+    for (key, reason) in cases {
+        let err = w
+            .provision(KeyType::Production, key, Some(SECRET))
+            .await
+            .unwrap_err();
+        let Error::InvalidInput(invalid) = &err else {
+            panic!("{key:?}: {err:?}")
+        };
+        assert_eq!(invalid.field, "consumerKey");
+        assert!(
+            invalid.reason.contains(reason),
+            "{key:?}: {}",
+            invalid.reason
+        );
+        assert_eq!(err.code(), 901400);
+    }
+    assert_eq!(w.km.calls(), 0, "bad input never reaches the key manager");
+    assert_eq!(w.rows().await, 0);
+    w.no_event();
+}
+
+#[tokio::test]
+async fn unknown_key_type_spelling_is_refused() {
+    let w = world().await;
+    let body: MapKeysRequest = serde_json::from_str(
+        r#"{"consumerKey":"client-prod","consumerSecret":"x","keyManager":"IS","keyType":"PRODUCTIONS"}"#,
+    )
+    .unwrap();
+    let err = body.into_request(w.app.id).unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidInput(i) if i.field == "keyType"),
+        "{err:?}"
+    );
+    let body: MapKeysRequest =
+        serde_json::from_str(r#"{"consumerKey":"c","keyType":"sandbox"}"#).unwrap();
+    let request = body.into_request(w.app.id).unwrap();
+    assert_eq!(request.key_type, KeyType::Sandbox);
+    assert_eq!(request.key_manager, "Resident Key Manager");
+}
+
+#[tokio::test]
+async fn unknown_key_manager_application_and_foreign_caller() {
+    let w = world().await;
+    let mut request = w.request(KeyType::Production, "client-prod", Some(SECRET));
+    request.key_manager = "Okta".into();
+    let err = w
+        .provisioner
+        .provision(&w.alice, request)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::KeyManagerNotFound { ref name } if name == "Okta"));
+    assert_eq!(err.code(), 901403);
+
+    let mut request = w.request(KeyType::Production, "client-prod", Some(SECRET));
+    request.application = keyprov::ApplicationId::random();
+    let err = w
+        .provisioner
+        .provision(&w.alice, request)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), 404);
+
+    let mallory = Actor::User(UserId::new("mallory").unwrap());
+    let err = w
+        .provisioner
+        .provision(
+            &mallory,
+            w.request(KeyType::Production, "client-prod", Some(SECRET)),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Forbidden(id) if id == w.app.id));
+    assert_eq!(err.code(), 403);
+    // An administrative caller may map for any application.
+    w.provisioner
+        .provision(
+            &Actor::System,
+            w.request(KeyType::Production, "client-prod", Some(SECRET)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        w.km.calls(),
+        2,
+        "only the system call reached the key manager (lookup + proof)"
+    );
+}
+
+#[tokio::test]
+async fn the_gate_refuses_with_its_reason_and_grants_by_global_fallback() {
+    let mut setup = Setup::default();
+    setup.km = setup.km.out_of_band(false);
+    let w = world_with(setup, store()).await;
+    let err = w
+        .provision(KeyType::Production, "client-prod", Some(SECRET))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::ProvisioningDisabled(_)), "{err:?}");
+    assert_eq!(err.code(), 901420);
+
+    let mut setup = Setup::default();
+    setup.km = setup.km.out_of_band(false);
+    setup.global.enable_key_provisioning = true;
+    let w = world_with(setup, store()).await;
+    let done = w
+        .provision(KeyType::Production, "client-prod", Some(SECRET))
+        .await
+        .unwrap();
+    assert_eq!(done.granted_by, GrantedBy::GlobalFallback);
+
+    let mut setup = Setup::default();
+    setup.km.enabled = false;
+    let w = world_with(setup, store()).await;
+    let err = w
+        .provision(KeyType::Production, "client-prod", Some(SECRET))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), 901403);
+
+    let mut setup = Setup::default();
+    setup.km.token_type = keyprov::model::TokenType::Exchanged;
+    let w = world_with(setup, store()).await;
+    let err = w
+        .provision(KeyType::Production, "client-prod", Some(SECRET))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        Error::KeyManagerUnsupported {
+            reason: UnsupportedReason::ExchangedTokensOnly,
+            ..
+        }
+    ));
+    assert_eq!(w.rows().await, 0);
+}
+
+#[tokio::test]
+async fn validation_failures_are_distinct_and_store_nothing() {
+    let mut w = world().await;
+    let err = w
+        .provision(KeyType::Production, "nobody", Some(SECRET))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::ClientNotFound { .. }), "{err:?}");
+    assert_eq!(err.code(), 901421);
+
+    let err = w
+        .provision(KeyType::Production, "client-prod", Some("wrong"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::SecretNotProven { .. }), "{err:?}");
+    assert_eq!(err.code(), 901422);
+
+    let err = w
+        .provision(KeyType::Production, "client-prod", None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidInput(i) if i.field == "consumerSecret"),
+        "{err:?}"
+    );
+    let err = w
+        .provision(KeyType::Production, "client-prod", Some("  "))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidInput(i) if i.field == "consumerSecret"),
+        "{err:?}"
+    );
+
+    type Change = fn(&mut keyprov::ClientInfo);
+    let unusable: [(Change, UnusableReason); 4] = [
+        (|c| c.enabled = Some(false), UnusableReason::Disabled),
+        (|c| c.confidential = Some(false), UnusableReason::Public),
+        (|c| c.bearer_only = Some(true), UnusableReason::BearerOnly),
+        (
+            |c| c.grant_types = Some(vec!["authorization_code".into()]),
+            UnusableReason::NoClientCredentials,
+        ),
+    ];
+    for (change, reason) in unusable {
+        w.km.add_client("client-x", SECRET);
+        w.km.update_client("client-x", change);
+        let err = w
+            .provision(KeyType::Production, "client-x", Some(SECRET))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::ClientNotUsable { reason: r, .. } if *r == reason),
+            "{err:?}"
+        );
+        assert_eq!(err.code(), 901423);
+    }
+
+    w.km.reject_admin_credentials(true);
+    let err = w
+        .provision(KeyType::Production, "client-prod", Some(SECRET))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::KeyManagerCredentialsRejected { .. }));
+    assert!(!err.is_retryable());
+    w.km.reject_admin_credentials(false);
+
+    w.km.set_outage(Some(Outage::Unavailable));
+    let err = w
+        .provision(KeyType::Production, "client-prod", Some(SECRET))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::KeyManagerUnavailable { .. }));
+    assert!(err.is_retryable());
+    w.km.set_outage(Some(Outage::Malformed));
+    let err = w
+        .provision(KeyType::Production, "client-prod", Some(SECRET))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::KeyManagerProtocol { .. }));
+    w.km.set_outage(None);
+
+    assert_eq!(w.rows().await, 0);
+    w.no_event();
+    // After all that, the right call still works: nothing was half-written.
+    w.provision(KeyType::Production, "client-prod", Some(SECRET))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn validation_off_never_contacts_the_key_manager() {
+    let mut setup = Setup::default();
+    setup.global.enable_provisioned_app_validation = false;
+    let w = world_with(setup, store()).await;
+    let done = w
+        .provision(KeyType::Production, "not-even-registered", None)
+        .await
+        .unwrap();
+    assert_eq!(done.validation, Validation::SkippedGlobally);
+    assert!(!done.mapping.validated && !done.mapping.secret_proven);
+    assert!(done.token.is_none());
+    assert_eq!(w.km.calls(), 0);
+
+    let mut setup = Setup::default();
+    setup.km.provisioned_app_validation = false;
+    let w = world_with(setup, store()).await;
+    let done = w
+        .provision(KeyType::Sandbox, "client-sandbox", None)
+        .await
+        .unwrap();
+    assert_eq!(done.validation, Validation::SkippedForKeyManager);
+    assert_eq!(w.km.calls(), 0);
+}
+
+#[tokio::test]
+async fn allow_mapping_without_secret_checks_existence_only() {
+    let mut setup = Setup::default();
+    setup.km.allow_mapping_without_secret = true;
+    let w = world_with(setup, store()).await;
+    let err = w
+        .provision(KeyType::Production, "nobody", None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::ClientNotFound { .. }));
+    let done = w
+        .provision(KeyType::Production, "client-prod", None)
+        .await
+        .unwrap();
+    assert!(done.mapping.validated && !done.mapping.secret_proven);
+    assert_eq!(w.km.calls(), 2, "two lookups, no token request");
+}
+
+#[tokio::test]
+async fn conflicts_name_the_rule_and_never_the_other_application() {
+    let w = world().await;
+    w.provision(KeyType::Production, "client-prod", Some(SECRET))
+        .await
+        .unwrap();
+    let err = w
+        .provision(KeyType::Production, "client-sandbox", Some(SECRET))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        Error::MappingExists(ConflictRule::KeyTypeAlreadyMapped)
+    ));
+    assert_eq!(err.code(), 901409);
+
+    let bob = UserId::new("bob").unwrap();
+    let bobs = w
+        .provisioner
+        .create_application(NewApplication {
+            name: "BobApp".into(),
+            owner: bob.clone(),
+            organization: org(),
+        })
+        .await
+        .unwrap();
+    let mut request = w.request(KeyType::Sandbox, "client-prod", Some(SECRET));
+    request.application = bobs.id;
+    let err = w
+        .provisioner
+        .provision(&Actor::User(bob), request)
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        Error::MappingExists(ConflictRule::ConsumerKeyAlreadyMapped)
+    ));
+    let text = format!("{err} {err:?}");
+    assert!(
+        !text.contains(&w.app.id.to_string()) && !text.contains("PizzaApp"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn removal_leaves_the_client_alone_and_frees_the_slot() {
+    let mut w = world().await;
+    let m = w
+        .provision(KeyType::Production, "client-prod", Some(SECRET))
+        .await
+        .unwrap()
+        .mapping;
+    let _ = w.events.try_recv();
+    let mallory = Actor::User(UserId::new("mallory").unwrap());
+    assert_eq!(
+        w.provisioner
+            .remove_mapping(&mallory, w.app.id, m.id)
+            .await
+            .unwrap_err()
+            .code(),
+        403
+    );
+    let err = w
+        .provisioner
+        .remove_mapping(&w.alice, w.app.id, keyprov::MappingId::random())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::MappingNotFound(_)));
+    let err = w
+        .provisioner
+        .update_client(&w.alice, w.app.id, m.id)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::MappedClientImmutable));
+
+    let calls = w.km.calls();
+    let removed = w
+        .provisioner
+        .remove_mapping(&w.alice, w.app.id, m.id)
+        .await
+        .unwrap();
+    assert_eq!(removed, m);
+    assert_eq!(w.km.calls(), calls, "removal does not call the key manager");
+    match w.events.try_recv().unwrap() {
+        Event::MappingRemoved { mapping } => assert_eq!(mapping.key_type, KeyType::Production),
+        other => panic!("{other:?}"),
+    }
+    // The client still works at the KM and can be mapped again.
+    w.provision(KeyType::Production, "client-prod", Some(SECRET))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn deleting_an_application_removes_its_mappings_with_an_event_each() {
+    let mut w = world().await;
+    let api = Api {
+        id: ApiId::new("pizzashack-1.0.0").unwrap(),
+        name: "PizzaShackAPI".into(),
+        version: "1.0.0".into(),
+        context: "/pizzashack/1.0.0".into(),
+        organization: org(),
+        key_managers: Default::default(),
+        audience: None,
+    };
+    w.provisioner.put_api(api.clone()).await.unwrap();
+    w.provisioner
+        .subscribe(&w.alice, w.app.id, &api.id)
+        .await
+        .unwrap();
+    w.provision(KeyType::Production, "client-prod", Some(SECRET))
+        .await
+        .unwrap();
+    w.provision(KeyType::Sandbox, "client-sandbox", Some(SECRET))
+        .await
+        .unwrap();
+    while w.events.try_recv().is_ok() {}
+
+    w.provisioner
+        .delete_application(&w.alice, w.app.id)
+        .await
+        .unwrap();
+    let mut removed_types = vec![];
+    let mut rest = vec![];
+    while let Ok(event) = w.events.try_recv() {
+        match event {
+            Event::MappingRemoved { mapping } => removed_types.push(mapping.key_type),
+            other => rest.push(other),
+        }
+    }
+    removed_types.sort();
+    assert_eq!(removed_types, vec![KeyType::Production, KeyType::Sandbox]);
+    assert!(matches!(rest[0], Event::SubscriptionRemoved { .. }));
+    assert!(
+        matches!(rest[1], Event::ApplicationDeleted { application } if application == w.app.id)
+    );
+    assert_eq!(w.rows().await, 0);
+    assert_eq!(
+        w.km.calls(),
+        4,
+        "two lookups and two proofs; deletion called nothing"
+    );
+    assert_eq!(
+        w.provisioner
+            .application(&w.alice, w.app.id)
+            .await
+            .unwrap_err()
+            .code(),
+        404
+    );
+}
+
+#[tokio::test]
+async fn tokens_for_provisioned_applications() {
+    let mut setup = Setup::default();
+    setup.km.enable_token_generation = true;
+    let w = world_with(setup, store()).await;
+    let secret = ConsumerSecret::new(SECRET);
+    let err = w
+        .provisioner
+        .token(&w.alice, w.app.id, "IS", KeyType::Production, &secret, &[])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NoKeys { .. }), "{err:?}");
+
+    let m = w
+        .provision(KeyType::Production, "client-prod", Some(SECRET))
+        .await
+        .unwrap()
+        .mapping;
+    let token = w
+        .provisioner
+        .token(
+            &w.alice,
+            w.app.id,
+            "IS",
+            KeyType::Production,
+            &secret,
+            &["read".into()],
+        )
+        .await
+        .unwrap();
+    let seen = w.km.introspect(token.secret()).await.unwrap();
+    assert!(seen.active);
+    assert_eq!(seen.str_claim("client_id"), Some("client-prod"));
+
+    let err = w
+        .provisioner
+        .token(
+            &w.alice,
+            w.app.id,
+            "IS",
+            KeyType::Production,
+            &ConsumerSecret::new("bad"),
+            &[],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::SecretNotProven { .. }));
+
+    w.provisioner
+        .set_mapping_state(m.id, MappingState::Suspended)
+        .await
+        .unwrap();
+    let err = w
+        .provisioner
+        .token(&w.alice, w.app.id, "IS", KeyType::Production, &secret, &[])
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        Error::MappingNotActive {
+            state: MappingState::Suspended,
+            ..
+        }
+    ));
+
+    let mut setup = Setup::default();
+    setup.km.enable_token_generation = false;
+    let w = world_with(setup, store()).await;
+    w.provision(KeyType::Production, "client-prod", Some(SECRET))
+        .await
+        .unwrap();
+    let err = w
+        .provisioner
+        .token(&w.alice, w.app.id, "IS", KeyType::Production, &secret, &[])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), 901405);
+}
+
+use keyprov::KeyManager as _;
+
+#[tokio::test]
+async fn subscriptions_change_state_and_publish() {
+    let mut w = world().await;
+    let api = ApiId::new("weather").unwrap();
+    let err = w
+        .provisioner
+        .subscribe(&w.alice, w.app.id, &api)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::ApiNotFound(_)));
+    w.provisioner
+        .put_api(Api {
+            id: api.clone(),
+            name: "Weather".into(),
+            version: "v1".into(),
+            context: "/weather".into(),
+            organization: org(),
+            key_managers: Default::default(),
+            audience: None,
+        })
+        .await
+        .unwrap();
+    while w.events.try_recv().is_ok() {}
+    let s = w
+        .provisioner
+        .subscribe(&w.alice, w.app.id, &api)
+        .await
+        .unwrap();
+    assert_eq!(s.state, SubscriptionState::Unblocked);
+    let s = w
+        .provisioner
+        .set_subscription_state(w.app.id, &api, SubscriptionState::ProdOnlyBlocked)
+        .await
+        .unwrap();
+    assert_eq!(s.state, SubscriptionState::ProdOnlyBlocked);
+    let mut states = vec![];
+    while let Ok(Event::SubscriptionChanged { subscription }) = w.events.try_recv() {
+        states.push(subscription.state);
+    }
+    assert_eq!(
+        states,
+        vec![
+            SubscriptionState::Unblocked,
+            SubscriptionState::ProdOnlyBlocked
+        ]
+    );
+    w.provisioner
+        .unsubscribe(&w.alice, w.app.id, &api)
+        .await
+        .unwrap();
+    let err = w
+        .provisioner
+        .unsubscribe(&w.alice, w.app.id, &api)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::SubscriptionNotFound { .. }));
+}
+
+#[tokio::test]
+async fn drift_recheck_moves_mappings_between_states() {
+    let mut w = world().await;
+    let m = w
+        .provision(KeyType::Production, "client-prod", Some(SECRET))
+        .await
+        .unwrap()
+        .mapping;
+    while w.events.try_recv().is_ok() {}
+    let same = w.provisioner.recheck(m.id).await.unwrap();
+    assert_eq!(same.state, MappingState::Active);
+    w.no_event();
+
+    w.km.update_client("client-prod", |c| c.enabled = Some(false));
+    assert_eq!(
+        w.provisioner.recheck(m.id).await.unwrap().state,
+        MappingState::Suspended
+    );
+    match w.events.try_recv().unwrap() {
+        Event::MappingStateChanged { mapping, previous } => {
+            assert_eq!(previous, MappingState::Active);
+            assert_eq!(mapping.state, MappingState::Suspended);
+        }
+        other => panic!("{other:?}"),
+    }
+
+    w.km.set_outage(Some(Outage::Unavailable));
+    assert!(
+        w.provisioner
+            .recheck(m.id)
+            .await
+            .unwrap_err()
+            .is_retryable()
+    );
+    w.km.set_outage(None);
+    assert_eq!(
+        w.provisioner
+            .store()
+            .mapping(m.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        MappingState::Suspended,
+        "an outage changes nothing"
+    );
+
+    w.km.remove_client("client-prod");
+    assert_eq!(
+        w.provisioner.recheck(m.id).await.unwrap().state,
+        MappingState::Orphaned
+    );
+    w.km.add_client("client-prod", SECRET);
+    assert_eq!(
+        w.provisioner.recheck(m.id).await.unwrap().state,
+        MappingState::Active
+    );
+}
