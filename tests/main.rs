@@ -1,4 +1,5 @@
 //! The core's integration tests, in one binary.
 
+mod gateway;
 mod provisioning;
 mod secrets;

@@ -370,10 +370,12 @@ mod tests {
                 .verify_sig(msg, &sig)
                 .is_ok()
         );
-        assert!(VerifyingKey::from_jwk(&Jwk {
-            alg: Some("HS256".into()),
-            ..jwk
-        })
-        .is_err());
+        assert!(
+            VerifyingKey::from_jwk(&Jwk {
+                alg: Some("HS256".into()),
+                ..jwk
+            })
+            .is_err()
+        );
     }
 }

@@ -32,7 +32,9 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::events::{Broadcast, Event, EventSink};
 use crate::key_manager::{KeyManager, KeyManagers};
-use crate::model::{ApplicationId, ConsumerKey, KeyManagerId, KeyType, MappingId, SubscriptionState};
+use crate::model::{
+    ApplicationId, ConsumerKey, KeyManagerId, KeyType, MappingId, SubscriptionState,
+};
 use crate::store::Store;
 
 mod cache;
@@ -256,11 +258,17 @@ impl GatewayBuilder {
         for slots in &mut issuer_slots {
             slots.sort_by_key(|s| states[*s as usize].config.organization.is_some());
             for pair in slots.windows(2) {
-                let (a, b) = (&states[pair[0] as usize].config, &states[pair[1] as usize].config);
+                let (a, b) = (
+                    &states[pair[0] as usize].config,
+                    &states[pair[1] as usize].config,
+                );
                 if a.organization == b.organization {
                     return Err(Error::config(
                         format!("key_managers.{}.issuer", b.id),
-                        format!("the issuer is also the one of key manager {} in the same scope", a.id),
+                        format!(
+                            "the issuer is also the one of key manager {} in the same scope",
+                            a.id
+                        ),
                     ));
                 }
             }

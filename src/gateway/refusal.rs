@@ -63,11 +63,17 @@ impl fmt::Display for Malformed {
         match self {
             Malformed::Empty => f.write_str("the token is empty"),
             Malformed::TooLong { len, max } => {
-                write!(f, "the token is {len} bytes long, more than the {max} allowed")
+                write!(
+                    f,
+                    "the token is {len} bytes long, more than the {max} allowed"
+                )
             }
             Malformed::NotAscii { at } => write!(f, "the token has a non-ASCII byte at {at}"),
             Malformed::InvalidCharacter { at } => {
-                write!(f, "the token has a character not allowed in a token at {at}")
+                write!(
+                    f,
+                    "the token has a character not allowed in a token at {at}"
+                )
             }
             Malformed::PartCount { parts } => {
                 write!(f, "the token has {parts} dot-separated parts, a JWT has 3")
@@ -301,7 +307,10 @@ impl fmt::Display for Refusal {
                 write!(f, "key manager {key_manager} is disabled")
             }
             Refusal::KeyManagerNotAllowed { key_manager, api } => {
-                write!(f, "api {api} does not accept tokens of key manager {key_manager}")
+                write!(
+                    f,
+                    "api {api} does not accept tokens of key manager {key_manager}"
+                )
             }
             Refusal::UnknownApi { api } => write!(f, "api {api} is not known to the gateway"),
             Refusal::UnsupportedAlgorithm { alg } => {
@@ -331,7 +340,9 @@ impl fmt::Display for Refusal {
             Refusal::MissingExpiry => f.write_str("the token has no exp claim"),
             Refusal::Expired { exp } => write!(f, "the token expired at {exp}"),
             Refusal::NotYetValid { nbf } => write!(f, "the token is not valid before {nbf}"),
-            Refusal::IssuedInFuture { iat } => write!(f, "the token is issued in the future ({iat})"),
+            Refusal::IssuedInFuture { iat } => {
+                write!(f, "the token is issued in the future ({iat})")
+            }
             Refusal::WrongAudience { expected } => {
                 write!(f, "the token's audience does not include {expected:?}")
             }

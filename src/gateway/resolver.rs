@@ -161,11 +161,15 @@ impl Inner {
                 return Outcome::Done(Err(Refusal::Malformed(m)));
             }
             Ok(Shape::Opaque) => {
-                t.note(1, || "no dots: an opaque token, to introspect (step 9)".to_owned());
+                t.note(1, || {
+                    "no dots: an opaque token, to introspect (step 9)".to_owned()
+                });
                 if use_cache {
                     let key = self.hasher.key(token);
                     let hit = self.opaque_cache.with(key, now, |v| {
-                        t.note(9, || format!("found in the introspection cache ({})", v.proof));
+                        t.note(9, || {
+                            format!("found in the introspection cache ({})", v.proof)
+                        });
                         self.check_hit(v, api, key_type, now, t)
                     });
                     if let Some(Some(result)) = hit {
@@ -178,12 +182,16 @@ impl Inner {
         };
         let key = use_cache.then(|| self.hasher.key(token));
         if let Some(key) = key {
-            let hit = self.jwt_cache.with(key, now, |v| self.check_hit(v, api, key_type, now, t));
+            let hit = self
+                .jwt_cache
+                .with(key, now, |v| self.check_hit(v, api, key_type, now, t));
             if let Some(Some(result)) = hit {
                 return Outcome::Done(result);
             }
         }
-        t.note(1, || "three dot-separated base64url parts: a JWT".to_owned());
+        t.note(1, || {
+            "three dot-separated base64url parts: a JWT".to_owned()
+        });
         let cache = key.map(|k| (k, &self.jwt_cache));
         match self.verify_jwt(&compact, api, key_type, now, allow_fetch, cache, t) {
             Ok(ok) => Outcome::Done(Ok(ok)),
@@ -224,14 +232,17 @@ impl Inner {
             }
             .into());
         };
-        let api = self.view.api(api_id.as_str()).ok_or_else(|| Refusal::UnknownApi {
-            api: api_id.clone(),
-        })?;
-        let slot = self
-            .elect(issuer_id, &api.organization)
-            .ok_or_else(|| Refusal::UnknownIssuer {
-                issuer: truncated(&issuer, 200),
+        let api = self
+            .view
+            .api(api_id.as_str())
+            .ok_or_else(|| Refusal::UnknownApi {
+                api: api_id.clone(),
             })?;
+        let slot =
+            self.elect(issuer_id, &api.organization)
+                .ok_or_else(|| Refusal::UnknownIssuer {
+                    issuer: truncated(&issuer, 200),
+                })?;
         let km = &self.kms[slot as usize];
         t.note(2, || {
             format!(
@@ -251,7 +262,8 @@ impl Inner {
             }
             .into());
         };
-        let may_fetch = || allow_fetch && km.keys.may_fetch(self.settings.jwks_min_refresh_interval);
+        let may_fetch =
+            || allow_fetch && km.keys.may_fetch(self.settings.jwks_min_refresh_interval);
         if !km.keys.is_loaded() {
             if may_fetch() {
                 return Err(Stop::FetchKeys(slot));
@@ -268,7 +280,12 @@ impl Inner {
             Some(kid) => {
                 let Some(key) = set.keys.iter().find(|k| k.kid.as_deref() == Some(kid)) else {
                     if may_fetch() {
-                        t.note(3, || format!("no key with kid {kid:?} in the cached keys of {}", km.config.id));
+                        t.note(3, || {
+                            format!(
+                                "no key with kid {kid:?} in the cached keys of {}",
+                                km.config.id
+                            )
+                        });
                         return Err(Stop::FetchKeys(slot));
                     }
                     return Err(Refusal::UnknownKey {
@@ -277,24 +294,33 @@ impl Inner {
                     }
                     .into());
                 };
-                let parsed = key.for_alg(alg).map_err(|Unfit::Mismatch| Refusal::AlgorithmMismatch {
-                    key_manager: km.config.id.clone(),
-                    alg,
-                    key: match key.pinned {
-                        Some(_) => "pinned to another alg by its JWK",
-                        None => key.kind.name(),
-                    },
-                })?;
+                let parsed =
+                    key.for_alg(alg)
+                        .map_err(|Unfit::Mismatch| Refusal::AlgorithmMismatch {
+                            key_manager: km.config.id.clone(),
+                            alg,
+                            key: match key.pinned {
+                                Some(_) => "pinned to another alg by its JWK",
+                                None => key.kind.name(),
+                            },
+                        })?;
                 parsed
                     .verify_sig(compact.signing_input, &signature)
                     .map_err(|_| Refusal::BadSignature {
                         key_manager: km.config.id.clone(),
                         kid: Some(truncated(kid, 64)),
                     })?;
-                format!("{alg} signature verified with key {kid:?} ({})", key.kind.name())
+                format!(
+                    "{alg} signature verified with key {kid:?} ({})",
+                    key.kind.name()
+                )
             }
             None => {
-                let mut fitting = set.keys.iter().filter_map(|k| k.for_alg(alg).ok().map(|p| (k, p))).peekable();
+                let mut fitting = set
+                    .keys
+                    .iter()
+                    .filter_map(|k| k.for_alg(alg).ok().map(|p| (k, p)))
+                    .peekable();
                 if fitting.peek().is_none() {
                     return Err(Refusal::UnknownKey {
                         key_manager: km.config.id.clone(),
@@ -308,11 +334,25 @@ impl Inner {
                         key_manager: km.config.id.clone(),
                         kid: None,
                     })?;
-                format!("{alg} signature verified with a key without kid ({})", key.kind.name())
+                format!(
+                    "{alg} signature verified with a key without kid ({})",
+                    key.kind.name()
+                )
             }
         };
         t.note(3, || proof.clone());
-        Ok(self.finish(&claims, slot, Some(issuer_id), proof, api_id, &api, key_type, now, cache, t)?)
+        Ok(self.finish(
+            &claims,
+            slot,
+            Some(issuer_id),
+            proof,
+            api_id,
+            &api,
+            key_type,
+            now,
+            cache,
+            t,
+        )?)
     }
 
     /// Steps 4–6 on verified claims, then caching, then steps 7–8.
@@ -351,11 +391,20 @@ impl Inner {
         }
         let Some((value, name)) = found else {
             return Err(Refusal::NoConsumerKey {
-                tried: km.consumer_key_claims.iter().map(|(_, n)| n.clone()).collect(),
+                tried: km
+                    .consumer_key_claims
+                    .iter()
+                    .map(|(_, n)| n.clone())
+                    .collect(),
             });
         };
         let consumer_key = ConsumerKey::new(value).map_err(|_| bad_claim(name))?;
-        t.note(6, || format!("client id {:?} read from claim {name:?}", consumer_key.as_str()));
+        t.note(6, || {
+            format!(
+                "client id {:?} read from claim {name:?}",
+                consumer_key.as_str()
+            )
+        });
         let scopes = claims
             .list(km.scopes_claim, true)
             .map_err(|_| bad_claim(&km.config.scopes_claim))?;
@@ -388,7 +437,9 @@ impl Inner {
     ) -> Option<Result<Authorized, Refusal>> {
         self.view.with_api(api_id.as_str(), |api| {
             let Some(api) = api else {
-                return Some(Err(Refusal::UnknownApi { api: api_id.clone() }));
+                return Some(Err(Refusal::UnknownApi {
+                    api: api_id.clone(),
+                }));
             };
             if let Some(issuer) = v.issuer {
                 if self.elect(issuer, &api.organization) != Some(v.km) {
@@ -412,7 +463,10 @@ impl Inner {
                 key_manager: km.id.clone(),
             });
         }
-        let visible = km.organization.as_ref().is_none_or(|o| *o == api.organization);
+        let visible = km
+            .organization
+            .as_ref()
+            .is_none_or(|o| *o == api.organization);
         let allowed = api.allowed.as_ref().is_none_or(|list| list.contains(&slot));
         if !visible || !allowed {
             return Err(Refusal::KeyManagerNotAllowed {
@@ -424,7 +478,11 @@ impl Inner {
             format!(
                 "key manager {} is enabled and {} for api {api_id}",
                 km.id,
-                if api.allowed.is_none() { "allowed (the api allows all)" } else { "allowed" }
+                if api.allowed.is_none() {
+                    "allowed (the api allows all)"
+                } else {
+                    "allowed"
+                }
             )
         });
         Ok(())
@@ -465,7 +523,10 @@ impl Inner {
         t: &mut T,
     ) -> Result<(), Refusal> {
         let mut checked = false;
-        for expected in [api.audience.as_deref(), km.config.audience.as_deref()].into_iter().flatten() {
+        for expected in [api.audience.as_deref(), km.config.audience.as_deref()]
+            .into_iter()
+            .flatten()
+        {
             if !audience.iter().any(|a| a == expected) {
                 return Err(Refusal::WrongAudience {
                     expected: expected.to_owned(),
@@ -506,11 +567,13 @@ impl Inner {
                     .map(|s| self.kms[s as usize].config.id.to_string())
                     .collect();
                 if !elsewhere.is_empty() {
-                    t.note(7, || format!(
-                        "this client id is mapped under key manager(s) {}, not under {}",
-                        elsewhere.join(", "),
-                        km.config.id
-                    ));
+                    t.note(7, || {
+                        format!(
+                            "this client id is mapped under key manager(s) {}, not under {}",
+                            elsewhere.join(", "),
+                            km.config.id
+                        )
+                    });
                 }
             }
             return Err(Refusal::NoMapping {
@@ -518,10 +581,12 @@ impl Inner {
                 consumer_key: v.consumer_key.to_string(),
             });
         };
-        t.note(7, || format!(
-            "mapping {} gives application {} {} keys; state {}",
-            mapping.id, mapping.application, mapping.key_type, mapping.state
-        ));
+        t.note(7, || {
+            format!(
+                "mapping {} gives application {} {} keys; state {}",
+                mapping.id, mapping.application, mapping.key_type, mapping.state
+            )
+        });
         if mapping.state != MappingState::Active {
             return Err(Refusal::MappingNotActive {
                 state: mapping.state,
@@ -534,7 +599,9 @@ impl Inner {
             });
         }
         let Some(state) = self.view.subscription(mapping.application, api_id.as_str()) else {
-            return Err(Refusal::NotSubscribed { api: api_id.clone() });
+            return Err(Refusal::NotSubscribed {
+                api: api_id.clone(),
+            });
         };
         if !state.allows(key_type) {
             return Err(Refusal::SubscriptionRefuses { state, key_type });
@@ -603,15 +670,21 @@ impl Inner {
         t: &mut T,
         use_cache: bool,
     ) -> Result<Authorized, Refusal> {
-        let text = std::str::from_utf8(token).map_err(|_| Refusal::Malformed(Malformed::NotAscii { at: 0 }))?;
-        let api = self.view.api(api_id.as_str()).ok_or_else(|| Refusal::UnknownApi {
-            api: api_id.clone(),
-        })?;
+        let text = std::str::from_utf8(token)
+            .map_err(|_| Refusal::Malformed(Malformed::NotAscii { at: 0 }))?;
+        let api = self
+            .view
+            .api(api_id.as_str())
+            .ok_or_else(|| Refusal::UnknownApi {
+                api: api_id.clone(),
+            })?;
         let mut slots: Vec<u32> = (0..self.kms.len() as u32)
             .filter(|s| {
                 let c = &self.kms[*s as usize].config;
                 c.enabled
-                    && c.organization.as_ref().is_none_or(|o| *o == api.organization)
+                    && c.organization
+                        .as_ref()
+                        .is_none_or(|o| *o == api.organization)
                     && api.allowed.as_ref().is_none_or(|l| l.contains(s))
                     && self.kms[*s as usize].client.capabilities().introspection
             })
@@ -622,21 +695,29 @@ impl Inner {
             let km = &self.kms[slot as usize];
             match km.client.introspect(text).await {
                 Ok(answer) if answer.active => {
-                    t.note(9, || format!("key manager {} says the token is active", km.config.id));
+                    t.note(9, || {
+                        format!("key manager {} says the token is active", km.config.id)
+                    });
                     let json = serde_json::to_vec(&answer.claims).unwrap_or_default();
                     let claims = token::claims(&json, &self.names).map_err(Refusal::Malformed)?;
                     let cache = use_cache.then(|| (self.hasher.key(token), &self.opaque_cache));
                     let proof = format!("introspected at key manager {}", km.config.id);
-                    let result = self.finish(&claims, slot, None, proof, api_id, &api, key_type, now, cache, t);
+                    let result = self.finish(
+                        &claims, slot, None, proof, api_id, &api, key_type, now, cache, t,
+                    );
                     if let Err(r) = &result {
                         t.note(r.step(), || format!("refused: {r}"));
                     }
                     return result;
                 }
-                Ok(_) => t.note(9, || format!("key manager {} says the token is not active", km.config.id)),
+                Ok(_) => t.note(9, || {
+                    format!("key manager {} says the token is not active", km.config.id)
+                }),
                 Err(e) => {
                     failed = true;
-                    t.note(9, || format!("key manager {} could not introspect: {e}", km.config.id));
+                    t.note(9, || {
+                        format!("key manager {} could not introspect: {e}", km.config.id)
+                    });
                 }
             }
         }

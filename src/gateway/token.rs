@@ -133,9 +133,7 @@ pub(crate) fn shape(token: &[u8], max_len: usize) -> Result<Shape<'_>, Malformed
         }
     }
     match count {
-        0 => {
-            Ok(Shape::Opaque)
-        }
+        0 => Ok(Shape::Opaque),
         2 => {
             if token[..dots[0]].iter().any(|b| !is_b64url(*b)) {
                 return Err(Malformed::InvalidCharacter { at: 0 });
@@ -390,7 +388,8 @@ mod tests {
     #[test]
     fn claims_keep_only_named_values_and_refuse_duplicates() {
         let names = ClaimNames::new(["cid"]);
-        let payload = br#"{"iss":"i","big":{"x":[1,2,3]},"cid":["a","b"],"exp":1.7e9,"scope":"a b"}"#;
+        let payload =
+            br#"{"iss":"i","big":{"x":[1,2,3]},"cid":["a","b"],"exp":1.7e9,"scope":"a b"}"#;
         let c = claims(payload, &names).unwrap();
         assert_eq!(c.string(ISS).unwrap().as_deref(), Some("i"));
         assert_eq!(c.time(EXP).unwrap(), Some(1_700_000_000));

@@ -243,7 +243,8 @@ impl View {
     fn remove_subscription(&self, application: ApplicationId, api: &str) {
         let hash = self.subscription_hash(application, api);
         let mut shard = write(&self.subscriptions[shard_of(hash)]);
-        if let Ok(entry) = shard.find_entry(hash, |e| e.application == application && &*e.api == api)
+        if let Ok(entry) =
+            shard.find_entry(hash, |e| e.application == application && &*e.api == api)
         {
             entry.remove();
         }
@@ -273,7 +274,12 @@ impl View {
     }
 
     /// Replaces everything with a full load.
-    pub(crate) fn load(&self, apis: &[Api], mappings: &[KeyMapping], subscriptions: &[Subscription]) {
+    pub(crate) fn load(
+        &self,
+        apis: &[Api],
+        mappings: &[KeyMapping],
+        subscriptions: &[Subscription],
+    ) {
         let mut api_map = ApiMap::default();
         for api in apis {
             api_map.insert(api.id.as_str().into(), Arc::new(self.api_entry(api)));
