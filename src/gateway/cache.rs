@@ -10,7 +10,9 @@ use std::sync::{Arc, RwLock};
 
 use hashbrown::HashTable;
 
-use crate::model::ConsumerKey;
+use arc_swap::ArcSwapOption;
+
+use crate::model::{ApplicationId, ConsumerKey, KeyType, MappingId, SubscriptionState};
 
 const SHARDS: usize = 32;
 
@@ -52,8 +54,19 @@ pub(crate) struct Verified {
     pub nbf: Option<i64>,
     pub audience: Box<[String]>,
     pub scopes: Arc<[String]>,
-    /// How it was proven, for `explain` (algorithm and key id, never key material).
-    pub proof: String,
+    /// The last decision for this token, valid while the view's generation is unchanged.
+    pub memo: ArcSwapOption<Memo>,
+}
+
+/// A memoized positive decision: for this API and key type, at this view generation.
+#[derive(Debug)]
+pub(crate) struct Memo {
+    pub generation: u64,
+    pub api: Box<str>,
+    pub key_type: KeyType,
+    pub application: ApplicationId,
+    pub mapping: MappingId,
+    pub subscription: SubscriptionState,
 }
 
 #[derive(Debug)]
@@ -155,7 +168,7 @@ mod tests {
             nbf: None,
             audience: Box::new([]),
             scopes: Arc::new([]),
-            proof: String::new(),
+            memo: ArcSwapOption::empty(),
         })
     }
 

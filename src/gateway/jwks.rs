@@ -78,6 +78,7 @@ impl std::fmt::Debug for VerifyingKey {
 }
 
 /// Why a token's algorithm cannot be used with a key.
+#[derive(Debug)]
 pub(crate) enum Unfit {
     /// The key's type or pinned `alg` excludes the token's `alg`.
     Mismatch,

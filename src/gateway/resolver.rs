@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::cache::{TokenCache, TokenKey, Verified};
+use super::cache::{Memo, TokenCache, TokenKey, Verified};
 use super::explain::{NoTrace, Trace};
 use super::jwks::{KeySet, Unfit};
 use super::refusal::{Malformed, Refusal, truncated};
@@ -168,7 +168,10 @@ impl Inner {
                     let key = self.hasher.key(token);
                     let hit = self.opaque_cache.with(key, now, |v| {
                         t.note(9, || {
-                            format!("found in the introspection cache ({})", v.proof)
+                            format!(
+                                "found in the introspection cache (key manager {})",
+                                self.kms[v.km as usize].config.id
+                            )
                         });
                         self.check_hit(v, api, key_type, now, t)
                     });
@@ -214,13 +217,12 @@ impl Inner {
         cache: Option<(TokenKey, &TokenCache)>,
         t: &mut T,
     ) -> Result<Authorized, Stop> {
-        let header_bytes = token::b64(compact.header, "header")?;
-        let header = token::header(&header_bytes)?;
+        let decoded = token::Decoded::new(compact)?;
+        let header = token::header(decoded.header())?;
         if header.crit.is_some() {
             return Err(Malformed::CriticalHeader.into());
         }
-        let payload = token::b64(compact.payload, "payload")?;
-        let claims = token::claims(&payload, &self.names)?;
+        let claims = token::claims(decoded.payload(), &self.names)?;
         // Step 2: the issuer elects the key manager; nothing is trusted yet.
         let issuer = claims
             .string(ISS)
@@ -274,9 +276,9 @@ impl Inner {
             .into());
         }
         let set: Arc<KeySet> = km.keys.current();
-        let signature = token::b64(compact.signature, "signature")?;
+        let signature = decoded.signature();
         let kid = header.kid.as_deref();
-        let proof = match kid {
+        match kid {
             Some(kid) => {
                 let Some(key) = set.keys.iter().find(|k| k.kid.as_deref() == Some(kid)) else {
                     if may_fetch() {
@@ -305,15 +307,17 @@ impl Inner {
                             },
                         })?;
                 parsed
-                    .verify_sig(compact.signing_input, &signature)
+                    .verify_sig(compact.signing_input, signature)
                     .map_err(|_| Refusal::BadSignature {
                         key_manager: km.config.id.clone(),
                         kid: Some(truncated(kid, 64)),
                     })?;
-                format!(
-                    "{alg} signature verified with key {kid:?} ({})",
-                    key.kind.name()
-                )
+                t.note(3, || {
+                    format!(
+                        "{alg} signature verified with key {kid:?} ({})",
+                        key.kind.name()
+                    )
+                });
             }
             None => {
                 let mut fitting = set
@@ -329,23 +333,23 @@ impl Inner {
                     .into());
                 }
                 let (key, _) = fitting
-                    .find(|(_, p)| p.verify_sig(compact.signing_input, &signature).is_ok())
+                    .find(|(_, p)| p.verify_sig(compact.signing_input, signature).is_ok())
                     .ok_or_else(|| Refusal::BadSignature {
                         key_manager: km.config.id.clone(),
                         kid: None,
                     })?;
-                format!(
-                    "{alg} signature verified with a key without kid ({})",
-                    key.kind.name()
-                )
+                t.note(3, || {
+                    format!(
+                        "{alg} signature verified with a key without kid ({})",
+                        key.kind.name()
+                    )
+                });
             }
-        };
-        t.note(3, || proof.clone());
+        }
         Ok(self.finish(
             &claims,
             slot,
             Some(issuer_id),
-            proof,
             api_id,
             &api,
             key_type,
@@ -362,7 +366,6 @@ impl Inner {
         claims: &Claims<'_>,
         slot: u32,
         issuer: Option<u32>,
-        proof: String,
         api_id: &ApiId,
         api: &ApiEntry,
         key_type: KeyType,
@@ -416,7 +419,7 @@ impl Inner {
             nbf,
             audience: audience.into_boxed_slice(),
             scopes: scopes.into(),
-            proof,
+            memo: Default::default(),
         });
         if let Some((key, cache)) = cache {
             let until = exp.unwrap_or(now + self.settings.max_cache_ttl.as_secs() as i64);
@@ -425,8 +428,10 @@ impl Inner {
         self.authorize(&verified, api_id, api, key_type, now, t)
     }
 
-    /// A cached token: everything that may have changed since it was verified is checked again.
-    /// `None` when the issuer now elects another key manager for this API (verify afresh).
+    /// A cached token: everything that may have changed since it was verified is checked again,
+    /// unless the view has not changed since the last positive decision for this API and key
+    /// type (then only the clock is). `None` when the issuer now elects another key manager for
+    /// this API (verify afresh).
     fn check_hit<T: Trace>(
         &self,
         v: &Verified,
@@ -435,19 +440,50 @@ impl Inner {
         now: i64,
         t: &mut T,
     ) -> Option<Result<Authorized, Refusal>> {
-        self.view.with_api(api_id.as_str(), |api| {
+        let generation = self.view.generation();
+        if let Some(memo) = &*v.memo.load()
+            && memo.generation == generation
+            && memo.key_type == key_type
+            && *memo.api == *api_id.as_str()
+        {
+            return Some(
+                self.check_time(v.exp, v.nbf, None, now, t)
+                    .map(|()| Authorized {
+                        application: memo.application,
+                        mapping: memo.mapping,
+                        key_type: memo.key_type,
+                        subscription: memo.subscription,
+                        key_manager: self.kms[v.km as usize].config.id.clone(),
+                        consumer_key: v.consumer_key.clone(),
+                        scopes: v.scopes.clone(),
+                        expires_at: v.exp,
+                    }),
+            );
+        }
+        let result = self.view.with_api(api_id.as_str(), |api| {
             let Some(api) = api else {
                 return Some(Err(Refusal::UnknownApi {
                     api: api_id.clone(),
                 }));
             };
-            if let Some(issuer) = v.issuer {
-                if self.elect(issuer, &api.organization) != Some(v.km) {
-                    return None;
-                }
+            if let Some(issuer) = v.issuer
+                && self.elect(issuer, &api.organization) != Some(v.km)
+            {
+                return None;
             }
             Some(self.authorize(v, api_id, api, key_type, now, t))
-        })
+        });
+        if let Some(Ok(ok)) = &result {
+            v.memo.store(Some(Arc::new(Memo {
+                generation,
+                api: api_id.as_str().into(),
+                key_type,
+                application: ok.application,
+                mapping: ok.mapping,
+                subscription: ok.subscription,
+            })));
+        }
+        result
     }
 
     fn km_usable<T: Trace>(
@@ -701,10 +737,8 @@ impl Inner {
                     let json = serde_json::to_vec(&answer.claims).unwrap_or_default();
                     let claims = token::claims(&json, &self.names).map_err(Refusal::Malformed)?;
                     let cache = use_cache.then(|| (self.hasher.key(token), &self.opaque_cache));
-                    let proof = format!("introspected at key manager {}", km.config.id);
-                    let result = self.finish(
-                        &claims, slot, None, proof, api_id, &api, key_type, now, cache, t,
-                    );
+                    let result =
+                        self.finish(&claims, slot, None, api_id, &api, key_type, now, cache, t);
                     if let Err(r) = &result {
                         t.note(r.step(), || format!("refused: {r}"));
                     }

@@ -4,8 +4,6 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
@@ -96,12 +94,14 @@ pub(crate) enum Shape<'t> {
     Opaque,
 }
 
-fn is_b64url(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+/// Characters of an RFC 6750 `b64token`: base64url, plus `~ + /`, plus trailing `=`.
+fn is_b64token(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'~' | b'+' | b'/')
 }
 
-/// Step 1: three dot-separated base64url parts make a JWT; an RFC 6750 `b64token` without dots
-/// is opaque; anything else is malformed.
+/// Step 1: two dots make a JWT (each part is then checked by its base64url decoding, or the
+/// whole token by the cache's hash); an RFC 6750 `b64token` without dots is opaque; anything
+/// else is malformed. Dots are found with SIMD: this runs on every request.
 pub(crate) fn shape(token: &[u8], max_len: usize) -> Result<Shape<'_>, Malformed> {
     if token.is_empty() {
         return Err(Malformed::Empty);
@@ -112,56 +112,108 @@ pub(crate) fn shape(token: &[u8], max_len: usize) -> Result<Shape<'_>, Malformed
             max: max_len,
         });
     }
-    let mut dots = [0usize; 2];
-    let mut count = 0;
-    for (i, &b) in token.iter().enumerate() {
-        if b == b'.' {
-            if count < 2 {
-                dots[count] = i;
+    let mut dots = memchr::memchr_iter(b'.', token);
+    match (dots.next(), dots.next(), dots.next()) {
+        (None, _, _) => {
+            let body_end = token.len() - token.iter().rev().take_while(|b| **b == b'=').count();
+            if let Some(at) = token[..body_end].iter().position(|b| !is_b64token(*b)) {
+                return Err(if token[at].is_ascii() {
+                    Malformed::InvalidCharacter { at }
+                } else {
+                    Malformed::NotAscii { at }
+                });
             }
-            count += 1;
-        } else if !is_b64url(b) {
-            // Opaque tokens may also use `~ + /` and trailing `=` (RFC 6750).
-            if count == 0 && matches!(b, b'~' | b'+' | b'/' | b'=') {
-                continue;
-            }
-            return Err(if b.is_ascii() {
-                Malformed::InvalidCharacter { at: i }
-            } else {
-                Malformed::NotAscii { at: i }
-            });
-        }
-    }
-    match count {
-        0 => Ok(Shape::Opaque),
-        2 => {
-            if token[..dots[0]].iter().any(|b| !is_b64url(*b)) {
+            if body_end == 0 {
                 return Err(Malformed::InvalidCharacter { at: 0 });
             }
+            Ok(Shape::Opaque)
+        }
+        (Some(first), Some(second), None) => {
             let (h, p, s) = (
-                &token[..dots[0]],
-                &token[dots[0] + 1..dots[1]],
-                &token[dots[1] + 1..],
+                &token[..first],
+                &token[first + 1..second],
+                &token[second + 1..],
             );
             if h.is_empty() || p.is_empty() || s.is_empty() {
                 return Err(Malformed::EmptyPart);
             }
             Ok(Shape::Jwt(Compact {
-                signing_input: &token[..dots[1]],
+                signing_input: &token[..second],
                 header: h,
                 payload: p,
                 signature: s,
             }))
         }
-        n => Err(Malformed::PartCount { parts: n + 1 }),
+        (Some(_), None, _) => Err(Malformed::PartCount { parts: 2 }),
+        (Some(_), Some(_), Some(_)) => Err(Malformed::PartCount {
+            parts: 4 + dots.count(),
+        }),
     }
 }
 
 /// Decodes one unpadded, canonical base64url part.
+#[cfg(test)]
 pub(crate) fn b64(part: &[u8], which: &'static str) -> Result<Vec<u8>, Malformed> {
-    URL_SAFE_NO_PAD
-        .decode(part)
+    base64_simd::URL_SAFE_NO_PAD
+        .decode_to_vec(part)
         .map_err(|_| Malformed::Base64 { part: which })
+}
+
+/// The three parts decoded into one buffer (one allocation instead of three).
+pub(crate) struct Decoded {
+    buf: Vec<u8>,
+    header: std::ops::Range<usize>,
+    payload: std::ops::Range<usize>,
+    signature: std::ops::Range<usize>,
+}
+
+impl Decoded {
+    /// Decodes with SIMD (three times faster than scalar on a typical token); padding,
+    /// characters outside base64url and non-canonical trailing bits are refused.
+    pub(crate) fn new(c: &Compact<'_>) -> Result<Self, Malformed> {
+        use base64_simd::AsOut as _;
+        let engine = base64_simd::URL_SAFE_NO_PAD;
+        let len = |p: &[u8], which| {
+            engine
+                .decoded_length(p)
+                .map_err(|_| Malformed::Base64 { part: which })
+        };
+        let (h, p, s) = (
+            len(c.header, "header")?,
+            len(c.payload, "payload")?,
+            len(c.signature, "signature")?,
+        );
+        let mut buf = vec![0; h + p + s];
+        let (hb, rest) = buf.split_at_mut(h);
+        let (pb, sb) = rest.split_at_mut(p);
+        engine
+            .decode(c.header, hb.as_out())
+            .map_err(|_| Malformed::Base64 { part: "header" })?;
+        engine
+            .decode(c.payload, pb.as_out())
+            .map_err(|_| Malformed::Base64 { part: "payload" })?;
+        engine
+            .decode(c.signature, sb.as_out())
+            .map_err(|_| Malformed::Base64 { part: "signature" })?;
+        Ok(Self {
+            buf,
+            header: 0..h,
+            payload: h..h + p,
+            signature: h + p..h + p + s,
+        })
+    }
+
+    pub(crate) fn header(&self) -> &[u8] {
+        &self.buf[self.header.clone()]
+    }
+
+    pub(crate) fn payload(&self) -> &[u8] {
+        &self.buf[self.payload.clone()]
+    }
+
+    pub(crate) fn signature(&self) -> &[u8] {
+        &self.buf[self.signature.clone()]
+    }
 }
 
 /// The JOSE header members the resolution reads.
@@ -323,7 +375,7 @@ impl<'a> Claims<'a> {
     pub(crate) fn string_or_first(&self, index: usize) -> Result<Option<String>, BadClaim> {
         match self.raw(index) {
             None => Ok(None),
-            Some(raw) => match serde_json::from_str::<OneOrMany<'_>>(raw.get()) {
+            Some(raw) => match OneOrMany::parse(raw) {
                 Ok(OneOrMany::One(s)) => Ok(Some(s.into_owned())),
                 Ok(OneOrMany::Many(list)) => Ok(list.into_iter().next().map(Cow::into_owned)),
                 Err(_) => Err(BadClaim),
@@ -335,7 +387,7 @@ impl<'a> Claims<'a> {
     pub(crate) fn list(&self, index: usize, split_spaces: bool) -> Result<Vec<String>, BadClaim> {
         match self.raw(index) {
             None => Ok(Vec::new()),
-            Some(raw) => match serde_json::from_str::<OneOrMany<'_>>(raw.get()) {
+            Some(raw) => match OneOrMany::parse(raw) {
                 Ok(OneOrMany::One(s)) if split_spaces => {
                     Ok(s.split_ascii_whitespace().map(str::to_owned).collect())
                 }
@@ -347,11 +399,23 @@ impl<'a> Claims<'a> {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
 enum OneOrMany<'a> {
-    One(#[serde(borrow)] Cow<'a, str>),
-    Many(#[serde(borrow)] Vec<Cow<'a, str>>),
+    One(Cow<'a, str>),
+    Many(Vec<Cow<'a, str>>),
+}
+
+impl<'a> OneOrMany<'a> {
+    /// A string or a list of strings, told apart by the first byte (an untagged serde enum
+    /// would buffer the value first, several times slower).
+    fn parse(raw: &'a RawValue) -> Result<Self, BadClaim> {
+        let text = raw.get();
+        match text.as_bytes().first() {
+            Some(b'"') => serde_json::from_str(text).map(OneOrMany::One),
+            Some(b'[') => serde_json::from_str(text).map(OneOrMany::Many),
+            _ => return Err(BadClaim),
+        }
+        .map_err(|_| BadClaim)
+    }
 }
 
 #[cfg(test)]
@@ -372,12 +436,30 @@ mod tests {
         ));
         assert!(matches!(shape(b"abc..ghi", 100), Err(Malformed::EmptyPart)));
         assert!(matches!(
-            shape(b"abc.def.ghi=", 100),
-            Err(Malformed::InvalidCharacter { .. })
+            shape(b"abc\xffdef", 100),
+            Err(Malformed::NotAscii { at: 3 })
         ));
         assert!(matches!(
-            shape(b"abc.d\xffef.ghi", 100),
-            Err(Malformed::NotAscii { .. })
+            shape(b"abc def", 100),
+            Err(Malformed::InvalidCharacter { at: 3 })
+        ));
+        assert!(matches!(shape(b"abc==", 100), Ok(Shape::Opaque)));
+        assert!(matches!(
+            shape(b"==", 100),
+            Err(Malformed::InvalidCharacter { .. })
+        ));
+        // JWT parts are checked by their decoding.
+        assert!(matches!(
+            b64(b"gh i", "signature"),
+            Err(Malformed::Base64 { .. })
+        ));
+        assert!(matches!(
+            b64(b"ghi=", "signature"),
+            Err(Malformed::Base64 { .. })
+        ));
+        assert!(matches!(
+            b64(b"d\xffef", "payload"),
+            Err(Malformed::Base64 { .. })
         ));
         assert!(matches!(
             shape(&[b'a'; 101], 100),

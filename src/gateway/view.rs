@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use arc_swap::ArcSwap;
@@ -63,6 +64,8 @@ type ApiMap = HashMap<Box<str>, Arc<ApiEntry>, Hasher>;
 #[derive(Debug)]
 pub(crate) struct View {
     hasher: Hasher,
+    /// Bumped after every change, so that memoized decisions know they may be stale.
+    generation: AtomicU64,
     km_slots: HashMap<KeyManagerId, u32>,
     apis: ArcSwap<ApiMap>,
     mappings: Box<[RwLock<HashTable<MappingEntry>>]>,
@@ -85,6 +88,7 @@ impl View {
     pub(crate) fn new(km_slots: HashMap<KeyManagerId, u32>) -> Self {
         Self {
             hasher: Hasher::default(),
+            generation: AtomicU64::new(0),
             km_slots,
             apis: ArcSwap::from_pointee(ApiMap::default()),
             mappings: (0..SHARDS).map(|_| RwLock::default()).collect(),
@@ -118,7 +122,9 @@ impl View {
         let hash = self.mapping_hash(km, consumer_key);
         let shard = read(&self.mappings[shard_of(hash)]);
         shard
-            .find(hash, |e| e.km == km && &*e.consumer_key == consumer_key)
+            .find(hash, |e| {
+                e.hash == hash && e.km == km && &*e.consumer_key == consumer_key
+            })
             .map(|e| e.facts)
     }
 
@@ -130,7 +136,9 @@ impl View {
         let hash = self.subscription_hash(application, api);
         let shard = read(&self.subscriptions[shard_of(hash)]);
         shard
-            .find(hash, |e| e.application == application && &*e.api == api)
+            .find(hash, |e| {
+                e.hash == hash && e.application == application && &*e.api == api
+            })
             .map(|e| e.state)
     }
 
@@ -258,6 +266,18 @@ impl View {
     /// Applies one change. Idempotent, so replaying events already reflected in a load is
     /// harmless.
     pub(crate) fn apply(&self, event: &Event) {
+        self.apply_one(event);
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// The current generation. A decision computed after reading generation `g` is still
+    /// right while the generation is `g`: changes are applied before the bump (release) and
+    /// this read acquires.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    fn apply_one(&self, event: &Event) {
         match event {
             Event::ApplicationCreated { .. } => {}
             Event::ApplicationDeleted { application } => self.remove_application(*application),
@@ -330,5 +350,6 @@ impl View {
         for (lock, table) in self.subscriptions.iter().zip(sub_shards) {
             *write(lock) = table;
         }
+        self.generation.fetch_add(1, Ordering::Release);
     }
 }
