@@ -41,10 +41,7 @@ async fn removing_a_mapping_refuses_a_cached_token_on_the_next_call() {
 async fn suspending_a_mapping_refuses_then_reactivating_accepts_again() {
     let w = World::new().await;
     let token = w.prod_token();
-    w.gateway
-        .resolve(&token, &w.api, KeyType::Production)
-        .await
-        .unwrap();
+    warm(&w, &token).await;
     w.provisioner
         .set_mapping_state(w.prod.id, MappingState::Suspended)
         .await
@@ -74,10 +71,7 @@ async fn suspending_a_mapping_refuses_then_reactivating_accepts_again() {
 async fn blocking_or_removing_a_subscription_refuses_a_cached_token() {
     let w = World::new().await;
     let token = w.prod_token();
-    w.gateway
-        .resolve(&token, &w.api, KeyType::Production)
-        .await
-        .unwrap();
+    warm(&w, &token).await;
     w.provisioner
         .set_subscription_state(w.app, &w.api, SubscriptionState::Blocked)
         .await
@@ -108,10 +102,7 @@ async fn blocking_or_removing_a_subscription_refuses_a_cached_token() {
 async fn deleting_the_application_refuses_its_tokens() {
     let w = World::new().await;
     let token = w.prod_token();
-    w.gateway
-        .resolve(&token, &w.api, KeyType::Production)
-        .await
-        .unwrap();
+    warm(&w, &token).await;
     w.provisioner
         .delete_application(&w.owner, w.app)
         .await
@@ -189,6 +180,17 @@ async fn a_following_gateway_loads_the_store_and_applies_events() {
     .await;
     assert!(removed, "the follower never saw the mapping removed");
     task.abort();
+}
+
+/// Accepted, then served from the cache with a memoized decision (the path a change must
+/// still reach).
+async fn warm(w: &World, token: &str) {
+    for _ in 0..3 {
+        w.gateway
+            .resolve(token, &w.api, KeyType::Production)
+            .await
+            .unwrap();
+    }
 }
 
 async fn wait_for<F, Fut>(mut check: F) -> bool
