@@ -544,3 +544,27 @@ async fn a_configured_pem_key_verifies_without_jwks() {
         .unwrap_err();
     assert_eq!(r.code(), "unknown_key");
 }
+
+#[tokio::test]
+async fn a_global_key_manager_is_elected_before_an_organization_one_with_the_same_issuer() {
+    // KC (of the organization) shares IS's (global) issuer: IS wins, as in WSO2.
+    let w = World::with(GatewaySettings::default(), |c| {
+        c[1].organization = Some("org-1".parse().unwrap());
+        c[1].issuer = Some(ISS_A.into());
+    })
+    .await;
+    let ok = w
+        .gateway
+        .resolve(w.prod_token(), &w.api, KeyType::Production)
+        .await
+        .unwrap();
+    assert_eq!(ok.key_manager.as_str(), "IS");
+    // A token signed with KC's key under that issuer is checked against IS's keys only.
+    let r = refused(
+        &w,
+        w.key_b.token(&claims(ISS_A, "client-b")),
+        KeyType::Production,
+    )
+    .await;
+    assert_eq!(r.code(), "unknown_key", "{r}");
+}
