@@ -53,7 +53,7 @@ pub(crate) struct Verified {
     pub exp: Option<i64>,
     pub nbf: Option<i64>,
     pub audience: Box<[String]>,
-    pub scopes: Arc<[String]>,
+    pub scopes: super::Scopes,
     /// The last decision for this token, valid while the view's generation is unchanged.
     pub memo: ArcSwapOption<Memo>,
 }
@@ -167,7 +167,7 @@ mod tests {
             exp: None,
             nbf: None,
             audience: Box::new([]),
-            scopes: Arc::new([]),
+            scopes: Default::default(),
             memo: ArcSwapOption::empty(),
         })
     }

@@ -140,9 +140,53 @@ pub struct Authorized {
     /// The client id.
     pub consumer_key: ConsumerKey,
     /// Scopes from the key manager's scopes claim, for resource-level checks.
-    pub scopes: Arc<[String]>,
+    pub scopes: Scopes,
     /// `exp`, seconds since the epoch, when the token has one.
     pub expires_at: Option<i64>,
+}
+
+/// The scopes a token grants (a space-separated string or a list in the token), shared
+/// cheaply between the cache and every resolution.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Scopes(Arc<str>);
+
+impl Scopes {
+    /// From scope names (names never contain spaces, RFC 6749 §3.3; any that do are split).
+    pub fn new<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut joined = String::new();
+        for name in names.into_iter().flat_map(str::split_ascii_whitespace) {
+            if !joined.is_empty() {
+                joined.push(' ');
+            }
+            joined.push_str(name);
+        }
+        Scopes(joined.into())
+    }
+
+    /// Each scope, in token order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.split(' ').filter(|s| !s.is_empty())
+    }
+
+    /// Whether the token grants `scope`.
+    pub fn contains(&self, scope: &str) -> bool {
+        self.iter().any(|s| s == scope)
+    }
+
+    /// How many scopes.
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The scopes as one space-separated string (the OAuth2 `scope` format).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// One configured key manager as the gateway uses it.

@@ -409,7 +409,7 @@ impl Inner {
             )
         });
         let scopes = claims
-            .list(km.scopes_claim, true)
+            .scopes(km.scopes_claim)
             .map_err(|_| bad_claim(&km.config.scopes_claim))?;
         let verified = Arc::new(Verified {
             km: slot,
@@ -418,7 +418,7 @@ impl Inner {
             exp,
             nbf,
             audience: audience.into_boxed_slice(),
-            scopes: scopes.into(),
+            scopes,
             memo: Default::default(),
         });
         if let Some((key, cache)) = cache {

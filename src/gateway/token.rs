@@ -383,6 +383,18 @@ impl<'a> Claims<'a> {
         }
     }
 
+    /// Scopes: a space-separated string or a list of strings, kept as one string.
+    pub(crate) fn scopes(&self, index: usize) -> Result<super::Scopes, BadClaim> {
+        match self.raw(index) {
+            None => Ok(super::Scopes::default()),
+            Some(raw) => match OneOrMany::parse(raw) {
+                Ok(OneOrMany::One(s)) => Ok(super::Scopes::new([&*s])),
+                Ok(OneOrMany::Many(list)) => Ok(super::Scopes::new(list.iter().map(|s| &**s))),
+                Err(_) => Err(BadClaim),
+            },
+        }
+    }
+
     /// A space-separated string or a list of strings.
     pub(crate) fn list(&self, index: usize, split_spaces: bool) -> Result<Vec<String>, BadClaim> {
         match self.raw(index) {
@@ -479,6 +491,20 @@ mod tests {
         assert_eq!(c.string_or_first(cid).unwrap().as_deref(), Some("a"));
         let scope = names.position("scope").unwrap();
         assert_eq!(c.list(scope, true).unwrap(), vec!["a", "b"]);
+        assert_eq!(
+            c.scopes(scope).unwrap().iter().collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        let listed = claims(br#"{"scope":["x","y z"]}"#, &names).unwrap();
+        let scopes = listed.scopes(scope).unwrap();
+        assert_eq!(scopes.as_str(), "x y z");
+        assert_eq!(scopes.len(), 3);
+        assert!(
+            claims(br#"{"scope":7}"#, &names)
+                .unwrap()
+                .scopes(scope)
+                .is_err()
+        );
         assert!(claims(br#"{"iss":"a","iss":"b"}"#, &names).is_err());
         assert!(claims(br#"{"iss":"a"} x"#, &names).is_err());
         assert!(claims(br#"["iss"]"#, &names).is_err());
