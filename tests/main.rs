@@ -1,5 +1,6 @@
 //! The core's integration tests, in one binary.
 
+mod conformance;
 mod gateway;
 mod provisioning;
 mod secrets;

@@ -2,7 +2,7 @@
 //!
 //! Every backend enforces the uniqueness rules of behaviour.md P3 itself (unique constraints,
 //! not a read before the write), so that concurrent attempts have exactly one winner, and every
-//! write is atomic. All backends pass one conformance suite (`tests/store_conformance.rs`).
+//! write is atomic. All backends pass one conformance suite (`tests/conformance/`).
 //!
 //! - [`MemoryStore`]: in-process, for tests and embedding.
 //! - `SqliteStore` (feature `sqlite`, default): an embedded SQLite file, or in-memory.
@@ -20,8 +20,13 @@ use crate::model::{
 };
 
 mod memory;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 pub use memory::MemoryStore;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use sqlite::{Durability, Execution, SqliteOptions, SqliteStore};
 
 /// What deleting an application removed, so that events can be published for each part.
 #[derive(Clone, Debug, PartialEq)]

@@ -1,0 +1,418 @@
+//! The [`Store`] implementation: one SQL statement, or one transaction, per call.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+
+use super::SqliteStore;
+use super::rows::{
+    self, API_COLUMNS, APPLICATION_COLUMNS, DbResult, MAPPING_COLUMNS, SUBSCRIPTION_COLUMNS,
+    Violation, collect, json, ms, optional,
+};
+use crate::error::{Error, Result};
+use crate::model::{
+    Api, ApiId, Application, ApplicationId, ConsumerKey, KeyManagerId, KeyMapping, MappingId,
+    MappingState, Subscription, UserId,
+};
+use crate::store::{DeletedApplication, Store};
+
+// `concat!` takes only literals and the column lists are shared constants: each statement is
+// built once per process, then served from SQLite's per-connection statement cache.
+macro_rules! sql {
+    ($($part:expr),+ $(,)?) => {{
+        static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        SQL.get_or_init(|| [$($part),+].concat()).as_str()
+    }};
+}
+
+fn id_text(id: &uuid::Uuid) -> String {
+    id.hyphenated().to_string()
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_application(&self, application: &Application) -> Result<()> {
+        let a = application.clone();
+        self.write(move |conn| {
+            let sql = sql!(
+                "INSERT INTO applications (",
+                APPLICATION_COLUMNS,
+                ") VALUES (?1, ?2, ?3, ?4, ?5)"
+            );
+            let result = conn.prepare_cached(sql).db()?.execute(params![
+                id_text(&a.id.0),
+                a.name,
+                a.owner.as_str(),
+                a.organization.as_str(),
+                ms(a.created_at),
+            ]);
+            match result {
+                Ok(_) => Ok(()),
+                Err(e) if matches!(rows::violation(&e), Some(Violation::Unique(_))) => {
+                    Err(Error::ApplicationExists { name: a.name })
+                }
+                Err(e) => Err(rows::storage("cannot insert application", e)),
+            }
+        })
+        .await
+    }
+
+    async fn application(&self, id: ApplicationId) -> Result<Option<Application>> {
+        self.read(move |conn| {
+            let sql = sql!(
+                "SELECT ",
+                APPLICATION_COLUMNS,
+                " FROM applications WHERE id = ?1"
+            );
+            optional(conn, sql, [id_text(&id.0)], rows::application)
+        })
+        .await
+    }
+
+    async fn applications_of(&self, owner: &UserId) -> Result<Vec<Application>> {
+        let owner = owner.to_string();
+        self.read(move |conn| {
+            let sql = sql!(
+                "SELECT ",
+                APPLICATION_COLUMNS,
+                " FROM applications WHERE owner = ?1 ORDER BY created_at, id"
+            );
+            collect(conn, sql, [owner], rows::application)
+        })
+        .await
+    }
+
+    async fn delete_application(&self, id: ApplicationId) -> Result<Option<DeletedApplication>> {
+        self.write(move |conn| {
+            let key = id_text(&id.0);
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .db()?;
+            let sql = sql!(
+                "SELECT ",
+                APPLICATION_COLUMNS,
+                " FROM applications WHERE id = ?1"
+            );
+            let Some(application) = optional(&tx, sql, [&key], rows::application)? else {
+                return Ok(None);
+            };
+            let sql = sql!(
+                "DELETE FROM key_mappings WHERE application = ?1 RETURNING ",
+                MAPPING_COLUMNS
+            );
+            let mut mappings = collect(&tx, sql, [&key], rows::mapping)?;
+            mappings.sort_by_key(|m| (m.created_at, m.id));
+            let sql = sql!(
+                "DELETE FROM subscriptions WHERE application = ?1 RETURNING ",
+                SUBSCRIPTION_COLUMNS
+            );
+            let mut subscriptions = collect(&tx, sql, [&key], rows::subscription)?;
+            subscriptions.sort_by(|a, b| a.api.cmp(&b.api));
+            tx.prepare_cached("DELETE FROM applications WHERE id = ?1")
+                .db()?
+                .execute([&key])
+                .db()?;
+            tx.commit().db()?;
+            Ok(Some(DeletedApplication {
+                application,
+                mappings,
+                subscriptions,
+            }))
+        })
+        .await
+    }
+
+    async fn put_api(&self, api: &Api) -> Result<()> {
+        let api = api.clone();
+        self.write(move |conn| {
+            // An upsert, not INSERT OR REPLACE: a replace deletes the row first, which foreign
+            // keys would see.
+            let sql = sql!(
+                "INSERT INTO apis (",
+                API_COLUMNS,
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+                 ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
+                 version = excluded.version, context = excluded.context, \
+                 organization = excluded.organization, key_managers = excluded.key_managers, \
+                 audience = excluded.audience"
+            );
+            conn.prepare_cached(sql)
+                .db()?
+                .execute(params![
+                    api.id.as_str(),
+                    api.name,
+                    api.version,
+                    api.context,
+                    api.organization.as_str(),
+                    json("apis.key_managers", &api.key_managers)?,
+                    api.audience,
+                ])
+                .db()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn api(&self, id: &ApiId) -> Result<Option<Api>> {
+        let id = id.to_string();
+        self.read(move |conn| {
+            let sql = sql!("SELECT ", API_COLUMNS, " FROM apis WHERE id = ?1");
+            optional(conn, sql, [id], rows::api)
+        })
+        .await
+    }
+
+    async fn apis(&self) -> Result<Vec<Api>> {
+        self.read(|conn| {
+            let sql = sql!("SELECT ", API_COLUMNS, " FROM apis ORDER BY id");
+            collect(conn, sql, [], rows::api)
+        })
+        .await
+    }
+
+    async fn put_subscription(&self, subscription: &Subscription) -> Result<Subscription> {
+        let s = subscription.clone();
+        self.write(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .db()?;
+            let app = id_text(&s.application.0);
+            let exists = |sql: &str, key: &str| -> Result<bool> {
+                tx.prepare_cached(sql)
+                    .db()?
+                    .query_row([key], |_| Ok(()))
+                    .optional()
+                    .db()
+                    .map(|found| found.is_some())
+            };
+            if !exists("SELECT 1 FROM applications WHERE id = ?1", &app)? {
+                return Err(Error::ApplicationNotFound(s.application));
+            }
+            if !exists("SELECT 1 FROM apis WHERE id = ?1", s.api.as_str())? {
+                return Err(Error::ApiNotFound(s.api));
+            }
+            let sql = sql!(
+                "INSERT INTO subscriptions (",
+                SUBSCRIPTION_COLUMNS,
+                ") VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (application, api) DO UPDATE SET state = excluded.state, \
+                 updated_at = excluded.updated_at RETURNING ",
+                SUBSCRIPTION_COLUMNS
+            );
+            let stored = optional(
+                &tx,
+                sql,
+                params![
+                    app,
+                    s.api.as_str(),
+                    s.state.as_str(),
+                    ms(s.created_at),
+                    ms(s.updated_at)
+                ],
+                rows::subscription,
+            )?
+            .ok_or_else(|| Error::Storage {
+                detail: "sqlite: upsert of a subscription returned no row".to_owned(),
+                retryable: false,
+                source: None,
+            })?;
+            tx.commit().db()?;
+            Ok(stored)
+        })
+        .await
+    }
+
+    async fn subscription(
+        &self,
+        application: ApplicationId,
+        api: &ApiId,
+    ) -> Result<Option<Subscription>> {
+        let api = api.to_string();
+        self.read(move |conn| {
+            let sql = sql!(
+                "SELECT ",
+                SUBSCRIPTION_COLUMNS,
+                " FROM subscriptions WHERE application = ?1 AND api = ?2"
+            );
+            optional(
+                conn,
+                sql,
+                [id_text(&application.0), api],
+                rows::subscription,
+            )
+        })
+        .await
+    }
+
+    async fn delete_subscription(
+        &self,
+        application: ApplicationId,
+        api: &ApiId,
+    ) -> Result<Option<Subscription>> {
+        let api = api.to_string();
+        self.write(move |conn| {
+            let sql = sql!(
+                "DELETE FROM subscriptions WHERE application = ?1 AND api = ?2 RETURNING ",
+                SUBSCRIPTION_COLUMNS
+            );
+            optional(
+                conn,
+                sql,
+                [id_text(&application.0), api],
+                rows::subscription,
+            )
+        })
+        .await
+    }
+
+    async fn subscriptions_of(&self, application: ApplicationId) -> Result<Vec<Subscription>> {
+        self.read(move |conn| {
+            let sql = sql!(
+                "SELECT ",
+                SUBSCRIPTION_COLUMNS,
+                " FROM subscriptions WHERE application = ?1 ORDER BY api"
+            );
+            collect(conn, sql, [id_text(&application.0)], rows::subscription)
+        })
+        .await
+    }
+
+    async fn all_subscriptions(&self) -> Result<Vec<Subscription>> {
+        self.read(|conn| {
+            let sql = sql!(
+                "SELECT ",
+                SUBSCRIPTION_COLUMNS,
+                " FROM subscriptions ORDER BY application, api"
+            );
+            collect(conn, sql, [], rows::subscription)
+        })
+        .await
+    }
+
+    async fn insert_mapping(&self, mapping: &KeyMapping) -> Result<()> {
+        let m = mapping.clone();
+        self.write(move |conn| {
+            let sql = sql!(
+                "INSERT INTO key_mappings (",
+                MAPPING_COLUMNS,
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+            );
+            let result = conn.prepare_cached(sql).db()?.execute(params![
+                id_text(&m.id.0),
+                id_text(&m.application.0),
+                m.key_type.as_str(),
+                m.key_manager.as_str(),
+                m.consumer_key.as_str(),
+                m.mode.as_str(),
+                m.state.as_str(),
+                m.validated,
+                m.secret_proven,
+                json("key_mappings.snapshot", &m.snapshot)?,
+                ms(m.created_at),
+                ms(m.updated_at),
+                json("key_mappings.created_by", &m.created_by)?,
+            ]);
+            let e = match result {
+                Ok(_) => return Ok(()),
+                Err(e) => e,
+            };
+            match rows::violation(&e) {
+                Some(Violation::ForeignKey) => Err(Error::ApplicationNotFound(m.application)),
+                Some(Violation::Unique(message)) => match rows::conflict_rule(&message) {
+                    Some(rule) => Err(Error::MappingExists(rule)),
+                    None => Err(rows::storage(
+                        format!("mapping id {} already exists", m.id),
+                        e,
+                    )),
+                },
+                None => Err(rows::storage("cannot insert key mapping", e)),
+            }
+        })
+        .await
+    }
+
+    async fn mapping(&self, id: MappingId) -> Result<Option<KeyMapping>> {
+        self.read(move |conn| {
+            let sql = sql!(
+                "SELECT ",
+                MAPPING_COLUMNS,
+                " FROM key_mappings WHERE id = ?1"
+            );
+            optional(conn, sql, [id_text(&id.0)], rows::mapping)
+        })
+        .await
+    }
+
+    async fn mapping_by_consumer_key(
+        &self,
+        key_manager: &KeyManagerId,
+        consumer_key: &ConsumerKey,
+    ) -> Result<Option<KeyMapping>> {
+        let (km, key) = (key_manager.to_string(), consumer_key.to_string());
+        self.read(move |conn| {
+            let sql = sql!(
+                "SELECT ",
+                MAPPING_COLUMNS,
+                " FROM key_mappings WHERE key_manager = ?1 AND consumer_key = ?2"
+            );
+            optional(conn, sql, [km, key], rows::mapping)
+        })
+        .await
+    }
+
+    async fn mappings_of(&self, application: ApplicationId) -> Result<Vec<KeyMapping>> {
+        self.read(move |conn| {
+            let sql = sql!(
+                "SELECT ",
+                MAPPING_COLUMNS,
+                " FROM key_mappings WHERE application = ?1 ORDER BY created_at, id"
+            );
+            collect(conn, sql, [id_text(&application.0)], rows::mapping)
+        })
+        .await
+    }
+
+    async fn all_mappings(&self) -> Result<Vec<KeyMapping>> {
+        self.read(|conn| {
+            let sql = sql!(
+                "SELECT ",
+                MAPPING_COLUMNS,
+                " FROM key_mappings ORDER BY created_at, id"
+            );
+            collect(conn, sql, [], rows::mapping)
+        })
+        .await
+    }
+
+    async fn delete_mapping(&self, id: MappingId) -> Result<Option<KeyMapping>> {
+        self.write(move |conn| {
+            let sql = sql!(
+                "DELETE FROM key_mappings WHERE id = ?1 RETURNING ",
+                MAPPING_COLUMNS
+            );
+            optional(conn, sql, [id_text(&id.0)], rows::mapping)
+        })
+        .await
+    }
+
+    async fn set_mapping_state(
+        &self,
+        id: MappingId,
+        state: MappingState,
+        at: DateTime<Utc>,
+    ) -> Result<Option<KeyMapping>> {
+        self.write(move |conn| {
+            let sql = sql!(
+                "UPDATE key_mappings SET state = ?2, updated_at = ?3 WHERE id = ?1 RETURNING ",
+                MAPPING_COLUMNS
+            );
+            optional(
+                conn,
+                sql,
+                params![id_text(&id.0), state.as_str(), ms(at)],
+                rows::mapping,
+            )
+        })
+        .await
+    }
+}
