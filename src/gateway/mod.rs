@@ -38,9 +38,11 @@ use crate::model::{
 use crate::store::Store;
 
 mod cache;
+mod checks;
 mod explain;
 mod jwks;
 mod refusal;
+mod remote;
 mod resolver;
 mod token;
 mod view;

@@ -4,14 +4,15 @@
 
 use std::sync::Arc;
 
-use super::cache::{Memo, TokenCache, TokenKey, Verified};
+use super::cache::{TokenCache, TokenKey, Verified};
 use super::explain::{NoTrace, Trace};
 use super::jwks::{KeySet, Unfit};
 use super::refusal::{Malformed, Refusal, truncated};
+use super::remote::KeyFetch;
 use super::token::{self, AUD, Algorithm, Claims, EXP, IAT, ISS, NBF, Shape};
 use super::view::ApiEntry;
-use super::{Authorized, Gateway, Inner, KmState, unix_now};
-use crate::model::{ApiId, ConsumerKey, KeyType, MappingState, OrganizationId};
+use super::{Authorized, Gateway, Inner, unix_now};
+use crate::model::{ApiId, ConsumerKey, KeyType, OrganizationId};
 
 /// What the synchronous part concluded.
 pub(crate) enum Outcome {
@@ -38,12 +39,6 @@ impl From<Malformed> for Stop {
     fn from(m: Malformed) -> Self {
         Stop::Refused(Refusal::Malformed(m))
     }
-}
-
-pub(crate) enum KeyFetch {
-    RateLimited,
-    Fetched(usize),
-    Failed(String),
 }
 
 fn bad_claim(name: &str) -> Refusal {
@@ -131,7 +126,7 @@ impl Gateway {
 }
 
 impl Inner {
-    fn elect(&self, issuer: u32, organization: &OrganizationId) -> Option<u32> {
+    pub(crate) fn elect(&self, issuer: u32, organization: &OrganizationId) -> Option<u32> {
         self.issuer_slots[issuer as usize]
             .iter()
             .copied()
@@ -361,7 +356,7 @@ impl Inner {
 
     /// Steps 4–6 on verified claims, then caching, then steps 7–8.
     #[allow(clippy::too_many_arguments)]
-    fn finish<T: Trace>(
+    pub(crate) fn finish<T: Trace>(
         &self,
         claims: &Claims<'_>,
         slot: u32,
@@ -426,341 +421,5 @@ impl Inner {
             cache.insert(key, until, now, verified.clone());
         }
         self.authorize(&verified, api_id, api, key_type, now, t)
-    }
-
-    /// A cached token: everything that may have changed since it was verified is checked again,
-    /// unless the view has not changed since the last positive decision for this API and key
-    /// type (then only the clock is). `None` when the issuer now elects another key manager for
-    /// this API (verify afresh).
-    fn check_hit<T: Trace>(
-        &self,
-        v: &Verified,
-        api_id: &ApiId,
-        key_type: KeyType,
-        now: i64,
-        t: &mut T,
-    ) -> Option<Result<Authorized, Refusal>> {
-        let generation = self.view.generation();
-        if let Some(memo) = &*v.memo.load()
-            && memo.generation == generation
-            && memo.key_type == key_type
-            && *memo.api == *api_id.as_str()
-        {
-            return Some(
-                self.check_time(v.exp, v.nbf, None, now, t)
-                    .map(|()| Authorized {
-                        application: memo.application,
-                        mapping: memo.mapping,
-                        key_type: memo.key_type,
-                        subscription: memo.subscription,
-                        key_manager: self.kms[v.km as usize].config.id.clone(),
-                        consumer_key: v.consumer_key.clone(),
-                        scopes: v.scopes.clone(),
-                        expires_at: v.exp,
-                    }),
-            );
-        }
-        let result = self.view.with_api(api_id.as_str(), |api| {
-            let Some(api) = api else {
-                return Some(Err(Refusal::UnknownApi {
-                    api: api_id.clone(),
-                }));
-            };
-            if let Some(issuer) = v.issuer
-                && self.elect(issuer, &api.organization) != Some(v.km)
-            {
-                return None;
-            }
-            Some(self.authorize(v, api_id, api, key_type, now, t))
-        });
-        if let Some(Ok(ok)) = &result {
-            v.memo.store(Some(Arc::new(Memo {
-                generation,
-                api: api_id.as_str().into(),
-                key_type,
-                application: ok.application,
-                mapping: ok.mapping,
-                subscription: ok.subscription,
-            })));
-        }
-        result
-    }
-
-    fn km_usable<T: Trace>(
-        &self,
-        slot: u32,
-        api_id: &ApiId,
-        api: &ApiEntry,
-        t: &mut T,
-    ) -> Result<(), Refusal> {
-        let km = &self.kms[slot as usize].config;
-        if !km.enabled {
-            return Err(Refusal::KeyManagerDisabled {
-                key_manager: km.id.clone(),
-            });
-        }
-        let visible = km
-            .organization
-            .as_ref()
-            .is_none_or(|o| *o == api.organization);
-        let allowed = api.allowed.as_ref().is_none_or(|list| list.contains(&slot));
-        if !visible || !allowed {
-            return Err(Refusal::KeyManagerNotAllowed {
-                key_manager: km.id.clone(),
-                api: api_id.clone(),
-            });
-        }
-        t.note(2, || {
-            format!(
-                "key manager {} is enabled and {} for api {api_id}",
-                km.id,
-                if api.allowed.is_none() {
-                    "allowed (the api allows all)"
-                } else {
-                    "allowed"
-                }
-            )
-        });
-        Ok(())
-    }
-
-    fn check_time<T: Trace>(
-        &self,
-        exp: Option<i64>,
-        nbf: Option<i64>,
-        iat: Option<i64>,
-        now: i64,
-        t: &mut T,
-    ) -> Result<(), Refusal> {
-        let leeway = self.settings.leeway.as_secs() as i64;
-        match exp {
-            None if self.settings.require_exp => return Err(Refusal::MissingExpiry),
-            Some(exp) if now >= exp.saturating_add(leeway) => return Err(Refusal::Expired { exp }),
-            _ => {}
-        }
-        if let Some(nbf) = nbf.filter(|nbf| now.saturating_add(leeway) < *nbf) {
-            return Err(Refusal::NotYetValid { nbf });
-        }
-        if let Some(iat) = iat.filter(|iat| now.saturating_add(leeway) < *iat) {
-            return Err(Refusal::IssuedInFuture { iat });
-        }
-        t.note(4, || match exp {
-            Some(exp) => format!("valid now ({now}); expires at {exp}; leeway {leeway} s"),
-            None => "no exp, accepted because the gateway does not require one".to_owned(),
-        });
-        Ok(())
-    }
-
-    fn check_audience<T: Trace>(
-        &self,
-        km: &KmState,
-        api: &ApiEntry,
-        audience: &[String],
-        t: &mut T,
-    ) -> Result<(), Refusal> {
-        let mut checked = false;
-        for expected in [api.audience.as_deref(), km.config.audience.as_deref()]
-            .into_iter()
-            .flatten()
-        {
-            if !audience.iter().any(|a| a == expected) {
-                return Err(Refusal::WrongAudience {
-                    expected: expected.to_owned(),
-                });
-            }
-            checked = true;
-        }
-        t.note(5, || {
-            if checked {
-                "the configured audience is in aud".to_owned()
-            } else {
-                "no audience configured for the api or the key manager: not checked".to_owned()
-            }
-        });
-        Ok(())
-    }
-
-    /// Steps 2 (again: the API or the key manager may have changed), 4, 5, 7 and 8.
-    fn authorize<T: Trace>(
-        &self,
-        v: &Verified,
-        api_id: &ApiId,
-        api: &ApiEntry,
-        key_type: KeyType,
-        now: i64,
-        t: &mut T,
-    ) -> Result<Authorized, Refusal> {
-        let km = &self.kms[v.km as usize];
-        self.km_usable(v.km, api_id, api, t)?;
-        self.check_time(v.exp, v.nbf, None, now, t)?;
-        self.check_audience(km, api, &v.audience, t)?;
-        let Some(mapping) = self.view.mapping(v.km, v.consumer_key.as_str()) else {
-            if T::ON {
-                let elsewhere: Vec<String> = self
-                    .view
-                    .mapped_elsewhere(v.consumer_key.as_str())
-                    .into_iter()
-                    .map(|s| self.kms[s as usize].config.id.to_string())
-                    .collect();
-                if !elsewhere.is_empty() {
-                    t.note(7, || {
-                        format!(
-                            "this client id is mapped under key manager(s) {}, not under {}",
-                            elsewhere.join(", "),
-                            km.config.id
-                        )
-                    });
-                }
-            }
-            return Err(Refusal::NoMapping {
-                key_manager: km.config.id.clone(),
-                consumer_key: v.consumer_key.to_string(),
-            });
-        };
-        t.note(7, || {
-            format!(
-                "mapping {} gives application {} {} keys; state {}",
-                mapping.id, mapping.application, mapping.key_type, mapping.state
-            )
-        });
-        if mapping.state != MappingState::Active {
-            return Err(Refusal::MappingNotActive {
-                state: mapping.state,
-            });
-        }
-        if mapping.key_type != key_type {
-            return Err(Refusal::KeyTypeMismatch {
-                mapping: mapping.key_type,
-                endpoint: key_type,
-            });
-        }
-        let Some(state) = self.view.subscription(mapping.application, api_id.as_str()) else {
-            return Err(Refusal::NotSubscribed {
-                api: api_id.clone(),
-            });
-        };
-        if !state.allows(key_type) {
-            return Err(Refusal::SubscriptionRefuses { state, key_type });
-        }
-        t.note(8, || format!(
-            "the application's subscription to {api_id} is {state}, which allows {key_type} calls"
-        ));
-        Ok(Authorized {
-            application: mapping.application,
-            mapping: mapping.id,
-            key_type: mapping.key_type,
-            subscription: state,
-            key_manager: km.config.id.clone(),
-            consumer_key: v.consumer_key.clone(),
-            scopes: v.scopes.clone(),
-            expires_at: v.exp,
-        })
-    }
-
-    /// Fetches a key manager's keys unless the rate limit forbids it; one fetch at a time.
-    pub(crate) async fn fetch_keys(&self, slot: u32) -> KeyFetch {
-        let km = &self.kms[slot as usize];
-        let min = self.settings.jwks_min_refresh_interval;
-        if !km.keys.may_fetch(min) {
-            return KeyFetch::RateLimited;
-        }
-        let _flight = km.keys.single_flight.lock().await;
-        if !km.keys.may_fetch(min) {
-            return KeyFetch::RateLimited;
-        }
-        km.keys.times().attempted = Some(std::time::Instant::now());
-        match km.client.jwks().await {
-            Ok(jwks) => {
-                let set = KeySet::from_jwks(&jwks);
-                for (kid, why) in &set.skipped {
-                    tracing::warn!(key_manager = %km.config.id, ?kid, why, "signing key skipped");
-                }
-                let usable = set.keys.len();
-                if usable == 0 && !km.keys.current().keys.is_empty() {
-                    let why = "the key set has no usable key; keeping the cached keys".to_owned();
-                    km.keys.times().last_error = Some(why.clone());
-                    return KeyFetch::Failed(why);
-                }
-                km.keys.replace(set);
-                let mut times = km.keys.times();
-                times.succeeded = Some(std::time::Instant::now());
-                times.last_error = None;
-                KeyFetch::Fetched(usable)
-            }
-            Err(e) => {
-                tracing::warn!(key_manager = %km.config.id, error = %e, "fetching signing keys failed; keeping cached keys");
-                let why = e.to_string();
-                km.keys.times().last_error = Some(why.clone());
-                KeyFetch::Failed(why)
-            }
-        }
-    }
-
-    /// Step 9: ask each key manager that may answer for this API, global ones first.
-    async fn introspect<T: Trace>(
-        &self,
-        token: &[u8],
-        api_id: &ApiId,
-        key_type: KeyType,
-        now: i64,
-        t: &mut T,
-        use_cache: bool,
-    ) -> Result<Authorized, Refusal> {
-        let text = std::str::from_utf8(token)
-            .map_err(|_| Refusal::Malformed(Malformed::NotAscii { at: 0 }))?;
-        let api = self
-            .view
-            .api(api_id.as_str())
-            .ok_or_else(|| Refusal::UnknownApi {
-                api: api_id.clone(),
-            })?;
-        let mut slots: Vec<u32> = (0..self.kms.len() as u32)
-            .filter(|s| {
-                let c = &self.kms[*s as usize].config;
-                c.enabled
-                    && c.organization
-                        .as_ref()
-                        .is_none_or(|o| *o == api.organization)
-                    && api.allowed.as_ref().is_none_or(|l| l.contains(s))
-                    && self.kms[*s as usize].client.capabilities().introspection
-            })
-            .collect();
-        slots.sort_by_key(|s| self.kms[*s as usize].config.organization.is_some());
-        let mut failed = false;
-        for slot in slots {
-            let km = &self.kms[slot as usize];
-            match km.client.introspect(text).await {
-                Ok(answer) if answer.active => {
-                    t.note(9, || {
-                        format!("key manager {} says the token is active", km.config.id)
-                    });
-                    let json = serde_json::to_vec(&answer.claims).unwrap_or_default();
-                    let claims = token::claims(&json, &self.names).map_err(Refusal::Malformed)?;
-                    let cache = use_cache.then(|| (self.hasher.key(token), &self.opaque_cache));
-                    let result =
-                        self.finish(&claims, slot, None, api_id, &api, key_type, now, cache, t);
-                    if let Err(r) = &result {
-                        t.note(r.step(), || format!("refused: {r}"));
-                    }
-                    return result;
-                }
-                Ok(_) => t.note(9, || {
-                    format!("key manager {} says the token is not active", km.config.id)
-                }),
-                Err(e) => {
-                    failed = true;
-                    t.note(9, || {
-                        format!("key manager {} could not introspect: {e}", km.config.id)
-                    });
-                }
-            }
-        }
-        let refusal = if failed {
-            Refusal::IntrospectionUnavailable
-        } else {
-            Refusal::InactiveToken
-        };
-        t.note(9, || format!("refused: {refusal}"));
-        Err(refusal)
     }
 }
