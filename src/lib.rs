@@ -4,6 +4,7 @@
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod gateway;
 pub mod key_manager;
 pub mod model;
 pub mod policy;

@@ -59,6 +59,7 @@ struct State {
     tokens: HashMap<String, (String, i64)>,
     outage: Option<Outage>,
     admin_rejected: bool,
+    jwks: Option<JwkSet>,
 }
 
 /// A key manager whose clients and failures a test scripts.
@@ -67,6 +68,8 @@ pub struct ScriptedKeyManager {
     id: KeyManagerId,
     state: Mutex<State>,
     calls: AtomicUsize,
+    jwks_calls: AtomicUsize,
+    introspect_calls: AtomicUsize,
     token_lifetime_s: i64,
 }
 
@@ -80,6 +83,8 @@ impl ScriptedKeyManager {
             id: KeyManagerId::new(id).expect("valid key manager id"),
             state: Mutex::default(),
             calls: AtomicUsize::new(0),
+            jwks_calls: AtomicUsize::new(0),
+            introspect_calls: AtomicUsize::new(0),
             token_lifetime_s: 3600,
         }
     }
@@ -133,6 +138,22 @@ impl ScriptedKeyManager {
         self.lock().admin_rejected = reject;
     }
 
+    /// Publishes signing keys: [`KeyManager::jwks`] answers them from now on (until then it
+    /// answers `NotSupported`). Replacing the set models a key rotation.
+    pub fn set_jwks(&self, jwks: JwkSet) {
+        self.lock().jwks = Some(jwks);
+    }
+
+    /// How many times [`KeyManager::jwks`] was called (outages included).
+    pub fn jwks_calls(&self) -> usize {
+        self.jwks_calls.load(Ordering::SeqCst)
+    }
+
+    /// How many times [`KeyManager::introspect`] was called (outages included).
+    pub fn introspect_calls(&self) -> usize {
+        self.introspect_calls.load(Ordering::SeqCst)
+    }
+
     /// How many calls reached the key manager.
     pub fn calls(&self) -> usize {
         self.calls.load(Ordering::SeqCst)
@@ -160,7 +181,7 @@ impl ScriptedKeyManager {
 #[async_trait]
 impl KeyManager for ScriptedKeyManager {
     fn capabilities(&self) -> Capabilities {
-        Capabilities::ALL.with_jwks(false)
+        Capabilities::ALL.with_jwks(self.lock().jwks.is_some())
     }
 
     async fn client(&self, consumer_key: &ConsumerKey) -> Result<ClientInfo> {
@@ -210,13 +231,16 @@ impl KeyManager for ScriptedKeyManager {
     }
 
     async fn jwks(&self) -> Result<JwkSet> {
-        Err(Error::NotSupported {
+        self.jwks_calls.fetch_add(1, Ordering::SeqCst);
+        let state = self.enter("jwks")?;
+        state.jwks.clone().ok_or_else(|| Error::NotSupported {
             key_manager: self.id.clone(),
             operation: "jwks",
         })
     }
 
     async fn introspect(&self, token: &str) -> Result<Introspection> {
+        self.introspect_calls.fetch_add(1, Ordering::SeqCst);
         let state = self.enter("introspect")?;
         let mut answer = Introspection::default();
         if let Some((client_id, exp)) = state.tokens.get(token) {

@@ -1,0 +1,267 @@
+//! Gateway benchmark figures (issue 6 §5), printed as `name: value` lines. Run it in release:
+//!
+//! ```text
+//! cargo run --release --example bench_gateway
+//! ```
+//!
+//! - `rs256_first_sight_ratio`: full resolution of never-seen RS256 tokens (distinct,
+//!   pre-signed; caches emptied between rounds outside the timed region) over the bare aws-lc
+//!   RSA-2048 verification of the same signing inputs with an already-parsed key.
+//!   Also printed: the median of per-token ratios, and the ratio of the 5th percentiles (the
+//!   lower envelope, robust to other processes stealing the CPU).
+//! - `naive_jsonwebtoken_ratio`: the same resolution over jsonwebtoken's `decode` with a
+//!   `DecodingKey` built from the JWK per call.
+//! - `cache_hit_median_ns`: a repeat token, full resolution including the mapping and
+//!   subscription checks.
+//! - `mappings_1k_p50_ns` / `mappings_1m_p50_ns`: cache-hit resolution p50 with 1,000 and
+//!   1,000,000 mappings resident; `bytes_per_mapping`: growth of the resident set while the
+//!   mappings are loaded, divided by their number (allocator overhead included).
+//! - `resolutions_per_s_2_threads`: cache-hit throughput with two threads.
+//!
+//! Figures use `Gateway::resolve_now` (the same resolution without the async wrapper; keys are
+//! fetched once beforehand). Set `BENCH_QUICK=1` for a short run with smaller sizes.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use keyprov::KeyType;
+use keyprov::gateway::GatewaySettings;
+
+mod fixture;
+use fixture::{Fixture, split};
+
+fn median(v: Vec<f64>) -> f64 {
+    quantile(v, 0.5)
+}
+
+fn quantile(mut v: Vec<f64>, q: f64) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[((v.len() - 1) as f64 * q) as usize]
+}
+
+fn rss_bytes() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: usize = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// Cache-hit p50: nanoseconds per call, median over batches of 32 calls rotating through
+/// `tokens` (each already cached).
+fn hit_p50(f: &Fixture, tokens: &[String], batches: usize) -> f64 {
+    let mut samples = Vec::with_capacity(batches);
+    let mut next = 0;
+    for _ in 0..batches {
+        let start = Instant::now();
+        for _ in 0..32 {
+            let t = &tokens[next % tokens.len()];
+            next += 1;
+            let r = f.gateway.resolve_now(t, &f.api, KeyType::Production);
+            assert!(matches!(r, Some(Ok(_))));
+            black_box(r);
+        }
+        samples.push(start.elapsed().as_nanos() as f64 / 32.0);
+    }
+    median(samples)
+}
+
+/// A hit right after a change to the view (the memoized decision is stale, so the API, mapping
+/// and subscription are looked up again): nanoseconds per call, median over batches of 32
+/// distinct tokens, the view changed before each batch (outside the timed region).
+fn revalidating_hit_p50(f: &Fixture, tokens: &[String], batches: usize) -> f64 {
+    let mut samples = Vec::with_capacity(batches);
+    let mut next = 0;
+    let bump = keyprov::Event::ApplicationCreated {
+        application: keyprov::Application {
+            id: fixture::application(usize::MAX >> 8),
+            name: "bump".into(),
+            owner: "bench".parse().unwrap(),
+            organization: "bench-org".parse().unwrap(),
+            created_at: keyprov::model::now(),
+        },
+    };
+    for _ in 0..batches {
+        f.gateway.apply(&bump);
+        let start = Instant::now();
+        for _ in 0..32 {
+            let t = &tokens[next % tokens.len()];
+            next += 1;
+            let r = f.gateway.resolve_now(t, &f.api, KeyType::Production);
+            assert!(matches!(r, Some(Ok(_))));
+            black_box(r);
+        }
+        samples.push(start.elapsed().as_nanos() as f64 / 32.0);
+    }
+    median(samples)
+}
+
+fn main() {
+    jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER
+        .install_default()
+        .ok();
+    let quick = std::env::var_os("BENCH_QUICK").is_some();
+    let n_tokens = if quick { 300 } else { 2000 };
+    let rounds = if quick { 2 } else { 5 };
+    let big = if quick { 100_000 } else { 1_000_000 };
+    let settings = GatewaySettings::default().cache_capacity(1_000_000);
+
+    // --- first sight vs bare verify vs jsonwebtoken, 1,000 mappings ---------------------
+    let mut f = Fixture::new(settings.clone());
+    f.add_mappings(0, 1000);
+    f.add_subscriptions(0, 1000);
+    let tokens: Vec<String> = (0..n_tokens).map(|s| f.token(s % 1000, s)).collect();
+    f.warm_up(&f.token(0, usize::MAX));
+    let inputs: Vec<(Vec<u8>, Vec<u8>)> = tokens.iter().map(|t| split(t)).collect();
+    let jwk: jsonwebtoken::jwk::Jwk =
+        serde_json::from_value(serde_json::to_value(&f.jwk).unwrap()).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_issuer(&[fixture::ISSUER]);
+    validation.validate_aud = false;
+    let prebuilt = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
+
+    // Per token, the four measurements back to back (a few tens of microseconds apart), so
+    // that a neighbour process stealing the CPU hits them alike; medians over every token of
+    // every round. Each round empties the caches first: every token is seen for the first time.
+    let (mut bare, mut ours, mut naive, mut decode) = (vec![], vec![], vec![], vec![]);
+    let mut paired = vec![];
+    let time = |f: &mut dyn FnMut()| {
+        let start = Instant::now();
+        f();
+        start.elapsed().as_nanos() as f64
+    };
+    for _ in 0..rounds {
+        f.gateway.clear_caches();
+        for (t, (msg, sig)) in tokens.iter().zip(&inputs) {
+            let b = time(&mut || f.parsed.verify_sig(msg, sig).unwrap());
+            let o = time(&mut || {
+                let r = f.gateway.resolve_now(t, &f.api, KeyType::Production);
+                assert!(matches!(r, Some(Ok(_))), "{r:?}");
+                black_box(r);
+            });
+            naive.push(time(&mut || {
+                let key = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
+                let data = jsonwebtoken::decode::<serde_json::Value>(t, &key, &validation).unwrap();
+                black_box(data);
+            }));
+            decode.push(time(&mut || {
+                let data =
+                    jsonwebtoken::decode::<serde_json::Value>(t, &prebuilt, &validation).unwrap();
+                black_box(data);
+            }));
+            bare.push(b);
+            ours.push(o);
+            paired.push(o / b);
+        }
+    }
+    println!(
+        "rs256_first_sight_ratio_paired_median: {:.3}",
+        median(paired)
+    );
+    // The lower envelope: on a shared machine, noise only ever adds time.
+    println!(
+        "rs256_first_sight_ratio_p5: {:.3}",
+        quantile(ours.clone(), 0.05) / quantile(bare.clone(), 0.05)
+    );
+    let (bare, ours, naive, decode) = (median(bare), median(ours), median(naive), median(decode));
+    println!("bare_verify_us: {:.2}", bare / 1000.0);
+    println!("rs256_first_sight_us: {:.2}", ours / 1000.0);
+    println!("jsonwebtoken_naive_us: {:.2}", naive / 1000.0);
+    println!(
+        "jsonwebtoken_decode_prebuilt_key_us: {:.2}",
+        decode / 1000.0
+    );
+    println!("rs256_first_sight_ratio: {:.3}", ours / bare);
+    println!("naive_jsonwebtoken_ratio: {:.3}", ours / naive);
+    println!("jsonwebtoken_decode_ratio: {:.3}", decode / bare);
+
+    // --- cache hit, 1,000 mappings --------------------------------------------------------
+    let hot: Vec<String> = tokens.iter().take(1000).cloned().collect();
+    for t in &hot {
+        f.gateway.resolve_now(t, &f.api, KeyType::Production);
+    }
+    let hit_1k = hit_p50(&f, &hot, if quick { 2_000 } else { 20_000 });
+    let revalidate_1k = revalidating_hit_p50(&f, &hot, if quick { 500 } else { 5_000 });
+    println!("cache_hit_median_ns: {hit_1k:.0}");
+    println!("mappings_1k_p50_ns: {hit_1k:.0}");
+    println!("revalidating_hit_1k_p50_ns: {revalidate_1k:.0}");
+
+    // --- two threads ----------------------------------------------------------------------
+    let window = Duration::from_millis(if quick { 300 } else { 1000 });
+    let start = Instant::now();
+    let total: usize = std::thread::scope(|s| {
+        let handles: Vec<_> = [0usize, 1]
+            .into_iter()
+            .map(|half| {
+                let (f, hot) = (&f, &hot);
+                s.spawn(move || {
+                    let mine: Vec<&String> = hot.iter().skip(half).step_by(2).collect();
+                    let mut n = 0usize;
+                    let deadline = Instant::now() + window;
+                    while Instant::now() < deadline {
+                        for t in mine.iter().take(64) {
+                            let r = f.gateway.resolve_now(t, &f.api, KeyType::Production);
+                            black_box(r);
+                            n += 1;
+                        }
+                    }
+                    n
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    println!(
+        "resolutions_per_s_2_threads: {:.0}",
+        total as f64 / start.elapsed().as_secs_f64()
+    );
+    drop(f);
+
+    // --- 1,000,000 mappings ------------------------------------------------------------------
+    let mut g = Fixture::new(settings);
+    let rss_before = rss_bytes();
+    g.add_mappings(0, big);
+    let rss_after = rss_bytes();
+    assert_eq!(g.gateway.mapping_count(), big);
+    println!("mappings_resident: {big}");
+    println!(
+        "bytes_per_mapping: {:.1}",
+        rss_after.saturating_sub(rss_before) as f64 / big as f64
+    );
+    g.add_subscriptions(0, big);
+    // Tokens spread over the whole table.
+    let stride = big / 1000;
+    let spread: Vec<String> = (0..1000).map(|k| g.token(k * stride + 7, k)).collect();
+    g.warm_up(&spread[0]);
+    for t in &spread {
+        g.gateway.resolve_now(t, &g.api, KeyType::Production);
+    }
+    let hit_1m = hit_p50(&g, &spread, if quick { 2_000 } else { 20_000 });
+    let revalidate_1m = revalidating_hit_p50(&g, &spread, if quick { 500 } else { 5_000 });
+    println!("mappings_1m_p50_ns: {hit_1m:.0}");
+    println!("mappings_1m_vs_1k: {:.3}", hit_1m / hit_1k);
+    println!("revalidating_hit_1m_p50_ns: {revalidate_1m:.0}");
+    println!(
+        "revalidating_1m_vs_1k: {:.3}",
+        revalidate_1m / revalidate_1k
+    );
+    // First sight with 1,000,000 mappings, paired with the bare verification as above.
+    let spread_inputs: Vec<(Vec<u8>, Vec<u8>)> = spread.iter().map(|t| split(t)).collect();
+    let (mut bare_1m, mut first_1m) = (vec![], vec![]);
+    for _ in 0..rounds {
+        g.gateway.clear_caches();
+        for (t, (msg, sig)) in spread.iter().zip(&spread_inputs) {
+            bare_1m.push(time(&mut || g.parsed.verify_sig(msg, sig).unwrap()));
+            first_1m.push(time(&mut || {
+                let r = g.gateway.resolve_now(t, &g.api, KeyType::Production);
+                assert!(matches!(r, Some(Ok(_))), "{r:?}");
+                black_box(r);
+            }));
+        }
+    }
+    let (bare_1m, first_1m) = (median(bare_1m), median(first_1m));
+    println!("rs256_first_sight_1m_ratio: {:.3}", first_1m / bare_1m);
+    println!("rs256_first_sight_1m_us: {:.2}", first_1m / 1000.0);
+}

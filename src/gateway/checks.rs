@@ -1,0 +1,243 @@
+//! The checks that do not depend on the signature and are repeated on every cache hit:
+//! steps 2 (key manager enabled and allowed), 4 (time), 5 (audience), 7 (mapping) and 8
+//! (subscription and key type), with the memoized decision of a cached token.
+
+use std::sync::Arc;
+
+use super::cache::{Memo, Verified};
+use super::explain::Trace;
+use super::refusal::Refusal;
+use super::view::ApiEntry;
+use super::{Authorized, Inner, KmState};
+use crate::model::{ApiId, KeyType, MappingState};
+
+impl Inner {
+    /// A cached token: everything that may have changed since it was verified is checked again,
+    /// unless the view has not changed since the last positive decision for this API and key
+    /// type (then only the clock is). `None` when the issuer now elects another key manager for
+    /// this API (verify afresh).
+    pub(crate) fn check_hit<T: Trace>(
+        &self,
+        v: &Verified,
+        api_id: &ApiId,
+        key_type: KeyType,
+        now: i64,
+        t: &mut T,
+    ) -> Option<Result<Authorized, Refusal>> {
+        let generation = self.view.generation();
+        if let Some(memo) = &*v.memo.load()
+            && memo.generation == generation
+            && memo.key_type == key_type
+            && *memo.api == *api_id.as_str()
+        {
+            return Some(
+                self.check_time(v.exp, v.nbf, None, now, t)
+                    .map(|()| Authorized {
+                        application: memo.application,
+                        mapping: memo.mapping,
+                        key_type: memo.key_type,
+                        subscription: memo.subscription,
+                        key_manager: self.kms[v.km as usize].config.id.clone(),
+                        consumer_key: v.consumer_key.clone(),
+                        scopes: v.scopes.clone(),
+                        expires_at: v.exp,
+                    }),
+            );
+        }
+        let result = self.view.with_api(api_id.as_str(), |api| {
+            let Some(api) = api else {
+                return Some(Err(Refusal::UnknownApi {
+                    api: api_id.clone(),
+                }));
+            };
+            if let Some(issuer) = v.issuer
+                && self.elect(issuer, &api.organization) != Some(v.km)
+            {
+                return None;
+            }
+            Some(self.authorize(v, api_id, api, key_type, now, t))
+        });
+        if let Some(Ok(ok)) = &result {
+            v.memo.store(Some(Arc::new(Memo {
+                generation,
+                api: api_id.as_str().into(),
+                key_type,
+                application: ok.application,
+                mapping: ok.mapping,
+                subscription: ok.subscription,
+            })));
+        }
+        result
+    }
+
+    pub(crate) fn km_usable<T: Trace>(
+        &self,
+        slot: u32,
+        api_id: &ApiId,
+        api: &ApiEntry,
+        t: &mut T,
+    ) -> Result<(), Refusal> {
+        let km = &self.kms[slot as usize].config;
+        if !km.enabled {
+            return Err(Refusal::KeyManagerDisabled {
+                key_manager: km.id.clone(),
+            });
+        }
+        let visible = km
+            .organization
+            .as_ref()
+            .is_none_or(|o| *o == api.organization);
+        let allowed = api.allowed.as_ref().is_none_or(|list| list.contains(&slot));
+        if !visible || !allowed {
+            return Err(Refusal::KeyManagerNotAllowed {
+                key_manager: km.id.clone(),
+                api: api_id.clone(),
+            });
+        }
+        t.note(2, || {
+            format!(
+                "key manager {} is enabled and {} for api {api_id}",
+                km.id,
+                if api.allowed.is_none() {
+                    "allowed (the api allows all)"
+                } else {
+                    "allowed"
+                }
+            )
+        });
+        Ok(())
+    }
+
+    pub(crate) fn check_time<T: Trace>(
+        &self,
+        exp: Option<i64>,
+        nbf: Option<i64>,
+        iat: Option<i64>,
+        now: i64,
+        t: &mut T,
+    ) -> Result<(), Refusal> {
+        let leeway = self.settings.leeway.as_secs() as i64;
+        match exp {
+            None if self.settings.require_exp => return Err(Refusal::MissingExpiry),
+            Some(exp) if now >= exp.saturating_add(leeway) => return Err(Refusal::Expired { exp }),
+            _ => {}
+        }
+        if let Some(nbf) = nbf.filter(|nbf| now.saturating_add(leeway) < *nbf) {
+            return Err(Refusal::NotYetValid { nbf });
+        }
+        if let Some(iat) = iat.filter(|iat| now.saturating_add(leeway) < *iat) {
+            return Err(Refusal::IssuedInFuture { iat });
+        }
+        t.note(4, || match exp {
+            Some(exp) => format!("valid now ({now}); expires at {exp}; leeway {leeway} s"),
+            None => "no exp, accepted because the gateway does not require one".to_owned(),
+        });
+        Ok(())
+    }
+
+    pub(crate) fn check_audience<T: Trace>(
+        &self,
+        km: &KmState,
+        api: &ApiEntry,
+        audience: &[String],
+        t: &mut T,
+    ) -> Result<(), Refusal> {
+        let mut checked = false;
+        for expected in [api.audience.as_deref(), km.config.audience.as_deref()]
+            .into_iter()
+            .flatten()
+        {
+            if !audience.iter().any(|a| a == expected) {
+                return Err(Refusal::WrongAudience {
+                    expected: expected.to_owned(),
+                });
+            }
+            checked = true;
+        }
+        t.note(5, || {
+            if checked {
+                "the configured audience is in aud".to_owned()
+            } else {
+                "no audience configured for the api or the key manager: not checked".to_owned()
+            }
+        });
+        Ok(())
+    }
+
+    /// Steps 2 (again: the API or the key manager may have changed), 4, 5, 7 and 8.
+    pub(crate) fn authorize<T: Trace>(
+        &self,
+        v: &Verified,
+        api_id: &ApiId,
+        api: &ApiEntry,
+        key_type: KeyType,
+        now: i64,
+        t: &mut T,
+    ) -> Result<Authorized, Refusal> {
+        let km = &self.kms[v.km as usize];
+        self.km_usable(v.km, api_id, api, t)?;
+        self.check_time(v.exp, v.nbf, None, now, t)?;
+        self.check_audience(km, api, &v.audience, t)?;
+        let Some(mapping) = self.view.mapping(v.km, v.consumer_key.as_str()) else {
+            if T::ON {
+                let elsewhere: Vec<String> = self
+                    .view
+                    .mapped_elsewhere(v.consumer_key.as_str())
+                    .into_iter()
+                    .map(|s| self.kms[s as usize].config.id.to_string())
+                    .collect();
+                if !elsewhere.is_empty() {
+                    t.note(7, || {
+                        format!(
+                            "this client id is mapped under key manager(s) {}, not under {}",
+                            elsewhere.join(", "),
+                            km.config.id
+                        )
+                    });
+                }
+            }
+            return Err(Refusal::NoMapping {
+                key_manager: km.config.id.clone(),
+                consumer_key: v.consumer_key.to_string(),
+            });
+        };
+        t.note(7, || {
+            format!(
+                "mapping {} gives application {} {} keys; state {}",
+                mapping.id, mapping.application, mapping.key_type, mapping.state
+            )
+        });
+        if mapping.state != MappingState::Active {
+            return Err(Refusal::MappingNotActive {
+                state: mapping.state,
+            });
+        }
+        if mapping.key_type != key_type {
+            return Err(Refusal::KeyTypeMismatch {
+                mapping: mapping.key_type,
+                endpoint: key_type,
+            });
+        }
+        let Some(state) = self.view.subscription(mapping.application, api_id.as_str()) else {
+            return Err(Refusal::NotSubscribed {
+                api: api_id.clone(),
+            });
+        };
+        if !state.allows(key_type) {
+            return Err(Refusal::SubscriptionRefuses { state, key_type });
+        }
+        t.note(8, || format!(
+            "the application's subscription to {api_id} is {state}, which allows {key_type} calls"
+        ));
+        Ok(Authorized {
+            application: mapping.application,
+            mapping: mapping.id,
+            key_type: mapping.key_type,
+            subscription: state,
+            key_manager: km.config.id.clone(),
+            consumer_key: v.consumer_key.clone(),
+            scopes: v.scopes.clone(),
+            expires_at: v.exp,
+        })
+    }
+}

@@ -1,0 +1,463 @@
+//! The gateway side (gateway.md): from a bearer token, the API being called and the
+//! endpoint's key type, to an [`Authorized`] context or a typed [`Refusal`].
+//!
+//! ```no_run
+//! # async fn demo(key_managers: keyprov::KeyManagers, store: std::sync::Arc<dyn keyprov::store::Store>,
+//! #               events: keyprov::Broadcast) -> keyprov::Result<()> {
+//! use keyprov::gateway::{Gateway, GatewaySettings};
+//! use keyprov::{ApiId, KeyType};
+//!
+//! let gateway = Gateway::builder()
+//!     .key_managers(key_managers)
+//!     .settings(GatewaySettings::default())
+//!     .build()?;
+//! // Subscribe to the events, load the view from storage, and keep it current.
+//! let _follower = gateway.follow(&events, store).await?;
+//! let api = ApiId::new("pizzashack-1.0.0")?;
+//! match gateway.resolve(b"eyJ...", &api, KeyType::Production).await {
+//!     Ok(ctx) => println!("application {} may call", ctx.application),
+//!     Err(refusal) => println!("{} {}: {refusal}", refusal.status(), refusal.code()),
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Where the time goes: keys are parsed once per key-set refresh; the token's header and claims
+//! are parsed once with borrowed values; a token already verified is found by a keyed 128-bit
+//! hash and only its mapping and subscription are looked up again, in memory.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::events::{Broadcast, Event, EventSink};
+use crate::key_manager::{KeyManager, KeyManagers};
+use crate::model::{
+    ApplicationId, ConsumerKey, KeyManagerId, KeyType, MappingId, SubscriptionState,
+};
+use crate::store::Store;
+
+mod cache;
+mod checks;
+mod explain;
+mod jwks;
+mod refusal;
+mod remote;
+mod resolver;
+mod token;
+mod view;
+
+pub use explain::{ExplainedStep, Explanation};
+pub use refusal::{Malformed, Refusal};
+pub use token::Algorithm;
+
+use cache::{TokenCache, TokenHasher};
+use jwks::{KeyCache, KeySet};
+use token::ClaimNames;
+use view::View;
+
+/// How the gateway validates tokens. Every field has a default.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GatewaySettings {
+    /// Clock skew tolerated on `exp`, `nbf` and `iat`. Default 30 s.
+    pub leeway: Duration,
+    /// Refuse tokens without `exp`. Default `true`; `false` for parity with WSO2.
+    pub require_exp: bool,
+    /// Longest token accepted, in bytes. Default 16 KiB.
+    pub max_token_len: usize,
+    /// Verified tokens kept (bounded). Default 100,000; 0 disables the cache.
+    pub cache_capacity: usize,
+    /// Positive introspection answers kept (bounded). Default 10,000.
+    pub introspection_cache_capacity: usize,
+    /// Longest time a token without `exp` stays cached. Default 5 minutes.
+    pub max_cache_ttl: Duration,
+    /// Least time between two fetches of a key manager's keys, whatever triggers them (unknown
+    /// `kid`, periodic refresh, failed attempt). Default 10 s.
+    pub jwks_min_refresh_interval: Duration,
+    /// Age after which [`Gateway::refresh_keys`] refetches a key set. Default 15 minutes.
+    pub jwks_refresh_interval: Duration,
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        Self {
+            leeway: Duration::from_secs(30),
+            require_exp: true,
+            max_token_len: 16 * 1024,
+            cache_capacity: 100_000,
+            introspection_cache_capacity: 10_000,
+            max_cache_ttl: Duration::from_secs(300),
+            jwks_min_refresh_interval: Duration::from_secs(10),
+            jwks_refresh_interval: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+impl GatewaySettings {
+    /// Accepts tokens without `exp` (WSO2 parity) or not.
+    pub fn require_exp(mut self, yes: bool) -> Self {
+        self.require_exp = yes;
+        self
+    }
+
+    /// Sets the leeway.
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// Sets the verified-token cache capacity (0 disables it).
+    pub fn cache_capacity(mut self, capacity: usize) -> Self {
+        self.cache_capacity = capacity;
+        self
+    }
+
+    /// Sets the least time between two key-set fetches of one key manager.
+    pub fn jwks_min_refresh_interval(mut self, interval: Duration) -> Self {
+        self.jwks_min_refresh_interval = interval;
+        self
+    }
+
+    /// Sets the age after which a key set is refetched by [`Gateway::refresh_keys`].
+    pub fn jwks_refresh_interval(mut self, interval: Duration) -> Self {
+        self.jwks_refresh_interval = interval;
+        self
+    }
+}
+
+/// A call the gateway allows: who calls, with which keys, under which subscription.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Authorized {
+    /// The application.
+    pub application: ApplicationId,
+    /// The mapping that made the client id that application's.
+    pub mapping: MappingId,
+    /// The key type, from the mapping (never from the token).
+    pub key_type: KeyType,
+    /// The subscription's state (allows this key type).
+    pub subscription: SubscriptionState,
+    /// The key manager that issued the token.
+    pub key_manager: KeyManagerId,
+    /// The client id.
+    pub consumer_key: ConsumerKey,
+    /// Scopes from the key manager's scopes claim, for resource-level checks.
+    pub scopes: Scopes,
+    /// `exp`, seconds since the epoch, when the token has one.
+    pub expires_at: Option<i64>,
+}
+
+/// The scopes a token grants (a space-separated string or a list in the token), shared
+/// cheaply between the cache and every resolution.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Scopes(Arc<str>);
+
+impl Scopes {
+    /// From scope names (names never contain spaces, RFC 6749 §3.3; any that do are split).
+    pub fn new<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut joined = String::new();
+        for name in names.into_iter().flat_map(str::split_ascii_whitespace) {
+            if !joined.is_empty() {
+                joined.push(' ');
+            }
+            joined.push_str(name);
+        }
+        Scopes(joined.into())
+    }
+
+    /// Each scope, in token order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.split(' ').filter(|s| !s.is_empty())
+    }
+
+    /// Whether the token grants `scope`.
+    pub fn contains(&self, scope: &str) -> bool {
+        self.iter().any(|s| s == scope)
+    }
+
+    /// How many scopes.
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The scopes as one space-separated string (the OAuth2 `scope` format).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// One configured key manager as the gateway uses it.
+#[derive(Debug)]
+struct KmState {
+    config: crate::config::KeyManagerConfig,
+    client: Arc<dyn KeyManager>,
+    keys: KeyCache,
+    /// Positions in [`ClaimNames`] of the consumer-key claims to try, in order, and their names.
+    consumer_key_claims: Vec<(usize, String)>,
+    scopes_claim: usize,
+}
+
+#[derive(Debug)]
+struct Inner {
+    settings: GatewaySettings,
+    kms: Vec<KmState>,
+    /// Issuer → its id (position in `issuer_slots`).
+    issuers: HashMap<Box<str>, u32, foldhash::fast::RandomState>,
+    /// Per issuer id, the key manager slots with that issuer, global ones first.
+    issuer_slots: Vec<Vec<u32>>,
+    names: ClaimNames,
+    view: View,
+    hasher: TokenHasher,
+    jwt_cache: TokenCache,
+    opaque_cache: TokenCache,
+}
+
+/// The resolver. Cheap to clone (shared state); use one per process.
+#[derive(Clone, Debug)]
+pub struct Gateway {
+    inner: Arc<Inner>,
+}
+
+/// Builds a [`Gateway`].
+#[derive(Debug, Default)]
+pub struct GatewayBuilder {
+    key_managers: KeyManagers,
+    settings: GatewaySettings,
+}
+
+impl GatewayBuilder {
+    /// The key managers whose tokens the gateway may accept.
+    pub fn key_managers(mut self, key_managers: KeyManagers) -> Self {
+        self.key_managers = key_managers;
+        self
+    }
+
+    /// The validation settings.
+    pub fn settings(mut self, settings: GatewaySettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// Builds the gateway with an empty view (see [`Gateway::load`] and [`Gateway::follow`]).
+    ///
+    /// # Errors
+    /// [`Error::Config`] when a key manager's settings are invalid, when a configured PEM key
+    /// cannot be used, or when two key managers of the same scope share an issuer.
+    pub fn build(self) -> Result<Gateway> {
+        let mut kms = Vec::new();
+        let mut issuers = HashMap::<Box<str>, u32, _>::default();
+        let mut issuer_slots: Vec<Vec<u32>> = Vec::new();
+        let mut extra_claims = Vec::new();
+        for registered in self.key_managers.iter() {
+            let config = registered.config.clone();
+            config.validate()?;
+            if let Some(claim) = &config.consumer_key_claim {
+                extra_claims.push(claim.clone());
+            }
+            extra_claims.push(config.scopes_claim.clone());
+            let fixed = match &config.jwks {
+                crate::config::JwksSource::KeyManager => None,
+                crate::config::JwksSource::Pem { keys } => {
+                    Some(KeySet::from_pem(keys).map_err(|problem| {
+                        Error::config(format!("key_managers.{}.jwks", config.id), problem)
+                    })?)
+                }
+            };
+            kms.push((config, registered.client.clone(), fixed));
+        }
+        let names = ClaimNames::new(extra_claims.iter().map(String::as_str));
+        let mut states = Vec::with_capacity(kms.len());
+        for (slot, (config, client, fixed)) in kms.into_iter().enumerate() {
+            let slot = slot as u32;
+            if let Some(issuer) = &config.issuer {
+                let next = issuer_slots.len() as u32;
+                let id = *issuers.entry(issuer.as_str().into()).or_insert(next);
+                if id == next {
+                    issuer_slots.push(Vec::new());
+                }
+                issuer_slots[id as usize].push(slot);
+            }
+            let consumer_key_claims = match &config.consumer_key_claim {
+                Some(claim) => vec![claim.clone()],
+                None => token::DEFAULT_CONSUMER_KEY_CLAIMS
+                    .iter()
+                    .map(|c| (*c).to_owned())
+                    .collect(),
+            }
+            .into_iter()
+            .map(|name| (names.position(&name).unwrap_or(usize::MAX), name))
+            .collect();
+            let scopes_claim = names.position(&config.scopes_claim).unwrap_or(usize::MAX);
+            states.push(KmState {
+                config,
+                client,
+                keys: KeyCache::fetched(fixed),
+                consumer_key_claims,
+                scopes_claim,
+            });
+        }
+        for slots in &mut issuer_slots {
+            slots.sort_by_key(|s| states[*s as usize].config.organization.is_some());
+            for pair in slots.windows(2) {
+                let (a, b) = (
+                    &states[pair[0] as usize].config,
+                    &states[pair[1] as usize].config,
+                );
+                if a.organization == b.organization {
+                    return Err(Error::config(
+                        format!("key_managers.{}.issuer", b.id),
+                        format!(
+                            "the issuer is also the one of key manager {} in the same scope",
+                            a.id
+                        ),
+                    ));
+                }
+            }
+        }
+        let km_slots = states
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.config.id.clone(), i as u32))
+            .collect();
+        Ok(Gateway {
+            inner: Arc::new(Inner {
+                jwt_cache: TokenCache::new(self.settings.cache_capacity),
+                opaque_cache: TokenCache::new(self.settings.introspection_cache_capacity),
+                settings: self.settings,
+                kms: states,
+                issuers,
+                issuer_slots,
+                names,
+                view: View::new(km_slots),
+                hasher: TokenHasher::new(),
+            }),
+        })
+    }
+}
+
+impl Gateway {
+    /// A builder.
+    pub fn builder() -> GatewayBuilder {
+        GatewayBuilder::default()
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &GatewaySettings {
+        &self.inner.settings
+    }
+
+    /// Applies one change to the view. Removing or suspending a mapping and blocking or
+    /// removing a subscription take effect on the next call, cached tokens included.
+    pub fn apply(&self, event: &Event) {
+        self.inner.view.apply(event);
+    }
+
+    /// Replaces the view with the store's APIs, mappings and subscriptions.
+    ///
+    /// # Errors
+    /// The store's `Storage` error; the view is then left as it was.
+    pub async fn load(&self, store: &dyn Store) -> Result<()> {
+        let apis = store.apis().await?;
+        let mappings = store.all_mappings().await?;
+        let subscriptions = store.all_subscriptions().await?;
+        self.inner.view.load(&apis, &mappings, &subscriptions);
+        tracing::debug!(
+            apis = apis.len(),
+            mappings = mappings.len(),
+            subscriptions = subscriptions.len(),
+            "gateway view loaded"
+        );
+        Ok(())
+    }
+
+    /// Subscribes to `events`, loads the view from `store`, then applies every event as it
+    /// arrives, reloading from `store` when it falls behind (lagged). Ends when the broadcast
+    /// closes. Subscribing before loading means no change between the two is missed.
+    ///
+    /// # Errors
+    /// The first load's `Storage` error.
+    pub async fn follow(
+        &self,
+        events: &Broadcast,
+        store: Arc<dyn Store>,
+    ) -> Result<tokio::task::JoinHandle<()>> {
+        let mut receiver = events.subscribe();
+        self.load(store.as_ref()).await?;
+        let gateway = self.clone();
+        Ok(tokio::spawn(async move {
+            use tokio::sync::broadcast::error::RecvError;
+            loop {
+                let reason = match receiver.recv().await {
+                    Ok(Event::Resync) => "the change feed asked for a resync",
+                    Ok(event) => {
+                        gateway.apply(&event);
+                        continue;
+                    }
+                    Err(RecvError::Lagged(_)) => "the gateway fell behind the events",
+                    Err(RecvError::Closed) => break,
+                };
+                tracing::warn!(reason, "reloading the gateway view from storage");
+                while let Err(e) = gateway.load(store.as_ref()).await {
+                    tracing::warn!(error = %e, "gateway reload failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }))
+    }
+
+    /// Refetches every key set older than [`GatewaySettings::jwks_refresh_interval`] (within
+    /// the rate limit). A failed fetch keeps the keys already held.
+    pub async fn refresh_keys(&self) {
+        for slot in 0..self.inner.kms.len() {
+            let km = &self.inner.kms[slot];
+            if km.config.enabled && km.keys.is_stale(self.inner.settings.jwks_refresh_interval) {
+                self.inner.fetch_keys(slot as u32).await;
+            }
+        }
+    }
+
+    /// Spawns a task that calls [`Gateway::refresh_keys`] every `every`.
+    pub fn spawn_key_refresh(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        let gateway = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                gateway.refresh_keys().await;
+            }
+        })
+    }
+
+    /// How many mappings the view holds.
+    pub fn mapping_count(&self) -> usize {
+        self.inner.view.mapping_count()
+    }
+
+    /// Empties the verified-token and introspection caches (for tests and benchmarks; never
+    /// needed for correctness).
+    pub fn clear_caches(&self) {
+        self.inner.jwt_cache.clear();
+        self.inner.opaque_cache.clear();
+    }
+}
+
+/// The gateway can be the provisioner's event sink itself (single process): changes then reach
+/// the view before the provisioner's call returns.
+impl EventSink for Gateway {
+    fn publish(&self, event: &Event) {
+        self.apply(event);
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,126 @@
+//! The two places the resolution talks to a key manager: fetching its signing keys
+//! (rate-limited, one at a time, keeping the cached keys on failure) and introspecting opaque
+//! tokens (step 9).
+
+use super::explain::Trace;
+use super::jwks::KeySet;
+use super::refusal::{Malformed, Refusal};
+use super::token;
+use super::{Authorized, Inner};
+use crate::model::{ApiId, KeyType};
+
+/// What a key fetch did.
+pub(crate) enum KeyFetch {
+    RateLimited,
+    Fetched(usize),
+    Failed(String),
+}
+
+impl Inner {
+    /// Fetches a key manager's keys unless the rate limit forbids it; one fetch at a time.
+    pub(crate) async fn fetch_keys(&self, slot: u32) -> KeyFetch {
+        let km = &self.kms[slot as usize];
+        let min = self.settings.jwks_min_refresh_interval;
+        if !km.keys.may_fetch(min) {
+            return KeyFetch::RateLimited;
+        }
+        let _flight = km.keys.single_flight.lock().await;
+        if !km.keys.may_fetch(min) {
+            return KeyFetch::RateLimited;
+        }
+        km.keys.times().attempted = Some(std::time::Instant::now());
+        match km.client.jwks().await {
+            Ok(jwks) => {
+                let set = KeySet::from_jwks(&jwks);
+                for (kid, why) in &set.skipped {
+                    tracing::warn!(key_manager = %km.config.id, ?kid, why, "signing key skipped");
+                }
+                let usable = set.keys.len();
+                if usable == 0 && !km.keys.current().keys.is_empty() {
+                    let why = "the key set has no usable key; keeping the cached keys".to_owned();
+                    km.keys.times().last_error = Some(why.clone());
+                    return KeyFetch::Failed(why);
+                }
+                km.keys.replace(set);
+                let mut times = km.keys.times();
+                times.succeeded = Some(std::time::Instant::now());
+                times.last_error = None;
+                KeyFetch::Fetched(usable)
+            }
+            Err(e) => {
+                tracing::warn!(key_manager = %km.config.id, error = %e, "fetching signing keys failed; keeping cached keys");
+                let why = e.to_string();
+                km.keys.times().last_error = Some(why.clone());
+                KeyFetch::Failed(why)
+            }
+        }
+    }
+
+    /// Step 9: ask each key manager that may answer for this API, global ones first.
+    pub(crate) async fn introspect<T: Trace>(
+        &self,
+        token: &[u8],
+        api_id: &ApiId,
+        key_type: KeyType,
+        now: i64,
+        t: &mut T,
+        use_cache: bool,
+    ) -> Result<Authorized, Refusal> {
+        let text = std::str::from_utf8(token)
+            .map_err(|_| Refusal::Malformed(Malformed::NotAscii { at: 0 }))?;
+        let api = self
+            .view
+            .api(api_id.as_str())
+            .ok_or_else(|| Refusal::UnknownApi {
+                api: api_id.clone(),
+            })?;
+        let mut slots: Vec<u32> = (0..self.kms.len() as u32)
+            .filter(|s| {
+                let c = &self.kms[*s as usize].config;
+                c.enabled
+                    && c.organization
+                        .as_ref()
+                        .is_none_or(|o| *o == api.organization)
+                    && api.allowed.as_ref().is_none_or(|l| l.contains(s))
+                    && self.kms[*s as usize].client.capabilities().introspection
+            })
+            .collect();
+        slots.sort_by_key(|s| self.kms[*s as usize].config.organization.is_some());
+        let mut failed = false;
+        for slot in slots {
+            let km = &self.kms[slot as usize];
+            match km.client.introspect(text).await {
+                Ok(answer) if answer.active => {
+                    t.note(9, || {
+                        format!("key manager {} says the token is active", km.config.id)
+                    });
+                    let json = serde_json::to_vec(&answer.claims).unwrap_or_default();
+                    let claims = token::claims(&json, &self.names).map_err(Refusal::Malformed)?;
+                    let cache = use_cache.then(|| (self.hasher.key(token), &self.opaque_cache));
+                    let result =
+                        self.finish(&claims, slot, None, api_id, &api, key_type, now, cache, t);
+                    if let Err(r) = &result {
+                        t.note(r.step(), || format!("refused: {r}"));
+                    }
+                    return result;
+                }
+                Ok(_) => t.note(9, || {
+                    format!("key manager {} says the token is not active", km.config.id)
+                }),
+                Err(e) => {
+                    failed = true;
+                    t.note(9, || {
+                        format!("key manager {} could not introspect: {e}", km.config.id)
+                    });
+                }
+            }
+        }
+        let refusal = if failed {
+            Refusal::IntrospectionUnavailable
+        } else {
+            Refusal::InactiveToken
+        };
+        t.note(9, || format!("refused: {refusal}"));
+        Err(refusal)
+    }
+}

@@ -1,0 +1,356 @@
+//! The gateway's in-memory view of APIs, mappings and subscriptions, loaded from a
+//! [`Store`](crate::store::Store) and kept current by [`Event`]s.
+//!
+//! Mappings and subscriptions live in sharded hash tables behind read-write locks (reads never
+//! contend with each other on the same cache line unless they hit the same shard); APIs, which
+//! change rarely, are copied on write behind an `ArcSwap`.
+
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use arc_swap::ArcSwap;
+use hashbrown::HashTable;
+
+use crate::events::Event;
+use crate::model::{
+    AllowedKeyManagers, Api, ApplicationId, KeyManagerId, KeyMapping, KeyType, MappingId,
+    MappingState, OrganizationId, Subscription, SubscriptionState,
+};
+
+const SHARDS: usize = 64;
+
+type Hasher = foldhash::fast::RandomState;
+
+/// What the view knows about an API.
+#[derive(Debug)]
+pub(crate) struct ApiEntry {
+    pub organization: OrganizationId,
+    /// Key manager slots allowed; `None`: all.
+    pub allowed: Option<Vec<u32>>,
+    pub audience: Option<String>,
+}
+
+/// What the view knows about a mapping.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct MappingFacts {
+    pub id: MappingId,
+    pub application: ApplicationId,
+    pub key_type: KeyType,
+    pub state: MappingState,
+}
+
+#[derive(Debug)]
+struct MappingEntry {
+    hash: u64,
+    km: u32,
+    consumer_key: Box<str>,
+    facts: MappingFacts,
+}
+
+#[derive(Debug)]
+struct SubscriptionEntry {
+    hash: u64,
+    application: ApplicationId,
+    api: Box<str>,
+    state: SubscriptionState,
+}
+
+type ApiMap = HashMap<Box<str>, Arc<ApiEntry>, Hasher>;
+
+/// The view. Key managers are addressed by their slot in the gateway's registry; mappings of a
+/// key manager the gateway does not know are not kept (no token can reach them).
+#[derive(Debug)]
+pub(crate) struct View {
+    hasher: Hasher,
+    /// Bumped after every change, so that memoized decisions know they may be stale.
+    generation: AtomicU64,
+    km_slots: HashMap<KeyManagerId, u32>,
+    apis: ArcSwap<ApiMap>,
+    mappings: Box<[RwLock<HashTable<MappingEntry>>]>,
+    subscriptions: Box<[RwLock<HashTable<SubscriptionEntry>>]>,
+}
+
+fn shard_of(hash: u64) -> usize {
+    (hash >> 58) as usize % SHARDS
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|p| p.into_inner())
+}
+
+impl View {
+    pub(crate) fn new(km_slots: HashMap<KeyManagerId, u32>) -> Self {
+        Self {
+            hasher: Hasher::default(),
+            generation: AtomicU64::new(0),
+            km_slots,
+            apis: ArcSwap::from_pointee(ApiMap::default()),
+            mappings: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            subscriptions: (0..SHARDS).map(|_| RwLock::default()).collect(),
+        }
+    }
+
+    fn mapping_hash(&self, km: u32, consumer_key: &str) -> u64 {
+        self.hasher.hash_one((km, consumer_key))
+    }
+
+    fn subscription_hash(&self, application: ApplicationId, api: &str) -> u64 {
+        // The shard comes from the application alone so that deleting an application touches
+        // one shard; the low bits mix in the API.
+        let app = self.hasher.hash_one(application);
+        let api = self.hasher.hash_one(api);
+        (app & !(0x3f << 58)) ^ (api >> 6) | (app & (0x3f << 58))
+    }
+
+    pub(crate) fn api(&self, api: &str) -> Option<Arc<ApiEntry>> {
+        self.apis.load().get(api).cloned()
+    }
+
+    /// Runs `f` on the API's entry without cloning it.
+    pub(crate) fn with_api<R>(&self, api: &str, f: impl FnOnce(Option<&ApiEntry>) -> R) -> R {
+        let guard = self.apis.load();
+        f(guard.get(api).map(|a| &**a))
+    }
+
+    pub(crate) fn mapping(&self, km: u32, consumer_key: &str) -> Option<MappingFacts> {
+        let hash = self.mapping_hash(km, consumer_key);
+        let shard = read(&self.mappings[shard_of(hash)]);
+        shard
+            .find(hash, |e| {
+                e.hash == hash && e.km == km && &*e.consumer_key == consumer_key
+            })
+            .map(|e| e.facts)
+    }
+
+    pub(crate) fn subscription(
+        &self,
+        application: ApplicationId,
+        api: &str,
+    ) -> Option<SubscriptionState> {
+        let hash = self.subscription_hash(application, api);
+        let shard = read(&self.subscriptions[shard_of(hash)]);
+        shard
+            .find(hash, |e| {
+                e.hash == hash && e.application == application && &*e.api == api
+            })
+            .map(|e| e.state)
+    }
+
+    /// Which key managers (by id) hold a mapping of this client id; for `explain` only (scans).
+    pub(crate) fn mapped_elsewhere(&self, consumer_key: &str) -> Vec<u32> {
+        let mut out = Vec::new();
+        for shard in self.mappings.iter() {
+            for e in read(shard).iter() {
+                if &*e.consumer_key == consumer_key {
+                    out.push(e.km);
+                }
+            }
+        }
+        out
+    }
+
+    pub(crate) fn mapping_count(&self) -> usize {
+        self.mappings.iter().map(|s| read(s).len()).sum()
+    }
+
+    fn api_entry(&self, api: &Api) -> ApiEntry {
+        ApiEntry {
+            organization: api.organization.clone(),
+            allowed: match &api.key_managers {
+                AllowedKeyManagers::All => None,
+                AllowedKeyManagers::Only(ids) => Some(
+                    ids.iter()
+                        .filter_map(|id| self.km_slots.get(id).copied())
+                        .collect(),
+                ),
+            },
+            audience: api.audience.clone(),
+        }
+    }
+
+    fn put_api(&self, api: &Api) {
+        let entry = Arc::new(self.api_entry(api));
+        self.apis.rcu(|current| {
+            let mut next = ApiMap::clone(current);
+            next.insert(api.id.as_str().into(), entry.clone());
+            next
+        });
+    }
+
+    fn upsert_mapping(&self, mapping: &KeyMapping) {
+        let Some(&km) = self.km_slots.get(&mapping.key_manager) else {
+            return;
+        };
+        let key = mapping.consumer_key.as_str();
+        let hash = self.mapping_hash(km, key);
+        let facts = MappingFacts {
+            id: mapping.id,
+            application: mapping.application,
+            key_type: mapping.key_type,
+            state: mapping.state,
+        };
+        let mut shard = write(&self.mappings[shard_of(hash)]);
+        match shard.find_mut(hash, |e| e.km == km && &*e.consumer_key == key) {
+            Some(e) => e.facts = facts,
+            None => {
+                shard.insert_unique(
+                    hash,
+                    MappingEntry {
+                        hash,
+                        km,
+                        consumer_key: key.into(),
+                        facts,
+                    },
+                    |e| e.hash,
+                );
+            }
+        }
+    }
+
+    fn remove_mapping(&self, mapping: &KeyMapping) {
+        let Some(&km) = self.km_slots.get(&mapping.key_manager) else {
+            return;
+        };
+        let key = mapping.consumer_key.as_str();
+        let hash = self.mapping_hash(km, key);
+        let mut shard = write(&self.mappings[shard_of(hash)]);
+        if let Ok(entry) = shard.find_entry(hash, |e| {
+            e.km == km && &*e.consumer_key == key && e.facts.id == mapping.id
+        }) {
+            entry.remove();
+        }
+    }
+
+    fn put_subscription(&self, s: &Subscription) {
+        let api = s.api.as_str();
+        let hash = self.subscription_hash(s.application, api);
+        let mut shard = write(&self.subscriptions[shard_of(hash)]);
+        match shard.find_mut(hash, |e| e.application == s.application && &*e.api == api) {
+            Some(e) => e.state = s.state,
+            None => {
+                shard.insert_unique(
+                    hash,
+                    SubscriptionEntry {
+                        hash,
+                        application: s.application,
+                        api: api.into(),
+                        state: s.state,
+                    },
+                    |e| e.hash,
+                );
+            }
+        }
+    }
+
+    fn remove_subscription(&self, application: ApplicationId, api: &str) {
+        let hash = self.subscription_hash(application, api);
+        let mut shard = write(&self.subscriptions[shard_of(hash)]);
+        if let Ok(entry) =
+            shard.find_entry(hash, |e| e.application == application && &*e.api == api)
+        {
+            entry.remove();
+        }
+    }
+
+    fn remove_application(&self, application: ApplicationId) {
+        let hash = self.subscription_hash(application, "");
+        write(&self.subscriptions[shard_of(hash)]).retain(|e| e.application != application);
+    }
+
+    /// Applies one change. Idempotent, so replaying events already reflected in a load is
+    /// harmless.
+    pub(crate) fn apply(&self, event: &Event) {
+        self.apply_one(event);
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// The current generation. A decision computed after reading generation `g` is still
+    /// right while the generation is `g`: changes are applied before the bump (release) and
+    /// this read acquires.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    fn apply_one(&self, event: &Event) {
+        match event {
+            // A resync is acted on by whoever can reach the store (`Gateway::follow`).
+            Event::ApplicationCreated { .. } | Event::Resync => {}
+            Event::ApplicationDeleted { application } => self.remove_application(*application),
+            Event::ApiChanged { api } => self.put_api(api),
+            Event::MappingCreated { mapping } | Event::MappingStateChanged { mapping, .. } => {
+                self.upsert_mapping(mapping)
+            }
+            Event::MappingRemoved { mapping } => self.remove_mapping(mapping),
+            Event::SubscriptionChanged { subscription } => self.put_subscription(subscription),
+            Event::SubscriptionRemoved { application, api } => {
+                self.remove_subscription(*application, api.as_str())
+            }
+        }
+    }
+
+    /// Replaces everything with a full load.
+    pub(crate) fn load(
+        &self,
+        apis: &[Api],
+        mappings: &[KeyMapping],
+        subscriptions: &[Subscription],
+    ) {
+        let mut api_map = ApiMap::default();
+        for api in apis {
+            api_map.insert(api.id.as_str().into(), Arc::new(self.api_entry(api)));
+        }
+        let mut mapping_shards: Vec<HashTable<MappingEntry>> =
+            (0..SHARDS).map(|_| HashTable::new()).collect();
+        for m in mappings {
+            let Some(&km) = self.km_slots.get(&m.key_manager) else {
+                continue;
+            };
+            let hash = self.mapping_hash(km, m.consumer_key.as_str());
+            mapping_shards[shard_of(hash)].insert_unique(
+                hash,
+                MappingEntry {
+                    hash,
+                    km,
+                    consumer_key: m.consumer_key.as_str().into(),
+                    facts: MappingFacts {
+                        id: m.id,
+                        application: m.application,
+                        key_type: m.key_type,
+                        state: m.state,
+                    },
+                },
+                |e| e.hash,
+            );
+        }
+        let mut sub_shards: Vec<HashTable<SubscriptionEntry>> =
+            (0..SHARDS).map(|_| HashTable::new()).collect();
+        for s in subscriptions {
+            let hash = self.subscription_hash(s.application, s.api.as_str());
+            sub_shards[shard_of(hash)].insert_unique(
+                hash,
+                SubscriptionEntry {
+                    hash,
+                    application: s.application,
+                    api: s.api.as_str().into(),
+                    state: s.state,
+                },
+                |e| e.hash,
+            );
+        }
+        self.apis.store(Arc::new(api_map));
+        for (lock, mut table) in self.mappings.iter().zip(mapping_shards) {
+            table.shrink_to_fit(|e| e.hash);
+            *write(lock) = table;
+        }
+        for (lock, table) in self.subscriptions.iter().zip(sub_shards) {
+            *write(lock) = table;
+        }
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+}
