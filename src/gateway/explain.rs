@@ -29,7 +29,11 @@ pub(crate) struct Steps(pub Vec<ExplainedStep>);
 impl Trace for Steps {
     const ON: bool = true;
     fn note(&mut self, step: u8, text: impl FnOnce() -> String) {
-        self.0.push(ExplainedStep { step, text: text() });
+        // A resolution re-runs checks after fetching keys and before deciding; say each once.
+        let step = ExplainedStep { step, text: text() };
+        if !self.0.contains(&step) {
+            self.0.push(step);
+        }
     }
 }
 
