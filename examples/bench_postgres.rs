@@ -6,31 +6,46 @@
 //! cargo run --release --features postgres --example bench_postgres -- --smoke
 //! ```
 //!
-//! - `pg_provision_per_s`: full provisioning calls (P1–P4 with validation by a scripted key
-//!   manager, then the insert and its NOTIFY) by 4 concurrent callers on node A.
+//! Two nodes in one process, each with its own pool; node A's events are NOT wired to node B.
+//!
+//! - `pg_provision_per_s`: full provisioning calls on node A (P1-P3 reads, validation off, then
+//!   the insert and its NOTIFY in one transaction), single calls by 4 concurrent callers, with
+//!   durable commits (the default).
 //! - `pg_insert_mapping_per_s`: the store's `insert_mapping` alone, same callers (the
 //!   provisioner adds three reads per call).
-//! - `propagation_p50_ms` / `propagation_p99_ms`: from node A's provision call returning to
-//!   the mapping being in node B's in-memory view, fed by node B's own `ChangeFeed` (its own
-//!   pool and listening connection). A mapping already visible when the call returns counts 0.
+//! - `pg_provision_per_s_async_commit`: as `pg_provision_per_s` on a store opened with the
+//!   opt-in `synchronous_commit(false)` (not durable across a server crash; for comparison).
+//! - `propagation_p50_ms` / `propagation_p99_ms`: from node A's provision call returning until
+//!   node B's `Gateway::resolve` accepts a freshly signed RS256 token of that client for an API
+//!   the application is subscribed to. Node B's gateway follows a `Broadcast` fed only by node
+//!   B's own `ChangeFeed` (its own listening connection). A token accepted on the first try
+//!   counts 0.
 //!
 //! Needs `KEYPROV_PG_URL`; works in a throwaway schema dropped at the end.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
+use aws_lc_rs::signature;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use keyprov::gateway::{Gateway, GatewaySettings};
+use keyprov::model::AllowedKeyManagers;
 use keyprov::store::Store;
 use keyprov::store::postgres::{ChangeFeed, PostgresConfig, PostgresStore};
 use keyprov::testkit::ScriptedKeyManager;
 use keyprov::{
-    Actor, ApplicationId, Broadcast, Event, GlobalSettings, KeyManagerConfig, KeyManagers,
-    KeyMapping, KeyType, MappingId, MappingMode, MappingState, NewApplication, ProvisionRequest,
-    Provisioner,
+    Actor, Api, ApiId, ApplicationId, Broadcast, GlobalSettings, Jwk, JwkSet, KeyManager,
+    KeyManagerConfig, KeyManagers, KeyMapping, KeyType, MappingId, MappingMode, MappingState,
+    NewApplication, ProvisionRequest, Provisioner,
 };
+use serde_json::json;
 
 const CALLERS: usize = 4;
+const ISSUER: &str = "https://is.bench.example/oauth2/token";
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
@@ -44,16 +59,20 @@ async fn main() -> anyhow::Result<()> {
         "kp_bench_{}",
         &uuid::Uuid::new_v4().simple().to_string()[..10]
     );
-    let config = |name: &str| {
+    let config = |name: &str, durable: bool| {
         PostgresConfig::builder(url.clone())
             .schema(schema.clone())
             .application_name(name)
             .pool_size(8)
+            .synchronous_commit(durable)
             .build()
     };
     let result = run(
-        config("kp-bench-a")?,
-        config("kp-bench-b")?,
+        [
+            config("kp-bench-a", true)?,
+            config("kp-bench-a-async", false)?,
+            config("kp-bench-b", true)?,
+        ],
         provisions,
         samples,
     )
@@ -66,71 +85,65 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run(
-    node_a: PostgresConfig,
-    node_b: PostgresConfig,
-    provisions: usize,
-    samples: usize,
-) -> anyhow::Result<(f64, f64)> {
-    let km = Arc::new(ScriptedKeyManager::new("IS"));
-    for i in 0..provisions + samples {
-        km.add_client(&format!("client-{i}"), &format!("secret-{i}"));
-    }
-    let key_managers =
-        KeyManagers::new().with(KeyManagerConfig::new("IS")?.out_of_band(true), km.clone())?;
-    let store_a = Arc::new(PostgresStore::open(node_a).await?);
+/// A node-A provisioner on its own store (validation off: the figure is storage's).
+async fn node_a(
+    config: PostgresConfig,
+    key_managers: KeyManagers,
+) -> anyhow::Result<(Arc<PostgresStore>, Provisioner)> {
+    let store = Arc::new(PostgresStore::open(config).await?);
     let provisioner = Provisioner::builder()
-        .store(store_a.clone())
+        .store(store.clone())
         .key_managers(key_managers)
-        .global(GlobalSettings::default())
-        .build()?;
-
-    // Node B: its feed and its view (mapping id -> when it became visible).
-    let events = Broadcast::new(65_536);
-    let mut rx = events.subscribe();
-    let _feed = ChangeFeed::start(node_b.clone(), Arc::new(events.clone())).await?;
-    let _store_b = PostgresStore::open(node_b).await?;
-    let seen: Arc<Mutex<HashMap<MappingId, Instant>>> = Arc::default();
-    let view = {
-        let seen = seen.clone();
-        tokio::spawn(async move {
-            while let Ok(event) = rx.recv().await {
-                if let Event::MappingCreated { mapping } = event {
-                    seen.lock().unwrap().insert(mapping.id, Instant::now());
-                }
-            }
+        .global(GlobalSettings {
+            enable_provisioned_app_validation: false,
+            ..GlobalSettings::default()
         })
-    };
+        .build()?;
+    Ok((store, provisioner))
+}
 
-    let mut apps = Vec::with_capacity(provisions + samples);
-    for i in 0..provisions + samples {
+async fn applications(
+    provisioner: &Provisioner,
+    prefix: &str,
+    n: usize,
+) -> anyhow::Result<Vec<ApplicationId>> {
+    let mut apps = Vec::with_capacity(n);
+    for i in 0..n {
         let app = provisioner
             .create_application(NewApplication {
-                name: format!("bench-{i}"),
+                name: format!("{prefix}-{i}"),
                 owner: "bench".parse()?,
                 organization: "org".parse()?,
             })
             .await?;
         apps.push(app.id);
     }
-    let owner = Actor::User("bench".parse()?);
+    Ok(apps)
+}
 
-    // Throughput: 4 callers, each a sequence of single provisioning calls.
+/// `CALLERS` tasks, each a sequence of single provisioning calls; provisions per second.
+async fn provision_rate(
+    provisioner: &Provisioner,
+    apps: &[ApplicationId],
+    prefix: &str,
+) -> anyhow::Result<f64> {
+    let owner = Actor::User("bench".parse()?);
     let started = Instant::now();
     let callers: Vec<_> = (0..CALLERS)
         .map(|c| {
             let (provisioner, owner) = (provisioner.clone(), owner.clone());
-            let mine: Vec<_> = (c..provisions)
+            let mine: Vec<_> = (c..apps.len())
                 .step_by(CALLERS)
                 .map(|i| (i, apps[i]))
                 .collect();
+            let prefix = prefix.to_owned();
             tokio::spawn(async move {
                 for (i, app) in mine {
                     let request = ProvisionRequest::new(
                         app,
                         "IS",
                         KeyType::Production,
-                        format!("client-{i}"),
+                        format!("{prefix}-client-{i}"),
                         format!("secret-{i}"),
                     );
                     provisioner.provision(&owner, request).await?;
@@ -142,11 +155,42 @@ async fn run(
     for caller in callers {
         caller.await??;
     }
-    let per_s = provisions as f64 / started.elapsed().as_secs_f64();
+    Ok(apps.len() as f64 / started.elapsed().as_secs_f64())
+}
+
+async fn run(
+    [config_a, config_a_async, config_b]: [PostgresConfig; 3],
+    provisions: usize,
+    samples: usize,
+) -> anyhow::Result<(f64, f64)> {
+    let signer = RsaKeyPair::generate(KeySize::Rsa2048)?;
+    let km = Arc::new(ScriptedKeyManager::new("IS"));
+    km.set_jwks(JwkSet {
+        keys: vec![jwk(&signer, "bench-1")],
+    });
+    let key_managers = KeyManagers::new().with(
+        KeyManagerConfig::new("IS")?.out_of_band(true).issuer(ISSUER),
+        km.clone() as Arc<dyn KeyManager>,
+    )?;
+    let (store_a, provisioner) = node_a(config_a, key_managers.clone()).await?;
+    let (_, provisioner_async) = node_a(config_a_async, key_managers.clone()).await?;
+
+    // Node B: its own feed into its own broadcast, followed by its gateway.
+    let events = Broadcast::new(65_536);
+    let feed = ChangeFeed::start(config_b.clone(), Arc::new(events.clone())).await?;
+    let store_b: Arc<dyn Store> = Arc::new(PostgresStore::open(config_b).await?);
+    let gateway = Gateway::builder()
+        .key_managers(key_managers)
+        .settings(GatewaySettings::default())
+        .build()?;
+    let follower = gateway.follow(&events, store_b).await?;
+
+    // Throughput, durable (the headline), then the store's insert alone on the same
+    // applications' free SANDBOX slots, then with asynchronous commit.
+    let apps = applications(&provisioner, "bench", provisions).await?;
+    let per_s = provision_rate(&provisioner, &apps, "durable").await?;
     println!("pg_provision_per_s: {per_s:.0}");
 
-    // For comparison: the store's insert alone (one statement: row + NOTIFY), same callers,
-    // on the same applications' free SANDBOX slots.
     let started = Instant::now();
     let callers: Vec<_> = (0..CALLERS)
         .map(|c| {
@@ -169,34 +213,112 @@ async fn run(
     let insert_per_s = provisions as f64 / started.elapsed().as_secs_f64();
     println!("pg_insert_mapping_per_s: {insert_per_s:.0}");
 
-    // Propagation: one call at a time, each timed to node B's view.
+    let apps = applications(&provisioner, "bench-async", provisions).await?;
+    let async_per_s = provision_rate(&provisioner_async, &apps, "async").await?;
+    println!("pg_provision_per_s_async_commit: {async_per_s:.0}");
+
+    // Propagation: one call at a time on node A, each timed until node B's gateway accepts a
+    // token of the new client. The applications are subscribed first.
+    let api = ApiId::new("bench-api-1.0.0")?;
+    provisioner
+        .put_api(Api {
+            id: api.clone(),
+            name: "bench-api".into(),
+            version: "1.0.0".into(),
+            context: "/bench/1.0.0".into(),
+            organization: "org".parse()?,
+            key_managers: AllowedKeyManagers::All,
+            audience: None,
+        })
+        .await?;
+    let owner = Actor::User("bench".parse()?);
+    let apps = applications(&provisioner, "bench-prop", samples).await?;
+    for app in &apps {
+        provisioner.subscribe(&owner, *app, &api).await?;
+    }
+    // Node B must have caught up with the setup before the clock starts.
+    // Events so far: 2 x provisions + samples applications, 3 x provisions mappings, the API,
+    // samples subscriptions.
+    let expected = (5 * provisions + 2 * samples + 1) as u64;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while feed.received() < expected {
+        if Instant::now() > deadline {
+            bail!("node B's feed is behind: {} of {expected} events", feed.received());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let mut lags = Vec::with_capacity(samples);
-    for (i, app) in apps.iter().enumerate().skip(provisions) {
+    for (i, app) in apps.iter().enumerate() {
+        let client = format!("prop-client-{i}");
+        let token = sign(&signer, "bench-1", &client)?;
         let request = ProvisionRequest::new(
             *app,
             "IS",
             KeyType::Production,
-            format!("client-{i}"),
+            client.clone(),
             format!("secret-{i}"),
         );
-        let id = provisioner.provision(&owner, request).await?.mapping.id;
+        provisioner.provision(&owner, request).await?;
         let returned = Instant::now();
         let deadline = returned + Duration::from_secs(5);
-        let visible = loop {
-            if let Some(at) = seen.lock().unwrap().get(&id).copied() {
-                break at;
+        loop {
+            match gateway.resolve(&token, &api, KeyType::Production).await {
+                Ok(ctx) if ctx.application == *app => break,
+                Ok(ctx) => bail!("{client} resolved to {}", ctx.application),
+                Err(refusal) if Instant::now() > deadline => {
+                    bail!("{client} never usable on node B: {refusal}")
+                }
+                // Spin: tokio's timer has millisecond granularity.
+                Err(_) => tokio::task::yield_now().await,
             }
-            if Instant::now() > deadline {
-                bail!("mapping {id} never reached node B");
-            }
-            tokio::time::sleep(Duration::from_micros(100)).await;
-        };
-        lags.push(visible.saturating_duration_since(returned).as_secs_f64() * 1000.0);
+        }
+        lags.push(returned.elapsed().as_secs_f64() * 1000.0);
     }
-    view.abort();
+    follower.abort();
     lags.sort_by(|a, b| a.total_cmp(b));
     let pct = |p: f64| lags[((lags.len() as f64 - 1.0) * p).round() as usize];
     Ok((pct(0.50), pct(0.99)))
+}
+
+fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn jwk(pair: &RsaKeyPair, kid: &str) -> Jwk {
+    use aws_lc_rs::signature::KeyPair as _;
+    let public = pair.public_key();
+    Jwk {
+        kty: "RSA".into(),
+        kid: Some(kid.into()),
+        use_: Some("sig".into()),
+        n: Some(b64(public.modulus().big_endian_without_leading_zero())),
+        e: Some(b64(public.exponent().big_endian_without_leading_zero())),
+        ..Jwk::default()
+    }
+}
+
+/// A compact RS256 JWS for `client`, valid for 10 minutes.
+fn sign(pair: &RsaKeyPair, kid: &str, client: &str) -> anyhow::Result<String> {
+    let now = keyprov::model::now().timestamp();
+    let header = json!({"alg": "RS256", "kid": kid, "typ": "JWT"});
+    let claims = json!({
+        "iss": ISSUER, "sub": "bench", "azp": client, "iat": now, "exp": now + 600,
+        "scope": "read", "jti": uuid::Uuid::new_v4().to_string(),
+    });
+    let input = format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
+    let mut sig = vec![0; pair.public_modulus_len()];
+    pair.sign(
+        &signature::RSA_PKCS1_SHA256,
+        &SystemRandom::new(),
+        input.as_bytes(),
+        &mut sig,
+    )
+    .map_err(|_| anyhow::anyhow!("RS256 signing failed"))?;
+    Ok(format!("{input}.{}", b64(&sig)))
 }
 
 fn sandbox_mapping(application: ApplicationId, i: usize) -> anyhow::Result<KeyMapping> {

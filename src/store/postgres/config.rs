@@ -32,6 +32,7 @@ pub struct PostgresConfig {
     pub(super) connect_timeout: Duration,
     pub(super) wait_timeout: Duration,
     pub(super) application_name: String,
+    pub(super) synchronous_commit: bool,
 }
 
 impl fmt::Debug for PostgresConfig {
@@ -44,6 +45,7 @@ impl fmt::Debug for PostgresConfig {
             .field("statement_timeout", &self.statement_timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("application_name", &self.application_name)
+            .field("synchronous_commit", &self.synchronous_commit)
             .finish()
     }
 }
@@ -60,6 +62,7 @@ impl PostgresConfig {
             connect_timeout: Duration::from_secs(5),
             wait_timeout: Duration::from_secs(10),
             application_name: "keyprov".into(),
+            synchronous_commit: true,
         }
     }
 
@@ -83,6 +86,12 @@ impl PostgresConfig {
         self.statement_timeout
     }
 
+    /// Whether a commit waits for its WAL flush (the default, `true`); see
+    /// [`PostgresConfigBuilder::synchronous_commit`].
+    pub fn synchronous_commit(&self) -> bool {
+        self.synchronous_commit
+    }
+
     /// The driver configuration for one connection, with `application_name` set.
     pub(super) fn connection(&self, application_name: &str) -> tokio_postgres::Config {
         let mut pg = self.pg.clone();
@@ -101,6 +110,7 @@ pub struct PostgresConfigBuilder {
     connect_timeout: Duration,
     wait_timeout: Duration,
     application_name: String,
+    synchronous_commit: bool,
 }
 
 impl fmt::Debug for PostgresConfigBuilder {
@@ -152,6 +162,18 @@ impl PostgresConfigBuilder {
         self
     }
 
+    /// Opt-in, trading durability for write throughput: `false` sets PostgreSQL's
+    /// `synchronous_commit = off` on keyprov's connections, so a commit returns before its WAL
+    /// is flushed. The database stays consistent, but a server crash (not a client or
+    /// connection failure) may lose the changes of the last few hundred milliseconds that
+    /// callers were told succeeded, and other nodes may have seen their events (after the
+    /// restart their change feed reconnects and resynchronises, dropping them from views).
+    /// Default `true`: a successful call is durable.
+    pub fn synchronous_commit(mut self, durable: bool) -> Self {
+        self.synchronous_commit = durable;
+        self
+    }
+
     /// Validates the settings.
     ///
     /// # Errors
@@ -188,6 +210,9 @@ impl PostgresConfigBuilder {
             self.statement_timeout.as_millis().max(1),
             self.schema
         ));
+        if !self.synchronous_commit {
+            options.push_str(" -c synchronous_commit=off");
+        }
         pg.options(options.trim());
         pg.connect_timeout(self.connect_timeout);
         pg.keepalives(true);
@@ -200,6 +225,7 @@ impl PostgresConfigBuilder {
             connect_timeout: self.connect_timeout,
             wait_timeout: self.wait_timeout,
             application_name: self.application_name,
+            synchronous_commit: self.synchronous_commit,
         })
     }
 }
@@ -259,6 +285,14 @@ mod tests {
         assert!(options.contains("statement_timeout=1500"), "{options}");
         assert!(options.contains("search_path=tenant_a"), "{options}");
         assert_eq!(config.channel(), "tenant_a_events");
+        assert!(!options.contains("synchronous_commit"), "durable by default: {options}");
+        let relaxed = PostgresConfig::builder("postgres://u@localhost/db")
+            .synchronous_commit(false)
+            .build()
+            .unwrap();
+        let options = relaxed.pg.get_options().unwrap();
+        assert!(options.contains("synchronous_commit=off"), "{options}");
+        assert!(!relaxed.synchronous_commit());
         assert!(!format!("{config:?}").contains("hunter2"));
         let builder = PostgresConfig::builder("postgres://u:hunter2@localhost/db");
         assert!(!format!("{builder:?}").contains("hunter2"));

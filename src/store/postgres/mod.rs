@@ -30,6 +30,7 @@
 //! # drop((store, feed)); Ok(()) }
 //! ```
 
+mod batch;
 mod config;
 mod error;
 mod feed;
@@ -52,6 +53,7 @@ pub struct PostgresStore {
     pool: Pool,
     config: PostgresConfig,
     channel: String,
+    batcher: batch::Batcher,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -93,6 +95,7 @@ impl PostgresStore {
             .build()
             .map_err(|e| Error::storage("open: cannot build the connection pool", false, e))?;
         let store = Self {
+            batcher: batch::Batcher::start(pool.clone(), config.channel()),
             pool,
             channel: config.channel(),
             config,

@@ -8,6 +8,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::PostgresStore;
+use super::batch::PendingInsert;
 use super::error::{Context, from_pg};
 use super::rows::{
     self, API_COLUMNS, APPLICATION_COLUMNS, MAPPING_COLUMNS, MAX_INLINE_PAYLOAD,
@@ -328,45 +329,49 @@ impl Store for PostgresStore {
             mapping: mapping.clone(),
         };
         let payload = rows::encode(&event)?;
-        let insert = format!(
-            "INSERT INTO mappings ({MAPPING_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id"
-        );
-        let (key_type, key_manager, consumer_key, mode, state) = (
-            mapping.key_type.as_str(),
-            mapping.key_manager.as_str(),
-            mapping.consumer_key.as_str(),
-            mapping.mode.as_str(),
-            mapping.state.as_str(),
-        );
-        let mut params: Vec<&(dyn ToSql + Sync)> = vec![
-            mapping.id.as_uuid(),
-            mapping.application.as_uuid(),
-            &key_type,
-            &key_manager,
-            &consumer_key,
-            &mode,
-            &state,
-            &mapping.validated,
-            &mapping.secret_proven,
-            &snapshot,
-            &mapping.created_at,
-            &mapping.updated_at,
-            &created_by,
-        ];
         if payload.len() > MAX_INLINE_PAYLOAD {
-            self.write(what, &ctx, &insert, &params, |_| Ok(vec![event.clone()]))
+            // Rare: the event travels through the outbox, in an explicit transaction.
+            let insert = format!(
+                "INSERT INTO mappings ({MAPPING_COLUMNS}) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id"
+            );
+            let (key_type, key_manager, consumer_key, mode, state) = (
+                mapping.key_type.as_str(),
+                mapping.key_manager.as_str(),
+                mapping.consumer_key.as_str(),
+                mapping.mode.as_str(),
+                mapping.state.as_str(),
+            );
+            let params: Params<'_> = &[
+                mapping.id.as_uuid(),
+                mapping.application.as_uuid(),
+                &key_type,
+                &key_manager,
+                &consumer_key,
+                &mode,
+                &state,
+                &mapping.validated,
+                &mapping.secret_proven,
+                &snapshot,
+                &mapping.created_at,
+                &mapping.updated_at,
+                &created_by,
+            ];
+            self.write(what, &ctx, &insert, params, |_| Ok(vec![event.clone()]))
                 .await?;
             return Ok(());
         }
-        // The hot path: one statement is one implicit transaction holding both the row and
-        // its notification, in a single round trip.
-        let sql = format!("WITH ins AS ({insert}) SELECT pg_notify($14, $15) FROM ins");
-        params.push(&self.channel);
-        params.push(&payload);
-        let client = self.conn(what).await?;
-        run(&client, what, &ctx, &sql, &params).await?;
-        Ok(())
+        // The hot path: the group-committing writer (batch.rs); the row and its notification
+        // share one statement, so one implicit transaction.
+        self.batcher
+            .insert(PendingInsert {
+                mapping: mapping.clone(),
+                snapshot,
+                created_by,
+                payload,
+                ctx,
+            })
+            .await
     }
 
     async fn mapping(&self, id: MappingId) -> Result<Option<KeyMapping>> {

@@ -1,0 +1,252 @@
+//! Group commit for `insert_mapping`, the hot path.
+//!
+//! A transaction that NOTIFYs holds a cluster-wide lock from its pre-commit step until it has
+//! committed, WAL flush included (PostgreSQL serialises notifying commits to keep their
+//! notifications in commit order). So N concurrent single-row inserts cost N flushes, one after
+//! the other, whatever the pool size: measured here, 4 callers reached ~1,400 inserts/s where
+//! the same inserts without NOTIFY reached ~2,200/s (8 callers: 1,900 vs 3,500).
+//!
+//! The writer task takes every insert waiting when it becomes free and writes them in ONE
+//! statement (`INSERT ... SELECT FROM unnest(...)` plus one `pg_notify` per inserted row): one
+//! round trip and one flush for the lot. Each row's notification still commits or vanishes
+//! with its row. A lone insert is the single-row statement as before, so a quiet node pays only
+//! the channel hop. When the batch statement fails on a constraint (a duplicate consumer key or
+//! slot, within the batch or against the table, or a deleted application), nothing of it was
+//! written and every insert is retried on its own, so each caller gets exactly the answer
+//! (winner or `MappingExists`) it would have had alone. Any other failure (connection lost,
+//! timeout) is returned to every caller of the batch.
+
+use deadpool_postgres::Pool;
+use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::types::ToSql;
+use uuid::Uuid;
+
+use super::error::{Context, from_pg};
+use crate::error::{Error, Result};
+use crate::model::KeyMapping;
+
+/// Most inserts written by one statement.
+const MAX_BATCH: usize = 64;
+
+/// One insert: the row (with its JSON columns encoded), its notification payload, and what
+/// the call was doing (to name the error).
+pub(super) struct PendingInsert {
+    pub(super) mapping: KeyMapping,
+    pub(super) snapshot: serde_json::Value,
+    pub(super) created_by: serde_json::Value,
+    pub(super) payload: String,
+    pub(super) ctx: Context,
+}
+
+/// An insert waiting for the writer, with its caller's answer.
+struct Job {
+    insert: PendingInsert,
+    reply: oneshot::Sender<Result<()>>,
+}
+
+impl std::ops::Deref for Job {
+    type Target = PendingInsert;
+    fn deref(&self) -> &PendingInsert {
+        &self.insert
+    }
+}
+
+/// The handle the store keeps; the writer task ends when it is dropped.
+#[derive(Debug)]
+pub(super) struct Batcher {
+    queue: mpsc::UnboundedSender<Job>,
+}
+
+impl Batcher {
+    /// Spawns the writer on the current runtime.
+    pub(super) fn start(pool: Pool, channel: String) -> Self {
+        let (queue, rx) = mpsc::unbounded_channel();
+        tokio::spawn(writer(pool, channel, rx));
+        Self { queue }
+    }
+
+    /// Queues `insert` and waits for its answer.
+    pub(super) async fn insert(&self, insert: PendingInsert) -> Result<()> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Job { insert, reply })
+            .map_err(|_| stopped("the insert writer has stopped (its runtime shut down)"))?;
+        answer
+            .await
+            .map_err(|_| stopped("the insert writer stopped before answering"))?
+    }
+}
+
+fn stopped(detail: &str) -> Error {
+    Error::storage(
+        format!("insert_mapping: {detail}"),
+        true,
+        std::io::Error::other(detail.to_owned()),
+    )
+}
+
+async fn writer(pool: Pool, channel: String, mut rx: mpsc::UnboundedReceiver<Job>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let jobs = std::mem::take(&mut batch);
+        if jobs.len() == 1 {
+            for job in jobs {
+                let result = single(&pool, &channel, &job).await;
+                let _ = job.reply.send(result);
+            }
+            continue;
+        }
+        match many(&pool, &channel, &jobs).await {
+            Ok(()) => {
+                for job in jobs {
+                    let _ = job.reply.send(Ok(()));
+                }
+            }
+            Err(Failure::Constraint) => {
+                for job in jobs {
+                    let result = single(&pool, &channel, &job).await;
+                    let _ = job.reply.send(result);
+                }
+            }
+            Err(Failure::Other(detail, retryable)) => {
+                for job in jobs {
+                    let error = Error::storage(
+                        format!("insert_mapping: {detail}"),
+                        retryable,
+                        std::io::Error::other(detail.clone()),
+                    );
+                    let _ = job.reply.send(Err(error));
+                }
+            }
+        }
+    }
+}
+
+/// The single-row statement: one implicit transaction holding the row and its notification.
+async fn single(pool: &Pool, channel: &str, job: &Job) -> Result<()> {
+    let what = "insert_mapping";
+    let m = &job.mapping;
+    let (key_type, key_manager, consumer_key, mode, state) = (
+        m.key_type.as_str(),
+        m.key_manager.as_str(),
+        m.consumer_key.as_str(),
+        m.mode.as_str(),
+        m.state.as_str(),
+    );
+    let params: [&(dyn ToSql + Sync); 15] = [
+        m.id.as_uuid(),
+        m.application.as_uuid(),
+        &key_type,
+        &key_manager,
+        &consumer_key,
+        &mode,
+        &state,
+        &m.validated,
+        &m.secret_proven,
+        &job.snapshot,
+        &m.created_at,
+        &m.updated_at,
+        &job.created_by,
+        &channel,
+        &job.payload,
+    ];
+    let sql = format!(
+        "WITH ins AS (INSERT INTO mappings ({}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id) \
+         SELECT pg_notify($14, $15) FROM ins",
+        super::rows::MAPPING_COLUMNS
+    );
+    let client = pool
+        .get()
+        .await
+        .map_err(|e| super::error::from_pool(e, what))?;
+    let statement = client
+        .prepare_cached(&sql)
+        .await
+        .map_err(|e| from_pg(e, what, &job.ctx))?;
+    client
+        .query(&statement, &params)
+        .await
+        .map_err(|e| from_pg(e, what, &job.ctx))?;
+    Ok(())
+}
+
+enum Failure {
+    /// A constraint refused a row: nothing was written; retry one by one.
+    Constraint,
+    /// Anything else, for every caller of the batch.
+    Other(String, bool),
+}
+
+/// Every job in one statement (one implicit transaction).
+async fn many(pool: &Pool, channel: &str, jobs: &[Job]) -> Result<(), Failure> {
+    let what = "insert_mapping (batch)";
+    let column = |f: &dyn Fn(&KeyMapping) -> &str| -> Vec<String> {
+        jobs.iter().map(|j| f(&j.mapping).to_owned()).collect()
+    };
+    let ids: Vec<Uuid> = jobs.iter().map(|j| *j.mapping.id.as_uuid()).collect();
+    let applications: Vec<Uuid> = jobs
+        .iter()
+        .map(|j| *j.mapping.application.as_uuid())
+        .collect();
+    let key_types = column(&|m| m.key_type.as_str());
+    let key_managers = column(&|m| m.key_manager.as_str());
+    let consumer_keys = column(&|m| m.consumer_key.as_str());
+    let modes = column(&|m| m.mode.as_str());
+    let states = column(&|m| m.state.as_str());
+    let validated: Vec<bool> = jobs.iter().map(|j| j.mapping.validated).collect();
+    let proven: Vec<bool> = jobs.iter().map(|j| j.mapping.secret_proven).collect();
+    let snapshots: Vec<&serde_json::Value> = jobs.iter().map(|j| &j.snapshot).collect();
+    let created: Vec<_> = jobs.iter().map(|j| j.mapping.created_at).collect();
+    let updated: Vec<_> = jobs.iter().map(|j| j.mapping.updated_at).collect();
+    let created_by: Vec<&serde_json::Value> = jobs.iter().map(|j| &j.created_by).collect();
+    let payloads: Vec<&str> = jobs.iter().map(|j| j.payload.as_str()).collect();
+    let params: [&(dyn ToSql + Sync); 15] = [
+        &ids,
+        &applications,
+        &key_types,
+        &key_managers,
+        &consumer_keys,
+        &modes,
+        &states,
+        &validated,
+        &proven,
+        &snapshots,
+        &created,
+        &updated,
+        &created_by,
+        &channel,
+        &payloads,
+    ];
+    // The notifications join on the inserted ids, so a row and its notification go together.
+    let sql = format!(
+        "WITH ins AS (INSERT INTO mappings ({}) \
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], \
+         $6::text[], $7::text[], $8::bool[], $9::bool[], $10::jsonb[], $11::timestamptz[], \
+         $12::timestamptz[], $13::jsonb[]) RETURNING id) \
+         SELECT pg_notify($14, n.payload) FROM ins \
+         JOIN unnest($1::uuid[], $15::text[]) AS n(id, payload) ON n.id = ins.id",
+        super::rows::MAPPING_COLUMNS
+    );
+    let ctx = Context::default();
+    let other = |e: Error| Failure::Other(e.to_string(), e.is_retryable());
+    let client = pool
+        .get()
+        .await
+        .map_err(|e| other(super::error::from_pool(e, what)))?;
+    let statement = client
+        .prepare_cached(&sql)
+        .await
+        .map_err(|e| other(from_pg(e, what, &ctx)))?;
+    match client.query(&statement, &params).await {
+        Ok(rows) if rows.len() == jobs.len() => Ok(()),
+        Ok(rows) => Err(Failure::Other(
+            format!("{what}: {} of {} rows written", rows.len(), jobs.len()),
+            false,
+        )),
+        Err(e) if e.code().is_some_and(|c| c.code().starts_with("23")) => {
+            Err(Failure::Constraint)
+        }
+        Err(e) => Err(other(from_pg(e, what, &ctx))),
+    }
+}
