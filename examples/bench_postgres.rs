@@ -169,7 +169,9 @@ async fn run(
         keys: vec![jwk(&signer, "bench-1")],
     });
     let key_managers = KeyManagers::new().with(
-        KeyManagerConfig::new("IS")?.out_of_band(true).issuer(ISSUER),
+        KeyManagerConfig::new("IS")?
+            .out_of_band(true)
+            .issuer(ISSUER),
         km.clone() as Arc<dyn KeyManager>,
     )?;
     let (store_a, provisioner) = node_a(config_a, key_managers.clone()).await?;
@@ -243,7 +245,10 @@ async fn run(
     let deadline = Instant::now() + Duration::from_secs(30);
     while feed.received() < expected {
         if Instant::now() > deadline {
-            bail!("node B's feed is behind: {} of {expected} events", feed.received());
+            bail!(
+                "node B's feed is behind: {} of {expected} events",
+                feed.received()
+            );
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }

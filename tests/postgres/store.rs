@@ -255,3 +255,87 @@ async fn the_store_is_usable_as_a_dyn_store() {
     assert!(debug.contains(&schema.schema), "{debug}");
     let _ = PostgresConfig::builder(&schema.url);
 }
+
+/// Concurrent inserts are group-committed (one statement per batch); a batch that hits a
+/// constraint is retried row by row, so every caller still gets its own answer, and exactly
+/// the committed rows are announced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_inserts_gets_each_callers_own_answer_and_one_event_per_row() {
+    use keyprov::store::postgres::ChangeFeed;
+    use keyprov::{ApplicationId, Broadcast, Event};
+
+    let schema = require_pg!();
+    let store = schema.open().await;
+    let events = Broadcast::new(4096);
+    let mut rx = events.subscribe();
+    let feed = ChangeFeed::start(schema.config().build().unwrap(), Arc::new(events.clone()))
+        .await
+        .unwrap();
+    let mut apps = Vec::new();
+    for i in 0..48 {
+        let app = application("alice", &format!("burst-{i}"));
+        store.create_application(&app).await.unwrap();
+        apps.push(app.id);
+    }
+    // 32 free rows, 16 racing for one consumer key, 1 for an application that does not exist.
+    let mut rows: Vec<_> = (0..32)
+        .map(|i| mapping(apps[i], "IS", KeyType::Production, &format!("solo-{i}")))
+        .collect();
+    rows.extend((32..48).map(|i| mapping(apps[i], "IS", KeyType::Production, "shared")));
+    let orphan = ApplicationId::random();
+    rows.push(mapping(orphan, "IS", KeyType::Production, "orphan"));
+    let barrier = Arc::new(tokio::sync::Barrier::new(rows.len()));
+    let tasks: Vec<_> = rows
+        .iter()
+        .cloned()
+        .map(|m| {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.insert_mapping(&m).await
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.unwrap());
+    }
+    for (i, answer) in answers[..32].iter().enumerate() {
+        assert!(answer.is_ok(), "solo-{i}: {answer:?}");
+    }
+    let shared = &answers[32..48];
+    assert_eq!(shared.iter().filter(|a| a.is_ok()).count(), 1, "{shared:?}");
+    for answer in shared.iter().filter(|a| a.is_err()) {
+        assert!(
+            matches!(
+                answer,
+                Err(Error::MappingExists(ConflictRule::ConsumerKeyAlreadyMapped))
+            ),
+            "{answer:?}"
+        );
+    }
+    assert!(
+        matches!(answers[48], Err(Error::ApplicationNotFound(id)) if id == orphan),
+        "{:?}",
+        answers[48]
+    );
+    let stored = store.all_mappings().await.unwrap();
+    assert_eq!(stored.len(), 33);
+    // Exactly the stored rows are announced, once each.
+    let mut announced = Vec::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while announced.len() < 33 {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Ok(Event::MappingCreated { mapping })) => announced.push(mapping.id),
+            Ok(Ok(_)) => {}
+            other => panic!("after {} events: {other:?}", announced.len()),
+        }
+    }
+    let extra = tokio::time::timeout(std::time::Duration::from_millis(300), rx.recv()).await;
+    assert!(extra.is_err(), "an event for a row not stored: {extra:?}");
+    let mut stored: Vec<_> = stored.into_iter().map(|m| m.id).collect();
+    stored.sort();
+    announced.sort();
+    assert_eq!(announced, stored);
+    drop(feed);
+}

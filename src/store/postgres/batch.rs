@@ -96,6 +96,7 @@ async fn writer(pool: Pool, channel: String, mut rx: mpsc::UnboundedReceiver<Job
             }
             continue;
         }
+        tracing::trace!(rows = jobs.len(), "insert_mapping batch");
         match many(&pool, &channel, &jobs).await {
             Ok(()) => {
                 for job in jobs {
@@ -244,9 +245,7 @@ async fn many(pool: &Pool, channel: &str, jobs: &[Job]) -> Result<(), Failure> {
             format!("{what}: {} of {} rows written", rows.len(), jobs.len()),
             false,
         )),
-        Err(e) if e.code().is_some_and(|c| c.code().starts_with("23")) => {
-            Err(Failure::Constraint)
-        }
+        Err(e) if e.code().is_some_and(|c| c.code().starts_with("23")) => Err(Failure::Constraint),
         Err(e) => Err(other(from_pg(e, what, &ctx))),
     }
 }

@@ -285,7 +285,10 @@ mod tests {
         assert!(options.contains("statement_timeout=1500"), "{options}");
         assert!(options.contains("search_path=tenant_a"), "{options}");
         assert_eq!(config.channel(), "tenant_a_events");
-        assert!(!options.contains("synchronous_commit"), "durable by default: {options}");
+        assert!(
+            !options.contains("synchronous_commit"),
+            "durable by default: {options}"
+        );
         let relaxed = PostgresConfig::builder("postgres://u@localhost/db")
             .synchronous_commit(false)
             .build()
