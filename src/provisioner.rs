@@ -449,25 +449,28 @@ impl Provisioner {
                 "is required when provisioned clients are validated against their key manager",
             ));
         }
-        // P3, early: spares the key manager a call. The store's constraints are the authority.
-        if self
-            .inner
-            .store
-            .mapping_by_consumer_key(&km.config.id, &consumer_key)
-            .await?
-            .is_some()
-        {
-            return Err(Error::MappingExists(ConflictRule::ConsumerKeyAlreadyMapped));
-        }
-        if self
-            .inner
-            .store
-            .mappings_of(application.id)
-            .await?
-            .iter()
-            .any(|m| m.key_type == request.key_type && m.key_manager == km.config.id)
-        {
-            return Err(Error::MappingExists(ConflictRule::KeyTypeAlreadyMapped));
+        // P3, early when validation will call the key manager: spares it a call for a mapping
+        // that cannot be stored. The store's constraints are the authority either way.
+        if validation.runs() {
+            if self
+                .inner
+                .store
+                .mapping_by_consumer_key(&km.config.id, &consumer_key)
+                .await?
+                .is_some()
+            {
+                return Err(Error::MappingExists(ConflictRule::ConsumerKeyAlreadyMapped));
+            }
+            if self
+                .inner
+                .store
+                .mappings_of(application.id)
+                .await?
+                .iter()
+                .any(|m| m.key_type == request.key_type && m.key_manager == km.config.id)
+            {
+                return Err(Error::MappingExists(ConflictRule::KeyTypeAlreadyMapped));
+            }
         }
         // P4
         let mut snapshot = Default::default();

@@ -397,6 +397,30 @@ async fn validation_off_never_contacts_the_key_manager() {
     assert!(!done.mapping.validated && !done.mapping.secret_proven);
     assert!(done.token.is_none());
     assert_eq!(w.km.calls(), 0);
+    // Without validation the store's constraints alone decide P3, with the same typed errors.
+    let err = w
+        .provision(KeyType::Production, "another", None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::MappingExists(ConflictRule::KeyTypeAlreadyMapped)
+        ),
+        "{err:?}"
+    );
+    let err = w
+        .provision(KeyType::Sandbox, "not-even-registered", None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::MappingExists(ConflictRule::ConsumerKeyAlreadyMapped)
+        ),
+        "{err:?}"
+    );
+    assert_eq!(w.rows().await, 1);
 
     let mut setup = Setup::default();
     setup.km.provisioned_app_validation = false;

@@ -123,6 +123,10 @@ async fn store_and_feed_recover_after_the_server_restarts() {
 
     // The feed reconnected, asked for a resync, and delivers new changes.
     assert!(eventually(Duration::from_secs(10), async || feed.reconnects() >= 1).await);
+    // A change made after the feed listens again arrives as an event. (The write above may
+    // have committed before the feed was back: the resync is what covers it.)
+    let m = mapping(app.id, "IS", KeyType::Sandbox, "after-reconnect");
+    store.insert_mapping(&m).await.unwrap();
     let mut saw_resync = false;
     let mut saw_mapping = false;
     while !(saw_resync && saw_mapping) {
