@@ -165,6 +165,22 @@ impl Scopes {
         Scopes(joined.into())
     }
 
+    /// From a space-separated string: copied as is when already in the joined form (one space
+    /// between names, none at either end, no other whitespace), the usual case; otherwise
+    /// normalized as [`Scopes::new`] does.
+    pub(crate) fn from_joined(text: &str) -> Self {
+        let bytes = text.as_bytes();
+        let joined = bytes.first() != Some(&b' ')
+            && bytes.last() != Some(&b' ')
+            && !bytes.windows(2).any(|w| w[0] == b' ' && w[1] == b' ')
+            && !bytes.iter().any(|b| *b != b' ' && b.is_ascii_whitespace());
+        if joined {
+            Scopes(text.into())
+        } else {
+            Scopes::new([text])
+        }
+    }
+
     /// Each scope, in token order.
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         self.0.split(' ').filter(|s| !s.is_empty())

@@ -354,6 +354,13 @@ impl<'a> Claims<'a> {
     pub(crate) fn time(&self, index: usize) -> Result<Option<i64>, BadClaim> {
         match self.raw(index) {
             None => Ok(None),
+            // Plain integers (the usual form) below 2^53 are read directly: the same value
+            // as through `f64`, several times faster.
+            Some(raw) if is_small_integer(raw.get().as_bytes()) => Ok(Some(
+                raw.get()
+                    .bytes()
+                    .fold(0i64, |n, d| n * 10 + i64::from(d - b'0')),
+            )),
             Some(raw) => match serde_json::from_str::<f64>(raw.get()) {
                 Ok(v) if v.is_finite() => Ok(Some(v.floor() as i64)),
                 _ => Err(BadClaim),
@@ -388,7 +395,7 @@ impl<'a> Claims<'a> {
         match self.raw(index) {
             None => Ok(super::Scopes::default()),
             Some(raw) => match OneOrMany::parse(raw) {
-                Ok(OneOrMany::One(s)) => Ok(super::Scopes::new([&*s])),
+                Ok(OneOrMany::One(s)) => Ok(super::Scopes::from_joined(&s)),
                 Ok(OneOrMany::Many(list)) => Ok(super::Scopes::new(list.iter().map(|s| &**s))),
                 Err(_) => Err(BadClaim),
             },
@@ -409,6 +416,13 @@ impl<'a> Claims<'a> {
             },
         }
     }
+}
+
+/// A JSON integer of 1 to 15 digits without a leading zero: exactly representable in `f64`.
+fn is_small_integer(text: &[u8]) -> bool {
+    (1..=15).contains(&text.len())
+        && text.iter().all(u8::is_ascii_digit)
+        && (text[0] != b'0' || text.len() == 1)
 }
 
 enum OneOrMany<'a> {
@@ -508,6 +522,33 @@ mod tests {
         assert!(claims(br#"{"iss":"a","iss":"b"}"#, &names).is_err());
         assert!(claims(br#"{"iss":"a"} x"#, &names).is_err());
         assert!(claims(br#"["iss"]"#, &names).is_err());
+        for (text, want) in [
+            ("0", Some(0)),
+            ("1700000000", Some(1_700_000_000)),
+            ("1700000000.9", Some(1_700_000_000)),
+            ("-1.5", Some(-2)),
+            ("17e8", Some(1_700_000_000)),
+            ("999999999999999", Some(999_999_999_999_999)),
+            ("12345678901234567", Some(12_345_678_901_234_568)),
+            ("01", None),
+            ("1e999", None),
+        ] {
+            let payload = format!(r#"{{"exp":{text}}}"#);
+            let got = claims(payload.as_bytes(), &names)
+                .ok()
+                .and_then(|c| c.time(EXP).ok().flatten());
+            assert_eq!(got, want, "{text}");
+        }
+        for (text, want) in [
+            ("a b", "a b"),
+            (" a  b\\t", "a b"),
+            ("", ""),
+            ("a\\nb", "a b"),
+        ] {
+            let payload = format!(r#"{{"scope":"{text}"}}"#);
+            let c = claims(payload.as_bytes(), &names).unwrap();
+            assert_eq!(c.scopes(scope).unwrap().as_str(), want, "{text:?}");
+        }
         let bad = claims(br#"{"exp":"tomorrow"}"#, &names).unwrap();
         assert!(bad.time(EXP).is_err());
     }
