@@ -52,7 +52,7 @@ pub(crate) struct Verified {
     pub consumer_key: ConsumerKey,
     pub exp: Option<i64>,
     pub nbf: Option<i64>,
-    pub audience: Box<[String]>,
+    pub audience: super::token::Audience,
     pub scopes: super::Scopes,
     /// The last decision for this token, valid while the view's generation is unchanged.
     pub memo: ArcSwapOption<Memo>,
@@ -166,7 +166,7 @@ mod tests {
             consumer_key: ConsumerKey::new("c").unwrap(),
             exp: None,
             nbf: None,
-            audience: Box::new([]),
+            audience: Default::default(),
             scopes: Default::default(),
             memo: ArcSwapOption::empty(),
         })

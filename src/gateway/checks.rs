@@ -139,7 +139,7 @@ impl Inner {
         &self,
         km: &KmState,
         api: &ApiEntry,
-        audience: &[String],
+        audience: &super::token::Audience,
         t: &mut T,
     ) -> Result<(), Refusal> {
         let mut checked = false;
@@ -147,7 +147,7 @@ impl Inner {
             .into_iter()
             .flatten()
         {
-            if !audience.iter().any(|a| a == expected) {
+            if !audience.contains(expected) {
                 return Err(Refusal::WrongAudience {
                     expected: expected.to_owned(),
                 });

@@ -40,6 +40,7 @@ use crate::store::Store;
 mod cache;
 mod checks;
 mod explain;
+mod json;
 mod jwks;
 mod refusal;
 mod remote;

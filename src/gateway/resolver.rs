@@ -212,9 +212,10 @@ impl Inner {
         cache: Option<(TokenKey, &TokenCache)>,
         t: &mut T,
     ) -> Result<Authorized, Stop> {
-        let decoded = token::Decoded::new(compact)?;
+        let (mut stack, mut heap) = ([0; token::INLINE_DECODED], Vec::new());
+        let decoded = token::Decoded::new(compact, &mut stack, &mut heap)?;
         let header = token::header(decoded.header())?;
-        if header.crit.is_some() {
+        if header.crit {
             return Err(Malformed::CriticalHeader.into());
         }
         let claims = token::claims(decoded.payload(), &self.names)?;
@@ -373,7 +374,7 @@ impl Inner {
         let nbf = claims.time(NBF).map_err(|_| bad_claim("nbf"))?;
         let iat = claims.time(IAT).map_err(|_| bad_claim("iat"))?;
         self.check_time(exp, nbf, iat, now, t)?;
-        let audience = claims.list(AUD, false).map_err(|_| bad_claim("aud"))?;
+        let audience = claims.audience(AUD).map_err(|_| bad_claim("aud"))?;
         self.check_audience(km, api, &audience, t)?;
         // Step 6: never `sub`.
         let mut found = None;
@@ -412,7 +413,7 @@ impl Inner {
             consumer_key,
             exp,
             nbf,
-            audience: audience.into_boxed_slice(),
+            audience,
             scopes,
             memo: Default::default(),
         });

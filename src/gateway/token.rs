@@ -4,10 +4,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::Deserialize;
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
-use serde_json::value::RawValue;
-
+use super::json;
 use super::refusal::Malformed;
 
 /// The signature algorithms a token may name, each bound to one key type.
@@ -159,18 +156,26 @@ pub(crate) fn b64(part: &[u8], which: &'static str) -> Result<Vec<u8>, Malformed
         .map_err(|_| Malformed::Base64 { part: which })
 }
 
-/// The three parts decoded into one buffer (one allocation instead of three).
-pub(crate) struct Decoded {
-    buf: Vec<u8>,
+/// Decoded bytes of typical tokens fit on the stack: no allocation on the first-sight path.
+pub(crate) const INLINE_DECODED: usize = 2048;
+
+/// The three parts decoded into one buffer: the caller's stack buffer when they fit, else a
+/// heap buffer.
+pub(crate) struct Decoded<'b> {
+    buf: &'b [u8],
     header: std::ops::Range<usize>,
     payload: std::ops::Range<usize>,
     signature: std::ops::Range<usize>,
 }
 
-impl Decoded {
+impl<'b> Decoded<'b> {
     /// Decodes with SIMD (three times faster than scalar on a typical token); padding,
     /// characters outside base64url and non-canonical trailing bits are refused.
-    pub(crate) fn new(c: &Compact<'_>) -> Result<Self, Malformed> {
+    pub(crate) fn new(
+        c: &Compact<'_>,
+        stack: &'b mut [u8; INLINE_DECODED],
+        heap: &'b mut Vec<u8>,
+    ) -> Result<Self, Malformed> {
         use base64_simd::AsOut as _;
         let engine = base64_simd::URL_SAFE_NO_PAD;
         let len = |p: &[u8], which| {
@@ -183,7 +188,13 @@ impl Decoded {
             len(c.payload, "payload")?,
             len(c.signature, "signature")?,
         );
-        let mut buf = vec![0; h + p + s];
+        let total = h + p + s;
+        let buf: &'b mut [u8] = if total <= INLINE_DECODED {
+            &mut stack[..total]
+        } else {
+            heap.resize(total, 0);
+            heap
+        };
         let (hb, rest) = buf.split_at_mut(h);
         let (pb, sb) = rest.split_at_mut(p);
         engine
@@ -199,43 +210,97 @@ impl Decoded {
             buf,
             header: 0..h,
             payload: h..h + p,
-            signature: h + p..h + p + s,
+            signature: h + p..total,
         })
     }
 
-    pub(crate) fn header(&self) -> &[u8] {
+    pub(crate) fn header(&self) -> &'b [u8] {
         &self.buf[self.header.clone()]
     }
 
-    pub(crate) fn payload(&self) -> &[u8] {
+    pub(crate) fn payload(&self) -> &'b [u8] {
         &self.buf[self.payload.clone()]
     }
 
-    pub(crate) fn signature(&self) -> &[u8] {
+    pub(crate) fn signature(&self) -> &'b [u8] {
         &self.buf[self.signature.clone()]
     }
 }
 
 /// The JOSE header members the resolution reads.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub(crate) struct Header<'a> {
-    #[serde(borrow)]
     pub alg: Cow<'a, str>,
-    #[serde(default, borrow)]
     pub kid: Option<Cow<'a, str>>,
-    #[serde(default)]
-    pub crit: Option<IgnoredAny>,
+    /// The header lists critical extensions (any `crit` member, even `null`).
+    pub crit: bool,
 }
 
+/// Parses the header: a JSON object with a string `alg`, an optional string `kid`; each at
+/// most once.
 pub(crate) fn header(bytes: &[u8]) -> Result<Header<'_>, Malformed> {
-    serde_json::from_slice(bytes).map_err(|_| Malformed::Json { part: "header" })
+    let bad = || Malformed::Json { part: "header" };
+    let slot = |name: &str| match name {
+        "alg" => Some(0),
+        "kid" => Some(1),
+        "crit" => Some(2),
+        _ => None,
+    };
+    let mut raw = [None; 3];
+    json::object(bytes, slot, &mut raw).map_err(|_| bad())?;
+    let alg = raw[0].and_then(json::string).ok_or_else(bad)?;
+    let kid = match raw[1] {
+        None | Some("null") => None,
+        Some(kid) => Some(json::string(kid).ok_or_else(bad)?),
+    };
+    Ok(Header {
+        alg,
+        kid,
+        crit: raw[2].is_some(),
+    })
 }
 
 /// The claims the resolution may read: the standard ones plus every configured consumer-key
-/// and scopes claim, by position in [`ClaimNames`]. Other claims are skipped unparsed.
+/// and scopes claim, by position in [`ClaimNames`], as raw JSON text. Other claims are
+/// validated and skipped.
 #[derive(Debug)]
 pub(crate) struct Claims<'a> {
-    values: Vec<Option<&'a RawValue>>,
+    values: Slots<'a>,
+}
+
+/// Up to this many claim names, the values are kept on the stack.
+const INLINE_CLAIMS: usize = 16;
+
+/// Lives on the stack for the duration of one parse: the inline variant's size is the point.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+enum Slots<'a> {
+    Inline([Option<&'a str>; INLINE_CLAIMS]),
+    Heap(Vec<Option<&'a str>>),
+}
+
+impl<'a> Slots<'a> {
+    fn new(len: usize) -> Self {
+        if len <= INLINE_CLAIMS {
+            Slots::Inline([None; INLINE_CLAIMS])
+        } else {
+            Slots::Heap(vec![None; len])
+        }
+    }
+
+    fn as_slice(&self) -> &[Option<&'a str>] {
+        match self {
+            Slots::Inline(a) => a,
+            Slots::Heap(v) => v,
+        }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [Option<&'a str>] {
+        match self {
+            Slots::Inline(a) => a,
+            Slots::Heap(v) => v,
+        }
+    }
 }
 
 /// The set of claim names to keep; built once per gateway.
@@ -253,14 +318,23 @@ pub(crate) const AUD: usize = 4;
 /// The default consumer-key chain (gateway.md step 6). Never `sub`.
 pub(crate) const DEFAULT_CONSUMER_KEY_CLAIMS: [&str; 3] = ["azp", "client_id", "clientId"];
 
+/// The names every gateway reads, at fixed positions (the constants above, then the default
+/// consumer-key chain, then `scope`).
+const STANDARD_CLAIMS: [&str; 9] = [
+    "iss",
+    "exp",
+    "nbf",
+    "iat",
+    "aud",
+    "azp",
+    "client_id",
+    "clientId",
+    "scope",
+];
+
 impl ClaimNames {
     pub(crate) fn new<'n>(extra: impl IntoIterator<Item = &'n str>) -> Self {
-        let mut names: Vec<Box<str>> = ["iss", "exp", "nbf", "iat", "aud"]
-            .into_iter()
-            .chain(DEFAULT_CONSUMER_KEY_CLAIMS)
-            .chain(["scope"])
-            .map(Box::from)
-            .collect();
+        let mut names: Vec<Box<str>> = STANDARD_CLAIMS.into_iter().map(Box::from).collect();
         for name in extra {
             if !names.iter().any(|n| &**n == name) {
                 names.push(name.into());
@@ -269,76 +343,38 @@ impl ClaimNames {
         Self { names }
     }
 
+    /// The slot of a claim name. Called for every member of every payload seen for the first
+    /// time: the standard names are matched as constants (compiled to a few integer
+    /// comparisons), configured extras by comparison.
     pub(crate) fn position(&self, name: &str) -> Option<usize> {
-        self.names.iter().position(|n| &**n == name)
+        let slot = match name {
+            "iss" => 0,
+            "exp" => 1,
+            "nbf" => 2,
+            "iat" => 3,
+            "aud" => 4,
+            "azp" => 5,
+            "client_id" => 6,
+            "clientId" => 7,
+            "scope" => 8,
+            _ => {
+                return self.names[STANDARD_CLAIMS.len()..]
+                    .iter()
+                    .position(|n| &**n == name)
+                    .map(|i| i + STANDARD_CLAIMS.len());
+            }
+        };
+        Some(slot)
     }
 }
 
-/// Parses the payload (a JSON object), keeping borrowed raw values of the named claims.
+/// Parses the payload (a JSON object), keeping the raw text of the named claims.
 /// A named claim present twice is refused: which copy a verifier reads must not be ambiguous.
 pub(crate) fn claims<'a>(bytes: &'a [u8], names: &ClaimNames) -> Result<Claims<'a>, Malformed> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let values = ClaimsSeed { names }
-        .deserialize(&mut de)
-        .and_then(|v| de.end().map(|()| v))
+    let mut values = Slots::new(names.names.len());
+    json::object(bytes, |n| names.position(n), values.as_mut_slice())
         .map_err(|_| Malformed::Json { part: "payload" })?;
     Ok(Claims { values })
-}
-
-struct ClaimsSeed<'n> {
-    names: &'n ClaimNames,
-}
-
-impl<'de> DeserializeSeed<'de> for ClaimsSeed<'_> {
-    type Value = Vec<Option<&'de RawValue>>;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ClaimsSeed<'_> {
-    type Value = Vec<Option<&'de RawValue>>;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object of claims")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut values = vec![None; self.names.names.len()];
-        while let Some(slot) = map.next_key_seed(KeySeed { names: self.names })? {
-            match slot {
-                Some(i) => {
-                    if values[i].is_some() {
-                        return Err(de::Error::custom("duplicate claim"));
-                    }
-                    values[i] = Some(map.next_value::<&'de RawValue>()?);
-                }
-                None => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(values)
-    }
-}
-
-struct KeySeed<'n> {
-    names: &'n ClaimNames,
-}
-
-impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
-    type Value = Option<usize>;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for KeySeed<'_> {
-    type Value = Option<usize>;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a claim name")
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(self.names.position(v))
-    }
 }
 
 /// A claim whose value has the wrong type.
@@ -346,8 +382,8 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
 pub(crate) struct BadClaim;
 
 impl<'a> Claims<'a> {
-    pub(crate) fn raw(&self, index: usize) -> Option<&'a RawValue> {
-        self.values.get(index).copied().flatten()
+    pub(crate) fn raw(&self, index: usize) -> Option<&'a str> {
+        self.values.as_slice().get(index).copied().flatten()
     }
 
     /// A NumericDate claim (seconds, possibly fractional), floored.
@@ -356,12 +392,10 @@ impl<'a> Claims<'a> {
             None => Ok(None),
             // Plain integers (the usual form) below 2^53 are read directly: the same value
             // as through `f64`, several times faster.
-            Some(raw) if is_small_integer(raw.get().as_bytes()) => Ok(Some(
-                raw.get()
-                    .bytes()
-                    .fold(0i64, |n, d| n * 10 + i64::from(d - b'0')),
+            Some(raw) if is_small_integer(raw.as_bytes()) => Ok(Some(
+                raw.bytes().fold(0i64, |n, d| n * 10 + i64::from(d - b'0')),
             )),
-            Some(raw) => match serde_json::from_str::<f64>(raw.get()) {
+            Some(raw) => match serde_json::from_str::<f64>(raw) {
                 Ok(v) if v.is_finite() => Ok(Some(v.floor() as i64)),
                 _ => Err(BadClaim),
             },
@@ -372,9 +406,7 @@ impl<'a> Claims<'a> {
     pub(crate) fn string(&self, index: usize) -> Result<Option<Cow<'a, str>>, BadClaim> {
         match self.raw(index) {
             None => Ok(None),
-            Some(raw) => serde_json::from_str::<Cow<'a, str>>(raw.get())
-                .map(Some)
-                .map_err(|_| BadClaim),
+            Some(raw) => json::string(raw).map(Some).ok_or(BadClaim),
         }
     }
 
@@ -402,7 +434,21 @@ impl<'a> Claims<'a> {
         }
     }
 
+    /// The audience: a string or a list of strings.
+    pub(crate) fn audience(&self, index: usize) -> Result<Audience, BadClaim> {
+        match self.raw(index) {
+            None => Ok(Audience::None),
+            Some(raw) => match OneOrMany::parse(raw)? {
+                OneOrMany::One(s) => Ok(Audience::One(s.into())),
+                OneOrMany::Many(list) => {
+                    Ok(Audience::Many(list.into_iter().map(Box::from).collect()))
+                }
+            },
+        }
+    }
+
     /// A space-separated string or a list of strings.
+    #[cfg(test)]
     pub(crate) fn list(&self, index: usize, split_spaces: bool) -> Result<Vec<String>, BadClaim> {
         match self.raw(index) {
             None => Ok(Vec::new()),
@@ -414,6 +460,25 @@ impl<'a> Claims<'a> {
                 Ok(OneOrMany::Many(list)) => Ok(list.into_iter().map(Cow::into_owned).collect()),
                 Err(_) => Err(BadClaim),
             },
+        }
+    }
+}
+
+/// A token's `aud`, kept with one allocation in the usual single-value case.
+#[derive(Debug, Default)]
+pub(crate) enum Audience {
+    #[default]
+    None,
+    One(Box<str>),
+    Many(Box<[Box<str>]>),
+}
+
+impl Audience {
+    pub(crate) fn contains(&self, value: &str) -> bool {
+        match self {
+            Audience::None => false,
+            Audience::One(one) => **one == *value,
+            Audience::Many(list) => list.iter().any(|a| **a == *value),
         }
     }
 }
@@ -431,16 +496,14 @@ enum OneOrMany<'a> {
 }
 
 impl<'a> OneOrMany<'a> {
-    /// A string or a list of strings, told apart by the first byte (an untagged serde enum
-    /// would buffer the value first, several times slower).
-    fn parse(raw: &'a RawValue) -> Result<Self, BadClaim> {
-        let text = raw.get();
-        match text.as_bytes().first() {
-            Some(b'"') => serde_json::from_str(text).map(OneOrMany::One),
-            Some(b'[') => serde_json::from_str(text).map(OneOrMany::Many),
-            _ => return Err(BadClaim),
+    /// A string or a list of strings, told apart by the first byte.
+    fn parse(raw: &'a str) -> Result<Self, BadClaim> {
+        match raw.as_bytes().first() {
+            Some(b'"') => json::string(raw).map(OneOrMany::One),
+            Some(b'[') => json::strings(raw).map(OneOrMany::Many),
+            _ => None,
         }
-        .map_err(|_| BadClaim)
+        .ok_or(BadClaim)
     }
 }
 
@@ -491,6 +554,32 @@ mod tests {
             shape(&[b'a'; 101], 100),
             Err(Malformed::TooLong { .. })
         ));
+    }
+
+    #[test]
+    fn standard_claims_sit_at_their_constants() {
+        let names = ClaimNames::new(["cid", "iss", "scope", "roles"]);
+        for (i, name) in STANDARD_CLAIMS.iter().enumerate() {
+            assert_eq!(names.position(name), Some(i), "{name}");
+            assert_eq!(&*names.names[i], *name);
+        }
+        for (name, at) in [
+            ("iss", ISS),
+            ("exp", EXP),
+            ("nbf", NBF),
+            ("iat", IAT),
+            ("aud", AUD),
+        ] {
+            assert_eq!(names.position(name), Some(at));
+        }
+        for (i, name) in DEFAULT_CONSUMER_KEY_CLAIMS.iter().enumerate() {
+            assert_eq!(names.position(name), Some(5 + i));
+        }
+        assert_eq!(names.position("cid"), Some(9));
+        assert_eq!(names.position("roles"), Some(10));
+        assert_eq!(names.names.len(), 11);
+        assert_eq!(names.position("sub"), None);
+        assert_eq!(names.position("ISS"), None);
     }
 
     #[test]
