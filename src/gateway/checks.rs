@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::cache::{Memo, Verified};
 use super::explain::Trace;
-use super::refusal::Refusal;
+use super::refusal::{Refusal, cold};
 use super::view::ApiEntry;
 use super::{Authorized, Inner, KmState};
 use crate::model::{ApiId, KeyType, MappingState};
@@ -79,9 +79,9 @@ impl Inner {
     ) -> Result<(), Refusal> {
         let km = &self.kms[slot as usize].config;
         if !km.enabled {
-            return Err(Refusal::KeyManagerDisabled {
+            return Err(cold(|| Refusal::KeyManagerDisabled {
                 key_manager: km.id.clone(),
-            });
+            }));
         }
         let visible = km
             .organization
@@ -89,10 +89,10 @@ impl Inner {
             .is_none_or(|o| *o == api.organization);
         let allowed = api.allowed.as_ref().is_none_or(|list| list.contains(&slot));
         if !visible || !allowed {
-            return Err(Refusal::KeyManagerNotAllowed {
+            return Err(cold(|| Refusal::KeyManagerNotAllowed {
                 key_manager: km.id.clone(),
                 api: api_id.clone(),
-            });
+            }));
         }
         t.note(2, || {
             format!(
@@ -119,14 +119,16 @@ impl Inner {
         let leeway = self.settings.leeway.as_secs() as i64;
         match exp {
             None if self.settings.require_exp => return Err(Refusal::MissingExpiry),
-            Some(exp) if now >= exp.saturating_add(leeway) => return Err(Refusal::Expired { exp }),
+            Some(exp) if now >= exp.saturating_add(leeway) => {
+                return Err(cold(|| Refusal::Expired { exp }));
+            }
             _ => {}
         }
         if let Some(nbf) = nbf.filter(|nbf| now.saturating_add(leeway) < *nbf) {
-            return Err(Refusal::NotYetValid { nbf });
+            return Err(cold(|| Refusal::NotYetValid { nbf }));
         }
         if let Some(iat) = iat.filter(|iat| now.saturating_add(leeway) < *iat) {
-            return Err(Refusal::IssuedInFuture { iat });
+            return Err(cold(|| Refusal::IssuedInFuture { iat }));
         }
         t.note(4, || match exp {
             Some(exp) => format!("valid now ({now}); expires at {exp}; leeway {leeway} s"),
@@ -148,9 +150,9 @@ impl Inner {
             .flatten()
         {
             if !audience.contains(expected) {
-                return Err(Refusal::WrongAudience {
+                return Err(cold(|| Refusal::WrongAudience {
                     expected: expected.to_owned(),
-                });
+                }));
             }
             checked = true;
         }
@@ -196,10 +198,10 @@ impl Inner {
                     });
                 }
             }
-            return Err(Refusal::NoMapping {
+            return Err(cold(|| Refusal::NoMapping {
                 key_manager: km.config.id.clone(),
                 consumer_key: v.consumer_key.to_string(),
-            });
+            }));
         };
         t.note(7, || {
             format!(
@@ -208,23 +210,23 @@ impl Inner {
             )
         });
         if mapping.state != MappingState::Active {
-            return Err(Refusal::MappingNotActive {
+            return Err(cold(|| Refusal::MappingNotActive {
                 state: mapping.state,
-            });
+            }));
         }
         if mapping.key_type != key_type {
-            return Err(Refusal::KeyTypeMismatch {
+            return Err(cold(|| Refusal::KeyTypeMismatch {
                 mapping: mapping.key_type,
                 endpoint: key_type,
-            });
+            }));
         }
         let Some(state) = self.view.subscription(mapping.application, api_id.as_str()) else {
-            return Err(Refusal::NotSubscribed {
+            return Err(cold(|| Refusal::NotSubscribed {
                 api: api_id.clone(),
-            });
+            }));
         };
         if !state.allows(key_type) {
-            return Err(Refusal::SubscriptionRefuses { state, key_type });
+            return Err(cold(|| Refusal::SubscriptionRefuses { state, key_type }));
         }
         t.note(8, || format!(
             "the application's subscription to {api_id} is {state}, which allows {key_type} calls"

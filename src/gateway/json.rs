@@ -26,7 +26,7 @@ type Result<T> = std::result::Result<T, Invalid>;
 /// which copy a verifier reads must not be ambiguous.
 pub(crate) fn object<'a>(
     text: &'a [u8],
-    slot_of: impl Fn(&str) -> Option<usize>,
+    slot_of: &dyn Fn(&str) -> Option<usize>,
     out: &mut [Option<&'a str>],
 ) -> Result<()> {
     let text = std::str::from_utf8(text).map_err(|_| Invalid)?;
@@ -128,20 +128,24 @@ impl<'a> Scanner<'a> {
         Self { text, pos: 0 }
     }
 
+    #[inline(always)]
     fn bytes(&self) -> &'a [u8] {
         self.text.as_bytes()
     }
 
+    #[inline(always)]
     fn peek(&self) -> Option<u8> {
         self.bytes().get(self.pos).copied()
     }
 
+    #[inline(always)]
     fn next(&mut self) -> Result<u8> {
         let b = self.peek().ok_or(Invalid)?;
         self.pos += 1;
         Ok(b)
     }
 
+    #[inline(always)]
     fn eat(&mut self, want: u8) -> Result<()> {
         if self.next()? == want {
             Ok(())
@@ -150,6 +154,7 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    #[inline(always)]
     fn ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
             self.pos += 1;
@@ -157,6 +162,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// A string at the cursor: its raw text (quotes included) and whether it has escapes.
+    #[inline(always)]
     fn string(&mut self) -> Result<(&'a str, bool)> {
         let start = self.pos;
         self.eat(b'"')?;
@@ -195,6 +201,7 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    #[inline(always)]
     fn literal(&mut self, word: &[u8]) -> Result<()> {
         if self.bytes()[self.pos..].starts_with(word) {
             self.pos += word.len();
@@ -204,6 +211,7 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    #[inline(always)]
     fn digits(&mut self) -> usize {
         let start = self.pos;
         while let Some(b'0'..=b'9') = self.peek() {
@@ -212,6 +220,7 @@ impl<'a> Scanner<'a> {
         self.pos - start
     }
 
+    #[inline(always)]
     fn number(&mut self) -> Result<()> {
         if self.peek() == Some(b'-') {
             self.pos += 1;
@@ -244,6 +253,7 @@ impl<'a> Scanner<'a> {
     /// One value at the cursor, validated and skipped. `depth` counts the enclosing arrays
     /// and objects. Nesting is followed with a bit stack rather than recursion, so no input
     /// can exhaust the thread's stack.
+    #[inline(always)]
     fn value(&mut self, depth: u32) -> Result<()> {
         // Bit i of `objects` is set when level i (above `depth`) is an object.
         let mut objects: u128 = 0;
@@ -304,6 +314,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// `"name" :` inside a skipped object, leaving the cursor on the value.
+    #[inline(always)]
     fn member_name(&mut self) -> Result<()> {
         self.string()?;
         self.ws();
@@ -327,7 +338,7 @@ mod tests {
 
     fn ours(text: &[u8]) -> Option<Vec<Option<String>>> {
         let mut out = [None; NAMES.len()];
-        object(text, slot, &mut out).ok()?;
+        object(text, &slot, &mut out).ok()?;
         Some(out.iter().map(|v| v.map(str::to_owned)).collect())
     }
 

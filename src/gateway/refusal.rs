@@ -290,6 +290,15 @@ impl Refusal {
     }
 }
 
+/// Runs `f` out of line, on a path the compiler treats as unlikely: refusals are built there,
+/// so that the code of the accepting path stays dense in the instruction cache.
+#[cold]
+#[inline(never)]
+pub(crate) fn cold<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
+#[cold]
 pub(crate) fn truncated(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::cache::{TokenCache, TokenKey, Verified};
 use super::explain::{NoTrace, Trace};
 use super::jwks::{KeySet, Unfit};
-use super::refusal::{Malformed, Refusal, truncated};
+use super::refusal::{Malformed, Refusal, cold, truncated};
 use super::remote::KeyFetch;
 use super::token::{self, AUD, Algorithm, Claims, EXP, IAT, ISS, NBF, Shape};
 use super::view::ApiEntry;
@@ -41,6 +41,8 @@ impl From<Malformed> for Stop {
     }
 }
 
+#[cold]
+#[inline(never)]
 fn bad_claim(name: &str) -> Refusal {
     Refusal::Malformed(Malformed::Claim {
         name: name.to_owned(),
@@ -225,22 +227,21 @@ impl Inner {
             .map_err(|_| bad_claim("iss"))?
             .ok_or(Refusal::MissingIssuer)?;
         let Some(&issuer_id) = self.issuers.get(&*issuer) else {
-            return Err(Refusal::UnknownIssuer {
+            return Err(cold(|| Refusal::UnknownIssuer {
                 issuer: truncated(&issuer, 200),
-            }
+            })
             .into());
         };
-        let api = self
-            .view
-            .api(api_id.as_str())
-            .ok_or_else(|| Refusal::UnknownApi {
+        let api = self.view.api(api_id.as_str()).ok_or_else(|| {
+            cold(|| Refusal::UnknownApi {
                 api: api_id.clone(),
-            })?;
-        let slot =
-            self.elect(issuer_id, &api.organization)
-                .ok_or_else(|| Refusal::UnknownIssuer {
-                    issuer: truncated(&issuer, 200),
-                })?;
+            })
+        })?;
+        let slot = self.elect(issuer_id, &api.organization).ok_or_else(|| {
+            cold(|| Refusal::UnknownIssuer {
+                issuer: truncated(&issuer, 200),
+            })
+        })?;
         let km = &self.kms[slot as usize];
         t.note(2, || {
             format!(
@@ -255,9 +256,9 @@ impl Inner {
         self.km_usable(slot, api_id, &api, t)?;
         // Step 3: the key decides the algorithm.
         let Some(alg) = Algorithm::from_name(&header.alg) else {
-            return Err(Refusal::UnsupportedAlgorithm {
+            return Err(cold(|| Refusal::UnsupportedAlgorithm {
                 alg: truncated(&header.alg, 32),
-            }
+            })
             .into());
         };
         let may_fetch =
@@ -266,9 +267,9 @@ impl Inner {
             if may_fetch() {
                 return Err(Stop::FetchKeys(slot));
             }
-            return Err(Refusal::KeysUnavailable {
+            return Err(cold(|| Refusal::KeysUnavailable {
                 key_manager: km.config.id.clone(),
-            }
+            })
             .into());
         }
         let set: Arc<KeySet> = km.keys.current();
@@ -286,27 +287,29 @@ impl Inner {
                         });
                         return Err(Stop::FetchKeys(slot));
                     }
-                    return Err(Refusal::UnknownKey {
+                    return Err(cold(|| Refusal::UnknownKey {
                         key_manager: km.config.id.clone(),
                         kid: Some(truncated(kid, 64)),
-                    }
+                    })
                     .into());
                 };
-                let parsed =
-                    key.for_alg(alg)
-                        .map_err(|Unfit::Mismatch| Refusal::AlgorithmMismatch {
-                            key_manager: km.config.id.clone(),
-                            alg,
-                            key: match key.pinned {
-                                Some(_) => "pinned to another alg by its JWK",
-                                None => key.kind.name(),
-                            },
-                        })?;
+                let parsed = key.for_alg(alg).map_err(|Unfit::Mismatch| {
+                    cold(|| Refusal::AlgorithmMismatch {
+                        key_manager: km.config.id.clone(),
+                        alg,
+                        key: match key.pinned {
+                            Some(_) => "pinned to another alg by its JWK",
+                            None => key.kind.name(),
+                        },
+                    })
+                })?;
                 parsed
                     .verify_sig(compact.signing_input, signature)
-                    .map_err(|_| Refusal::BadSignature {
-                        key_manager: km.config.id.clone(),
-                        kid: Some(truncated(kid, 64)),
+                    .map_err(|_| {
+                        cold(|| Refusal::BadSignature {
+                            key_manager: km.config.id.clone(),
+                            kid: Some(truncated(kid, 64)),
+                        })
                     })?;
                 t.note(3, || {
                     format!(
@@ -322,17 +325,19 @@ impl Inner {
                     .filter_map(|k| k.for_alg(alg).ok().map(|p| (k, p)))
                     .peekable();
                 if fitting.peek().is_none() {
-                    return Err(Refusal::UnknownKey {
+                    return Err(cold(|| Refusal::UnknownKey {
                         key_manager: km.config.id.clone(),
                         kid: None,
-                    }
+                    })
                     .into());
                 }
                 let (key, _) = fitting
                     .find(|(_, p)| p.verify_sig(compact.signing_input, signature).is_ok())
-                    .ok_or_else(|| Refusal::BadSignature {
-                        key_manager: km.config.id.clone(),
-                        kid: None,
+                    .ok_or_else(|| {
+                        cold(|| Refusal::BadSignature {
+                            key_manager: km.config.id.clone(),
+                            kid: None,
+                        })
                     })?;
                 t.note(3, || {
                     format!(
@@ -389,13 +394,13 @@ impl Inner {
             }
         }
         let Some((value, name)) = found else {
-            return Err(Refusal::NoConsumerKey {
+            return Err(cold(|| Refusal::NoConsumerKey {
                 tried: km
                     .consumer_key_claims
                     .iter()
                     .map(|(_, n)| n.clone())
                     .collect(),
-            });
+            }));
         };
         let consumer_key = ConsumerKey::new(value).map_err(|_| bad_claim(name))?;
         t.note(6, || {

@@ -247,7 +247,7 @@ pub(crate) fn header(bytes: &[u8]) -> Result<Header<'_>, Malformed> {
         _ => None,
     };
     let mut raw = [None; 3];
-    json::object(bytes, slot, &mut raw).map_err(|_| bad())?;
+    json::object(bytes, &slot, &mut raw).map_err(|_| bad())?;
     let alg = raw[0].and_then(json::string).ok_or_else(bad)?;
     let kid = match raw[1] {
         None | Some("null") => None,
@@ -372,7 +372,7 @@ impl ClaimNames {
 /// A named claim present twice is refused: which copy a verifier reads must not be ambiguous.
 pub(crate) fn claims<'a>(bytes: &'a [u8], names: &ClaimNames) -> Result<Claims<'a>, Malformed> {
     let mut values = Slots::new(names.names.len());
-    json::object(bytes, |n| names.position(n), values.as_mut_slice())
+    json::object(bytes, &|n| names.position(n), values.as_mut_slice())
         .map_err(|_| Malformed::Json { part: "payload" })?;
     Ok(Claims { values })
 }
