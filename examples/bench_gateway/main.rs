@@ -17,7 +17,9 @@
 //! - `cache_hit_median_ns`: a repeat token, full resolution including the mapping and
 //!   subscription checks.
 //! - `mappings_1k_p50_ns` / `mappings_1m_p50_ns`: cache-hit resolution p50 with 1,000 and
-//!   1,000,000 mappings resident; `bytes_per_mapping`: growth of the resident set while the
+//!   1,000,000 mappings resident (two gateways, both resident, measured in alternating
+//!   batches); the `revalidating_*` lines are the same right after a change to the view, when
+//!   the mapping and subscription are looked up again; `bytes_per_mapping`: growth of the resident set while the
 //!   mappings are loaded, divided by their number (allocator overhead included).
 //! - `resolutions_per_s_2_threads`: cache-hit throughput with two threads.
 //!
@@ -52,31 +54,24 @@ fn rss_bytes() -> usize {
     pages * 4096
 }
 
-/// Cache-hit p50: nanoseconds per call, median over batches of 32 calls rotating through
-/// `tokens` (each already cached).
-fn hit_p50(f: &Fixture, tokens: &[String], batches: usize) -> f64 {
-    let mut samples = Vec::with_capacity(batches);
-    let mut next = 0;
-    for _ in 0..batches {
-        let start = Instant::now();
-        for _ in 0..32 {
-            let t = &tokens[next % tokens.len()];
-            next += 1;
-            let r = f.gateway.resolve_now(t, &f.api, KeyType::Production);
-            assert!(matches!(r, Some(Ok(_))));
-            black_box(r);
-        }
-        samples.push(start.elapsed().as_nanos() as f64 / 32.0);
+/// One batch of 32 cache hits rotating through `tokens` (each already cached), from `*next`:
+/// nanoseconds per call.
+fn hit_batch(f: &Fixture, tokens: &[String], next: &mut usize) -> f64 {
+    let start = Instant::now();
+    for _ in 0..32 {
+        let t = &tokens[*next % tokens.len()];
+        *next += 1;
+        let r = f.gateway.resolve_now(t, &f.api, KeyType::Production);
+        assert!(matches!(r, Some(Ok(_))));
+        black_box(r);
     }
-    median(samples)
+    start.elapsed().as_nanos() as f64 / 32.0
 }
 
-/// A hit right after a change to the view (the memoized decision is stale, so the API, mapping
-/// and subscription are looked up again): nanoseconds per call, median over batches of 32
-/// distinct tokens, the view changed before each batch (outside the timed region).
-fn revalidating_hit_p50(f: &Fixture, tokens: &[String], batches: usize) -> f64 {
-    let mut samples = Vec::with_capacity(batches);
-    let mut next = 0;
+/// One batch of 32 hits right after a change to the view (the memoized decisions are stale,
+/// so the API, mapping and subscription are looked up again; the change is made outside the
+/// timed region): nanoseconds per call.
+fn revalidating_batch(f: &Fixture, tokens: &[String], next: &mut usize) -> f64 {
     let bump = keyprov::Event::ApplicationCreated {
         application: keyprov::Application {
             id: fixture::application(usize::MAX >> 8),
@@ -86,19 +81,30 @@ fn revalidating_hit_p50(f: &Fixture, tokens: &[String], batches: usize) -> f64 {
             created_at: keyprov::model::now(),
         },
     };
-    for _ in 0..batches {
-        f.gateway.apply(&bump);
-        let start = Instant::now();
-        for _ in 0..32 {
-            let t = &tokens[next % tokens.len()];
-            next += 1;
-            let r = f.gateway.resolve_now(t, &f.api, KeyType::Production);
-            assert!(matches!(r, Some(Ok(_))));
-            black_box(r);
+    f.gateway.apply(&bump);
+    hit_batch(f, tokens, next)
+}
+
+/// Medians of `batches` samples of `sample` on two fixtures, the two alternating batch by batch
+/// so that noise from other processes falls on both alike.
+fn paired_p50(
+    batches: usize,
+    a: (&Fixture, &[String]),
+    b: (&Fixture, &[String]),
+    sample: fn(&Fixture, &[String], &mut usize) -> f64,
+) -> (f64, f64) {
+    let (mut sa, mut sb) = (Vec::with_capacity(batches), Vec::with_capacity(batches));
+    let (mut na, mut nb) = (0, 0);
+    for i in 0..batches {
+        if i % 2 == 0 {
+            sa.push(sample(a.0, a.1, &mut na));
+            sb.push(sample(b.0, b.1, &mut nb));
+        } else {
+            sb.push(sample(b.0, b.1, &mut nb));
+            sa.push(sample(a.0, a.1, &mut na));
         }
-        samples.push(start.elapsed().as_nanos() as f64 / 32.0);
     }
-    median(samples)
+    (median(sa), median(sb))
 }
 
 fn main() {
@@ -239,11 +245,11 @@ fn main() {
     for t in &hot {
         f.gateway.resolve_now(t, &f.api, KeyType::Production);
     }
-    let hit_1k = hit_p50(&f, &hot, if quick { 2_000 } else { 20_000 });
-    let revalidate_1k = revalidating_hit_p50(&f, &hot, if quick { 500 } else { 5_000 });
-    println!("cache_hit_median_ns: {hit_1k:.0}");
-    println!("mappings_1k_p50_ns: {hit_1k:.0}");
-    println!("revalidating_hit_1k_p50_ns: {revalidate_1k:.0}");
+    let mut next = 0;
+    let hits: Vec<f64> = (0..if quick { 2_000 } else { 20_000 })
+        .map(|_| hit_batch(&f, &hot, &mut next))
+        .collect();
+    println!("cache_hit_median_ns: {:.0}", median(hits));
 
     // --- two threads ----------------------------------------------------------------------
     let window = Duration::from_millis(if quick { 300 } else { 1000 });
@@ -274,9 +280,8 @@ fn main() {
         "resolutions_per_s_2_threads: {:.0}",
         total as f64 / start.elapsed().as_secs_f64()
     );
-    drop(f);
 
-    // --- 1,000,000 mappings ------------------------------------------------------------------
+    // --- 1,000,000 mappings, beside the 1,000 ---------------------------------------------
     let mut g = Fixture::new(settings);
     let rss_before = rss_bytes();
     g.add_mappings(0, big);
@@ -295,27 +300,60 @@ fn main() {
     for t in &spread {
         g.gateway.resolve_now(t, &g.api, KeyType::Production);
     }
-    let hit_1m = hit_p50(&g, &spread, if quick { 2_000 } else { 20_000 });
-    let revalidate_1m = revalidating_hit_p50(&g, &spread, if quick { 500 } else { 5_000 });
+    // Both fixtures are resident; their batches alternate (see `paired_p50`).
+    let (hit_1k, hit_1m) = paired_p50(
+        if quick { 2_000 } else { 20_000 },
+        (&f, &hot),
+        (&g, &spread),
+        hit_batch,
+    );
+    println!("mappings_1k_p50_ns: {hit_1k:.0}");
     println!("mappings_1m_p50_ns: {hit_1m:.0}");
     println!("mappings_1m_vs_1k: {:.3}", hit_1m / hit_1k);
+    let (revalidate_1k, revalidate_1m) = paired_p50(
+        if quick { 500 } else { 5_000 },
+        (&f, &hot),
+        (&g, &spread),
+        revalidating_batch,
+    );
+    println!("revalidating_hit_1k_p50_ns: {revalidate_1k:.0}");
     println!("revalidating_hit_1m_p50_ns: {revalidate_1m:.0}");
     println!(
         "revalidating_1m_vs_1k: {:.3}",
         revalidate_1m / revalidate_1k
     );
-    // First sight with 1,000,000 mappings, paired with the bare verification as above.
+    drop(f);
+    // First sight with 1,000,000 mappings, in blocks with the bare verification as above.
     let spread_inputs: Vec<(Vec<u8>, Vec<u8>)> = spread.iter().map(|t| split(t)).collect();
     let (mut bare_1m, mut first_1m) = (vec![], vec![]);
-    for _ in 0..rounds {
+    for round in 0..rounds {
         g.gateway.clear_caches();
-        for (t, (msg, sig)) in spread.iter().zip(&spread_inputs) {
-            bare_1m.push(time(&mut || g.parsed.verify_sig(msg, sig).unwrap()));
-            first_1m.push(time(&mut || {
-                let r = g.gateway.resolve_now(t, &g.api, KeyType::Production);
-                assert!(matches!(r, Some(Ok(_))), "{r:?}");
-                black_box(r);
-            }));
+        for (b, block) in spread.chunks(BLOCK).enumerate() {
+            let inputs = &spread_inputs[b * BLOCK..b * BLOCK + block.len()];
+            let n = block.len() as f64;
+            let bare_block = || {
+                time(&mut || {
+                    for (msg, sig) in inputs {
+                        g.parsed.verify_sig(msg, sig).unwrap();
+                    }
+                }) / n
+            };
+            let ours_block = || {
+                time(&mut || {
+                    for t in block {
+                        let r = g.gateway.resolve_now(t, &g.api, KeyType::Production);
+                        assert!(matches!(r, Some(Ok(_))), "{r:?}");
+                        black_box(r);
+                    }
+                }) / n
+            };
+            if (b + round) % 2 == 0 {
+                bare_1m.push(bare_block());
+                first_1m.push(ours_block());
+            } else {
+                first_1m.push(ours_block());
+                bare_1m.push(bare_block());
+            }
         }
     }
     let (bare_1m, first_1m) = (median(bare_1m), median(first_1m));

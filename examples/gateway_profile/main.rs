@@ -4,7 +4,7 @@
 //! already-parsed key, so that `perf record` or `valgrind --tool=callgrind` can attribute the
 //! difference. With `PROFILE_UNKNOWN_ISSUER=1` the tokens name an unknown issuer: they are
 //! refused at step 2, after decoding and parsing, before any signature work, which isolates
-//! that part:
+//! that part. `PROFILE_MAPPINGS` sets how many mappings are resident (1,000 by default):
 //!
 //! ```text
 //! cargo build --release --example gateway_profile
@@ -32,9 +32,13 @@ fn main() {
     let rounds = env("PROFILE_ROUNDS", 5);
     let bare = std::env::var_os("PROFILE_BARE").is_some();
     let mut f = Fixture::new(GatewaySettings::default().cache_capacity(1_000_000));
-    f.add_mappings(0, 1000);
-    f.add_subscriptions(0, 1000);
-    let mut tokens: Vec<String> = (0..n).map(|s| f.token(s % 1000, s)).collect();
+    let mappings = env("PROFILE_MAPPINGS", 1000);
+    f.add_mappings(0, mappings);
+    f.add_subscriptions(0, mappings);
+    let stride = mappings / 1000;
+    let mut tokens: Vec<String> = (0..n)
+        .map(|s| f.token((s % 1000) * stride + stride / 2, s))
+        .collect();
     let unknown = std::env::var_os("PROFILE_UNKNOWN_ISSUER").is_some();
     if unknown {
         // Same token, another issuer: refused at step 2, after decoding and parsing, before

@@ -220,7 +220,7 @@ impl Inner {
                 endpoint: key_type,
             }));
         }
-        let Some(state) = self.view.subscription(mapping.application, api_id.as_str()) else {
+        let Some(state) = self.view.subscription(mapping.application, api.index) else {
             return Err(cold(|| Refusal::NotSubscribed {
                 api: api_id.clone(),
             }));

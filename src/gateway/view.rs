@@ -4,11 +4,15 @@
 //! Mappings and subscriptions live in sharded hash tables behind read-write locks (reads never
 //! contend with each other on the same cache line unless they hit the same shard); APIs, which
 //! change rarely, are copied on write behind an `ArcSwap`.
+//!
+//! With a million mappings the tables are far larger than the CPU caches, so every pointer a
+//! lookup follows is a likely cache miss: client ids are kept inside the entry when short, and
+//! subscriptions name their API by a small interned number rather than a string.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use arc_swap::ArcSwap;
 use hashbrown::HashTable;
@@ -26,6 +30,8 @@ type Hasher = foldhash::fast::RandomState;
 /// What the view knows about an API.
 #[derive(Debug)]
 pub(crate) struct ApiEntry {
+    /// The API's interned number, which subscriptions are keyed by.
+    pub index: u32,
     pub organization: OrganizationId,
     /// Key manager slots allowed; `None`: all.
     pub allowed: Option<Vec<u32>>,
@@ -41,19 +47,60 @@ pub(crate) struct MappingFacts {
     pub state: MappingState,
 }
 
+/// Client ids up to this many bytes (most: UUIDs are 36) are stored inside the entry.
+const INLINE_KEY: usize = 38;
+
+/// A string key kept inline when short (no pointer to chase on a lookup), boxed otherwise.
+#[derive(Debug)]
+enum Key {
+    Inline { len: u8, bytes: [u8; INLINE_KEY] },
+    Boxed(Box<str>),
+}
+
+impl Key {
+    fn new(value: &str) -> Self {
+        match value.len() {
+            len @ 0..=INLINE_KEY => {
+                let mut bytes = [0; INLINE_KEY];
+                bytes[..len].copy_from_slice(value.as_bytes());
+                Key::Inline {
+                    len: len as u8,
+                    bytes,
+                }
+            }
+            _ => Key::Boxed(value.into()),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // The bytes were copied whole from a `&str`.
+            Key::Inline { len, bytes } => std::str::from_utf8(&bytes[..usize::from(*len)])
+                .expect("an inline key holds a whole UTF-8 string"),
+            Key::Boxed(b) => b,
+        }
+    }
+
+    fn is(&self, value: &str) -> bool {
+        match self {
+            Key::Inline { len, bytes } => &bytes[..usize::from(*len)] == value.as_bytes(),
+            Key::Boxed(b) => **b == *value,
+        }
+    }
+}
+
+/// No stored hash: it is recomputed when a table grows, which keeps the entry small.
 #[derive(Debug)]
 struct MappingEntry {
-    hash: u64,
     km: u32,
-    consumer_key: Box<str>,
+    consumer_key: Key,
     facts: MappingFacts,
 }
 
 #[derive(Debug)]
 struct SubscriptionEntry {
-    hash: u64,
     application: ApplicationId,
-    api: Box<str>,
+    api: u32,
     state: SubscriptionState,
 }
 
@@ -67,6 +114,8 @@ pub(crate) struct View {
     /// Bumped after every change, so that memoized decisions know they may be stale.
     generation: AtomicU64,
     km_slots: HashMap<KeyManagerId, u32>,
+    /// API id to its interned number; only grows (APIs are few), written by changes only.
+    api_numbers: Mutex<HashMap<Box<str>, u32>>,
     apis: ArcSwap<ApiMap>,
     mappings: Box<[RwLock<HashTable<MappingEntry>>]>,
     subscriptions: Box<[RwLock<HashTable<SubscriptionEntry>>]>,
@@ -90,6 +139,7 @@ impl View {
             hasher: Hasher::default(),
             generation: AtomicU64::new(0),
             km_slots,
+            api_numbers: Mutex::default(),
             apis: ArcSwap::from_pointee(ApiMap::default()),
             mappings: (0..SHARDS).map(|_| RwLock::default()).collect(),
             subscriptions: (0..SHARDS).map(|_| RwLock::default()).collect(),
@@ -100,7 +150,32 @@ impl View {
         self.hasher.hash_one((km, consumer_key))
     }
 
-    fn subscription_hash(&self, application: ApplicationId, api: &str) -> u64 {
+    /// The interned number of an API id, assigned on first sight.
+    fn api_number(&self, api: &str) -> u32 {
+        let mut numbers = self.api_numbers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = numbers.get(api) {
+            return *n;
+        }
+        let n = u32::try_from(numbers.len()).expect("fewer than 2^32 APIs");
+        numbers.insert(api.into(), n);
+        n
+    }
+
+    /// The interned number of an API id, if it was ever seen.
+    fn known_api_number(&self, api: &str) -> Option<u32> {
+        let numbers = self.api_numbers.lock().unwrap_or_else(|p| p.into_inner());
+        numbers.get(api).copied()
+    }
+
+    fn rehash_mapping(&self, e: &MappingEntry) -> u64 {
+        self.mapping_hash(e.km, e.consumer_key.as_str())
+    }
+
+    fn rehash_subscription(&self, e: &SubscriptionEntry) -> u64 {
+        self.subscription_hash(e.application, e.api)
+    }
+
+    fn subscription_hash(&self, application: ApplicationId, api: u32) -> u64 {
         // The shard comes from the application alone so that deleting an application touches
         // one shard; the low bits mix in the API.
         let app = self.hasher.hash_one(application);
@@ -122,23 +197,21 @@ impl View {
         let hash = self.mapping_hash(km, consumer_key);
         let shard = read(&self.mappings[shard_of(hash)]);
         shard
-            .find(hash, |e| {
-                e.hash == hash && e.km == km && &*e.consumer_key == consumer_key
-            })
+            .find(hash, |e| e.km == km && e.consumer_key.is(consumer_key))
             .map(|e| e.facts)
     }
 
+    /// The state of `application`'s subscription to the API numbered `api`
+    /// ([`ApiEntry::index`]).
     pub(crate) fn subscription(
         &self,
         application: ApplicationId,
-        api: &str,
+        api: u32,
     ) -> Option<SubscriptionState> {
         let hash = self.subscription_hash(application, api);
         let shard = read(&self.subscriptions[shard_of(hash)]);
         shard
-            .find(hash, |e| {
-                e.hash == hash && e.application == application && &*e.api == api
-            })
+            .find(hash, |e| e.application == application && e.api == api)
             .map(|e| e.state)
     }
 
@@ -147,7 +220,7 @@ impl View {
         let mut out = Vec::new();
         for shard in self.mappings.iter() {
             for e in read(shard).iter() {
-                if &*e.consumer_key == consumer_key {
+                if e.consumer_key.is(consumer_key) {
                     out.push(e.km);
                 }
             }
@@ -161,6 +234,7 @@ impl View {
 
     fn api_entry(&self, api: &Api) -> ApiEntry {
         ApiEntry {
+            index: self.api_number(api.id.as_str()),
             organization: api.organization.clone(),
             allowed: match &api.key_managers {
                 AllowedKeyManagers::All => None,
@@ -196,18 +270,17 @@ impl View {
             state: mapping.state,
         };
         let mut shard = write(&self.mappings[shard_of(hash)]);
-        match shard.find_mut(hash, |e| e.km == km && &*e.consumer_key == key) {
+        match shard.find_mut(hash, |e| e.km == km && e.consumer_key.is(key)) {
             Some(e) => e.facts = facts,
             None => {
                 shard.insert_unique(
                     hash,
                     MappingEntry {
-                        hash,
                         km,
-                        consumer_key: key.into(),
+                        consumer_key: Key::new(key),
                         facts,
                     },
-                    |e| e.hash,
+                    |e| self.rehash_mapping(e),
                 );
             }
         }
@@ -221,45 +294,46 @@ impl View {
         let hash = self.mapping_hash(km, key);
         let mut shard = write(&self.mappings[shard_of(hash)]);
         if let Ok(entry) = shard.find_entry(hash, |e| {
-            e.km == km && &*e.consumer_key == key && e.facts.id == mapping.id
+            e.km == km && e.consumer_key.is(key) && e.facts.id == mapping.id
         }) {
             entry.remove();
         }
     }
 
     fn put_subscription(&self, s: &Subscription) {
-        let api = s.api.as_str();
+        let api = self.api_number(s.api.as_str());
         let hash = self.subscription_hash(s.application, api);
         let mut shard = write(&self.subscriptions[shard_of(hash)]);
-        match shard.find_mut(hash, |e| e.application == s.application && &*e.api == api) {
+        match shard.find_mut(hash, |e| e.application == s.application && e.api == api) {
             Some(e) => e.state = s.state,
             None => {
                 shard.insert_unique(
                     hash,
                     SubscriptionEntry {
-                        hash,
                         application: s.application,
-                        api: api.into(),
+                        api,
                         state: s.state,
                     },
-                    |e| e.hash,
+                    |e| self.rehash_subscription(e),
                 );
             }
         }
     }
 
     fn remove_subscription(&self, application: ApplicationId, api: &str) {
+        let Some(api) = self.known_api_number(api) else {
+            return;
+        };
         let hash = self.subscription_hash(application, api);
         let mut shard = write(&self.subscriptions[shard_of(hash)]);
-        if let Ok(entry) =
-            shard.find_entry(hash, |e| e.application == application && &*e.api == api)
+        if let Ok(entry) = shard.find_entry(hash, |e| e.application == application && e.api == api)
         {
             entry.remove();
         }
     }
 
     fn remove_application(&self, application: ApplicationId) {
-        let hash = self.subscription_hash(application, "");
+        let hash = self.subscription_hash(application, 0);
         write(&self.subscriptions[shard_of(hash)]).retain(|e| e.application != application);
     }
 
@@ -315,9 +389,8 @@ impl View {
             mapping_shards[shard_of(hash)].insert_unique(
                 hash,
                 MappingEntry {
-                    hash,
                     km,
-                    consumer_key: m.consumer_key.as_str().into(),
+                    consumer_key: Key::new(m.consumer_key.as_str()),
                     facts: MappingFacts {
                         id: m.id,
                         application: m.application,
@@ -325,27 +398,27 @@ impl View {
                         state: m.state,
                     },
                 },
-                |e| e.hash,
+                |e| self.rehash_mapping(e),
             );
         }
         let mut sub_shards: Vec<HashTable<SubscriptionEntry>> =
             (0..SHARDS).map(|_| HashTable::new()).collect();
         for s in subscriptions {
-            let hash = self.subscription_hash(s.application, s.api.as_str());
+            let api = self.api_number(s.api.as_str());
+            let hash = self.subscription_hash(s.application, api);
             sub_shards[shard_of(hash)].insert_unique(
                 hash,
                 SubscriptionEntry {
-                    hash,
                     application: s.application,
-                    api: s.api.as_str().into(),
+                    api,
                     state: s.state,
                 },
-                |e| e.hash,
+                |e| self.rehash_subscription(e),
             );
         }
         self.apis.store(Arc::new(api_map));
         for (lock, mut table) in self.mappings.iter().zip(mapping_shards) {
-            table.shrink_to_fit(|e| e.hash);
+            table.shrink_to_fit(|e| self.rehash_mapping(e));
             *write(lock) = table;
         }
         for (lock, table) in self.subscriptions.iter().zip(sub_shards) {
