@@ -427,3 +427,128 @@ impl View {
         self.generation.fetch_add(1, Ordering::Release);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Actor, ClientSnapshot, MappingMode, now};
+
+    fn mapping(key: &str, application: ApplicationId) -> KeyMapping {
+        KeyMapping {
+            id: MappingId::random(),
+            application,
+            key_type: KeyType::Production,
+            key_manager: "km".parse().unwrap(),
+            consumer_key: key.parse().unwrap(),
+            mode: MappingMode::Mapped,
+            state: MappingState::Active,
+            validated: false,
+            secret_proven: false,
+            snapshot: ClientSnapshot::default(),
+            created_at: now(),
+            updated_at: now(),
+            created_by: Actor::System,
+        }
+    }
+
+    fn view() -> View {
+        View::new(HashMap::from([("km".parse().unwrap(), 0)]))
+    }
+
+    /// Keys at, around and far beyond the inline size, many of them so that the tables grow
+    /// (their hashes are then recomputed from the keys): each is found, under its own key
+    /// manager only, and removed.
+    #[test]
+    fn keys_inline_and_boxed_survive_growth_and_removal() {
+        let v = view();
+        let app = ApplicationId::random();
+        let keys: Vec<String> = (0..3000)
+            .map(|i| {
+                let len = [1, INLINE_KEY - 1, INLINE_KEY, INLINE_KEY + 1, 200][i % 5];
+                let stem = format!("k{i}-");
+                format!("{stem}{}", "x".repeat(len.saturating_sub(stem.len())))
+            })
+            .collect();
+        let mappings: Vec<KeyMapping> = keys.iter().map(|k| mapping(k, app)).collect();
+        for m in &mappings {
+            v.apply(&Event::MappingCreated { mapping: m.clone() });
+        }
+        assert_eq!(v.mapping_count(), keys.len());
+        for (k, m) in keys.iter().zip(&mappings) {
+            assert_eq!(v.mapping(0, k).map(|f| f.id), Some(m.id), "{k}");
+            assert!(v.mapping(1, k).is_none());
+        }
+        assert!(v.mapping(0, &format!("{}y", keys[3])).is_none());
+        assert!(v.mapping(0, &keys[2][..INLINE_KEY - 1]).is_none());
+        for m in mappings.iter().step_by(2) {
+            v.apply(&Event::MappingRemoved { mapping: m.clone() });
+        }
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(v.mapping(0, k).is_some(), i % 2 == 1, "{k}");
+        }
+        assert_eq!(v.mapping_count(), keys.len() / 2);
+    }
+
+    /// Subscriptions name their API by number: one arriving before its API, its API arriving
+    /// later, a removal for an API never seen, and an application deleted.
+    #[test]
+    fn subscriptions_by_interned_api_number() {
+        let v = view();
+        let (a, b) = (ApplicationId::random(), ApplicationId::random());
+        let sub = |application, api: &str, state| Event::SubscriptionChanged {
+            subscription: Subscription {
+                application,
+                api: api.parse().unwrap(),
+                state,
+                created_at: now(),
+                updated_at: now(),
+            },
+        };
+        v.apply(&sub(a, "orders", SubscriptionState::Unblocked));
+        v.apply(&sub(b, "orders", SubscriptionState::Blocked));
+        v.apply(&sub(a, "billing", SubscriptionState::ProdOnlyBlocked));
+        let api = |id: &str| Api {
+            id: id.parse().unwrap(),
+            name: id.into(),
+            version: "1".into(),
+            context: format!("/{id}"),
+            organization: "org".parse().unwrap(),
+            key_managers: AllowedKeyManagers::All,
+            audience: None,
+        };
+        for id in ["orders", "billing", "search"] {
+            v.apply(&Event::ApiChanged { api: api(id) });
+        }
+        let number = |id: &str| v.api(id).unwrap().index;
+        let (orders, billing, search) = (number("orders"), number("billing"), number("search"));
+        assert_ne!(orders, billing);
+        assert_ne!(billing, search);
+        assert_eq!(
+            v.subscription(a, orders),
+            Some(SubscriptionState::Unblocked)
+        );
+        assert_eq!(v.subscription(b, orders), Some(SubscriptionState::Blocked));
+        assert_eq!(
+            v.subscription(a, billing),
+            Some(SubscriptionState::ProdOnlyBlocked)
+        );
+        assert_eq!(v.subscription(b, billing), None);
+        assert_eq!(v.subscription(a, search), None);
+        v.apply(&Event::SubscriptionRemoved {
+            application: a,
+            api: "never-seen".parse().unwrap(),
+        });
+        v.apply(&Event::SubscriptionRemoved {
+            application: a,
+            api: "orders".parse().unwrap(),
+        });
+        assert_eq!(v.subscription(a, orders), None);
+        assert_eq!(
+            v.subscription(a, billing),
+            Some(SubscriptionState::ProdOnlyBlocked)
+        );
+        v.apply(&Event::ApplicationDeleted { application: a });
+        assert_eq!(v.subscription(a, billing), None);
+        assert_eq!(v.subscription(b, orders), Some(SubscriptionState::Blocked));
+    }
+}
