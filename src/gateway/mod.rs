@@ -21,9 +21,14 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Where the time goes: keys are parsed once per key-set refresh; the token's header and claims
-//! are parsed once with borrowed values; a token already verified is found by a keyed 128-bit
-//! hash and only its mapping and subscription are looked up again, in memory.
+//! Where the time goes: keys are parsed once per key-set refresh; the token is decoded into a
+//! stack buffer and its header and claims are read by a strict JSON scanner that validates
+//! everything and keeps only the raw text of the claims it needs (no allocation per claim); a
+//! token already verified is found by a keyed 128-bit hash, and its last decision is reused
+//! until the view changes, after which only its mapping and subscription are looked up again,
+//! in memory. On this project's 2-core test machine a never-seen RS256 token costs about 1.14
+//! times the bare RSA verification alone, and a repeat token about 330 ns
+//! (`cargo run --release --example bench_gateway`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
