@@ -2,7 +2,8 @@
 //! claims): it validates the whole text against RFC 8259 and keeps the raw text of the members
 //! the resolution reads, skipping every other value without building it.
 //!
-//! serde_json does the same job through its visitor machinery at about four times the cost;
+//! serde_json did the same job through its visitor machinery with about twice the instructions
+//! (about 13,000 against 6,000 for a 700-byte Keycloak-like payload, counted with callgrind);
 //! on first sight this parse is the largest cost after the signature itself. The tests at the
 //! bottom compare both on generated inputs, byte for byte.
 //!
