@@ -28,14 +28,23 @@ pub(crate) fn check_text(field: &'static str, value: &str, max: usize) -> Result
     } else {
         text_problem(value, max)
     };
+    match problem {
+        None => Ok(()),
+        Some(problem) => Err(text_error(field, value, max, problem)),
+    }
+}
+
+/// The error for a text field that fails its checks, built out of line.
+#[cold]
+#[inline(never)]
+fn text_error(field: &'static str, value: &str, max: usize, problem: TextProblem) -> Error {
     let reason = match problem {
-        None => return Ok(()),
-        Some(TextProblem::Blank) => "must not be empty or blank".to_owned(),
-        Some(TextProblem::TooLong) => format!("must be at most {max} bytes, got {}", value.len()),
-        Some(TextProblem::Control) => "must not contain control characters".to_owned(),
-        Some(TextProblem::Surrounding) => "must not start or end with whitespace".to_owned(),
+        TextProblem::Blank => "must not be empty or blank".to_owned(),
+        TextProblem::TooLong => format!("must be at most {max} bytes, got {}", value.len()),
+        TextProblem::Control => "must not contain control characters".to_owned(),
+        TextProblem::Surrounding => "must not start or end with whitespace".to_owned(),
     };
-    Err(Error::InvalidInput(InvalidInput::new(field, &reason)))
+    Error::InvalidInput(InvalidInput::new(field, &reason))
 }
 
 /// What is wrong with a text field, in the order the checks report it.

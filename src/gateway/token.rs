@@ -176,7 +176,6 @@ impl<'b> Decoded<'b> {
         stack: &'b mut [u8; INLINE_DECODED],
         heap: &'b mut Vec<u8>,
     ) -> Result<Self, Malformed> {
-        use base64_simd::AsOut as _;
         let engine = base64_simd::URL_SAFE_NO_PAD;
         let len = |p: &[u8], which| {
             engine
@@ -197,15 +196,9 @@ impl<'b> Decoded<'b> {
         };
         let (hb, rest) = buf.split_at_mut(h);
         let (pb, sb) = rest.split_at_mut(p);
-        engine
-            .decode(c.header, hb.as_out())
-            .map_err(|_| Malformed::Base64 { part: "header" })?;
-        engine
-            .decode(c.payload, pb.as_out())
-            .map_err(|_| Malformed::Base64 { part: "payload" })?;
-        engine
-            .decode(c.signature, sb.as_out())
-            .map_err(|_| Malformed::Base64 { part: "signature" })?;
+        decode_part(c.header, hb, "header")?;
+        decode_part(c.payload, pb, "payload")?;
+        decode_part(c.signature, sb, "signature")?;
         Ok(Self {
             buf,
             header: 0..h,
@@ -225,6 +218,17 @@ impl<'b> Decoded<'b> {
     pub(crate) fn signature(&self) -> &'b [u8] {
         &self.buf[self.signature.clone()]
     }
+}
+
+/// One part, decoded into exactly its decoded length. Out of line: one copy of the decoder's
+/// entry code serves the three parts.
+#[inline(never)]
+fn decode_part(src: &[u8], out: &mut [u8], part: &'static str) -> Result<(), Malformed> {
+    use base64_simd::AsOut as _;
+    base64_simd::URL_SAFE_NO_PAD
+        .decode(src, out.as_out())
+        .map(drop)
+        .map_err(|_| Malformed::Base64 { part })
 }
 
 /// The JOSE header members the resolution reads.
@@ -395,10 +399,7 @@ impl<'a> Claims<'a> {
             Some(raw) if is_small_integer(raw.as_bytes()) => Ok(Some(
                 raw.bytes().fold(0i64, |n, d| n * 10 + i64::from(d - b'0')),
             )),
-            Some(raw) => match serde_json::from_str::<f64>(raw) {
-                Ok(v) if v.is_finite() => Ok(Some(v.floor() as i64)),
-                _ => Err(BadClaim),
-            },
+            Some(raw) => fractional_time(raw).map(Some),
         }
     }
 
@@ -483,6 +484,17 @@ impl Audience {
     }
 }
 
+/// A NumericDate that is not a small integer (fractional, exponent, negative, huge): rare,
+/// kept out of line.
+#[cold]
+#[inline(never)]
+fn fractional_time(raw: &str) -> Result<i64, BadClaim> {
+    match serde_json::from_str::<f64>(raw) {
+        Ok(v) if v.is_finite() => Ok(v.floor() as i64),
+        _ => Err(BadClaim),
+    }
+}
+
 /// A JSON integer of 1 to 15 digits without a leading zero: exactly representable in `f64`.
 fn is_small_integer(text: &[u8]) -> bool {
     (1..=15).contains(&text.len())
@@ -496,7 +508,9 @@ enum OneOrMany<'a> {
 }
 
 impl<'a> OneOrMany<'a> {
-    /// A string or a list of strings, told apart by the first byte.
+    /// A string or a list of strings, told apart by the first byte. Out of line: one copy
+    /// serves the audience, client-id and scopes claims.
+    #[inline(never)]
     fn parse(raw: &'a str) -> Result<Self, BadClaim> {
         match raw.as_bytes().first() {
             Some(b'"') => json::string(raw).map(OneOrMany::One),
