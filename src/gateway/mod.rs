@@ -175,11 +175,14 @@ impl Scopes {
     /// between names, none at either end, no other whitespace), the usual case; otherwise
     /// normalized as [`Scopes::new`] does.
     pub(crate) fn from_joined(text: &str) -> Self {
-        let bytes = text.as_bytes();
-        let joined = bytes.first() != Some(&b' ')
-            && bytes.last() != Some(&b' ')
-            && !bytes.windows(2).any(|w| w[0] == b' ' && w[1] == b' ')
-            && !bytes.iter().any(|b| *b != b' ' && b.is_ascii_whitespace());
+        // One pass: no whitespace but single spaces between names.
+        let mut previous = b' ';
+        let mut joined = true;
+        for &b in text.as_bytes() {
+            joined &= !(b == b' ' && previous == b' ') && (b == b' ' || !b.is_ascii_whitespace());
+            previous = b;
+        }
+        let joined = joined && previous != b' ';
         if joined {
             Scopes(text.into())
         } else {
@@ -237,6 +240,7 @@ struct Inner {
     hasher: TokenHasher,
     jwt_cache: TokenCache,
     opaque_cache: TokenCache,
+    headers: token::HeaderCache,
 }
 
 /// The resolver. Cheap to clone (shared state); use one per process.
@@ -350,6 +354,7 @@ impl GatewayBuilder {
             inner: Arc::new(Inner {
                 jwt_cache: TokenCache::new(self.settings.cache_capacity),
                 opaque_cache: TokenCache::new(self.settings.introspection_cache_capacity),
+                headers: Default::default(),
                 settings: self.settings,
                 kms: states,
                 issuers,

@@ -9,7 +9,7 @@ use super::explain::{NoTrace, Trace};
 use super::jwks::{KeySet, Unfit};
 use super::refusal::{Malformed, Refusal, cold, truncated};
 use super::remote::KeyFetch;
-use super::token::{self, AUD, Algorithm, Claims, EXP, IAT, ISS, NBF, Shape};
+use super::token::{self, AUD, Claims, EXP, IAT, ISS, NBF, Shape};
 use super::view::ApiEntry;
 use super::{Authorized, Gateway, Inner, unix_now};
 use crate::model::{ApiId, ConsumerKey, KeyType, OrganizationId};
@@ -215,11 +215,8 @@ impl Inner {
         t: &mut T,
     ) -> Result<Authorized, Stop> {
         let (mut stack, mut heap) = ([0; token::INLINE_DECODED], Vec::new());
+        let header = self.headers.get(compact.header)?;
         let decoded = token::Decoded::new(compact, &mut stack, &mut heap)?;
-        let header = token::header(decoded.header())?;
-        if header.crit {
-            return Err(Malformed::CriticalHeader.into());
-        }
         let claims = token::claims(decoded.payload(), &self.names)?;
         // Step 2: the issuer elects the key manager; nothing is trusted yet.
         let issuer = claims
@@ -255,9 +252,9 @@ impl Inner {
         });
         self.km_usable(slot, api_id, &api, t)?;
         // Step 3: the key decides the algorithm.
-        let Some(alg) = Algorithm::from_name(&header.alg) else {
+        let Some(alg) = header.alg else {
             return Err(cold(|| Refusal::UnsupportedAlgorithm {
-                alg: truncated(&header.alg, 32),
+                alg: truncated(&header.alg_name, 32),
             })
             .into());
         };

@@ -159,11 +159,11 @@ pub(crate) fn b64(part: &[u8], which: &'static str) -> Result<Vec<u8>, Malformed
 /// Decoded bytes of typical tokens fit on the stack: no allocation on the first-sight path.
 pub(crate) const INLINE_DECODED: usize = 2048;
 
-/// The three parts decoded into one buffer: the caller's stack buffer when they fit, else a
-/// heap buffer.
+/// The payload and signature decoded into one buffer: the caller's stack buffer when they
+/// fit, else a heap buffer. (The header is decoded apart, and only when [`HeaderCache`] does
+/// not know it.)
 pub(crate) struct Decoded<'b> {
     buf: &'b [u8],
-    header: std::ops::Range<usize>,
     payload: std::ops::Range<usize>,
     signature: std::ops::Range<usize>,
 }
@@ -176,39 +176,25 @@ impl<'b> Decoded<'b> {
         stack: &'b mut [u8; INLINE_DECODED],
         heap: &'b mut Vec<u8>,
     ) -> Result<Self, Malformed> {
-        let engine = base64_simd::URL_SAFE_NO_PAD;
-        let len = |p: &[u8], which| {
-            engine
-                .decoded_length(p)
-                .map_err(|_| Malformed::Base64 { part: which })
-        };
-        let (h, p, s) = (
-            len(c.header, "header")?,
-            len(c.payload, "payload")?,
-            len(c.signature, "signature")?,
+        let (p, s) = (
+            decoded_len(c.payload, "payload")?,
+            decoded_len(c.signature, "signature")?,
         );
-        let total = h + p + s;
+        let total = p + s;
         let buf: &'b mut [u8] = if total <= INLINE_DECODED {
             &mut stack[..total]
         } else {
             heap.resize(total, 0);
             heap
         };
-        let (hb, rest) = buf.split_at_mut(h);
-        let (pb, sb) = rest.split_at_mut(p);
-        decode_part(c.header, hb, "header")?;
+        let (pb, sb) = buf.split_at_mut(p);
         decode_part(c.payload, pb, "payload")?;
         decode_part(c.signature, sb, "signature")?;
         Ok(Self {
             buf,
-            header: 0..h,
-            payload: h..h + p,
-            signature: h + p..total,
+            payload: 0..p,
+            signature: p..total,
         })
-    }
-
-    pub(crate) fn header(&self) -> &'b [u8] {
-        &self.buf[self.header.clone()]
     }
 
     pub(crate) fn payload(&self) -> &'b [u8] {
@@ -218,6 +204,12 @@ impl<'b> Decoded<'b> {
     pub(crate) fn signature(&self) -> &'b [u8] {
         &self.buf[self.signature.clone()]
     }
+}
+
+fn decoded_len(part: &[u8], which: &'static str) -> Result<usize, Malformed> {
+    base64_simd::URL_SAFE_NO_PAD
+        .decoded_length(part)
+        .map_err(|_| Malformed::Base64 { part: which })
 }
 
 /// One part, decoded into exactly its decoded length. Out of line: one copy of the decoder's
@@ -231,18 +223,31 @@ fn decode_part(src: &[u8], out: &mut [u8], part: &'static str) -> Result<(), Mal
         .map_err(|_| Malformed::Base64 { part })
 }
 
-/// The JOSE header members the resolution reads.
+/// The JOSE header members the resolution reads, parsed once per distinct header.
 #[derive(Debug)]
-pub(crate) struct Header<'a> {
-    pub alg: Cow<'a, str>,
-    pub kid: Option<Cow<'a, str>>,
-    /// The header lists critical extensions (any `crit` member, even `null`).
-    pub crit: bool,
+pub(crate) struct KnownHeader {
+    /// The header as it appears in the token (base64url).
+    encoded: Box<[u8]>,
+    /// `alg` as written.
+    pub alg_name: Box<str>,
+    /// `alg`, when supported.
+    pub alg: Option<Algorithm>,
+    pub kid: Option<Box<str>>,
 }
 
-/// Parses the header: a JSON object with a string `alg`, an optional string `kid`; each at
-/// most once.
-pub(crate) fn header(bytes: &[u8]) -> Result<Header<'_>, Malformed> {
+/// Decodes and parses an encoded header: a JSON object with a string `alg`, an optional string
+/// `kid`, each at most once, and no `crit` (no critical extension is supported).
+pub(crate) fn header(encoded: &[u8]) -> Result<KnownHeader, Malformed> {
+    let mut stack = [0; 512];
+    let mut heap = Vec::new();
+    let len = decoded_len(encoded, "header")?;
+    let bytes: &mut [u8] = if len <= stack.len() {
+        &mut stack[..len]
+    } else {
+        heap.resize(len, 0);
+        &mut heap
+    };
+    decode_part(encoded, bytes, "header")?;
     let bad = || Malformed::Json { part: "header" };
     let slot = |name: &str| match name {
         "alg" => Some(0),
@@ -252,16 +257,64 @@ pub(crate) fn header(bytes: &[u8]) -> Result<Header<'_>, Malformed> {
     };
     let mut raw = [None; 3];
     json::object(bytes, &slot, &mut raw).map_err(|_| bad())?;
-    let alg = raw[0].and_then(json::string).ok_or_else(bad)?;
+    let alg_name = raw[0].and_then(json::string).ok_or_else(bad)?;
     let kid = match raw[1] {
         None | Some("null") => None,
-        Some(kid) => Some(json::string(kid).ok_or_else(bad)?),
+        Some(kid) => Some(json::string(kid).ok_or_else(bad)?.into()),
     };
-    Ok(Header {
-        alg,
+    if raw[2].is_some() {
+        return Err(Malformed::CriticalHeader);
+    }
+    Ok(KnownHeader {
+        encoded: encoded.into(),
+        alg: Algorithm::from_name(&alg_name),
+        alg_name: alg_name.into(),
         kid,
-        crit: raw[2].is_some(),
     })
+}
+
+/// Headers already parsed, by their exact encoded bytes: an issuer signs its tokens with a
+/// few headers (one per key), so each is decoded and parsed once. Bounded: at most
+/// [`HeaderCache::SLOTS`] headers of at most [`HeaderCache::MAX_LEN`] bytes, with supported
+/// algorithms only; when full, slots are replaced in turn (a flood of odd headers costs
+/// parsing, never a wrong answer: a hit is an exact byte match).
+#[derive(Debug, Default)]
+pub(crate) struct HeaderCache {
+    slots: arc_swap::ArcSwap<Vec<std::sync::Arc<KnownHeader>>>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+impl HeaderCache {
+    const SLOTS: usize = 16;
+    const MAX_LEN: usize = 512;
+
+    /// The parsed header of a token: from the cache, or decoded, parsed and remembered.
+    pub(crate) fn get(&self, encoded: &[u8]) -> Result<std::sync::Arc<KnownHeader>, Malformed> {
+        if let Some(known) = self.slots.load().iter().find(|k| *k.encoded == *encoded) {
+            return Ok(known.clone());
+        }
+        let known = std::sync::Arc::new(header(encoded)?);
+        if known.alg.is_some() && encoded.len() <= Self::MAX_LEN {
+            let at = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % Self::SLOTS;
+            self.slots.rcu(|slots| {
+                let mut slots = Vec::clone(slots);
+                if slots.iter().any(|k| k.encoded == known.encoded) {
+                    // Another thread remembered it meanwhile.
+                } else if slots.len() < Self::SLOTS {
+                    slots.push(known.clone());
+                } else {
+                    slots[at] = known.clone();
+                }
+                slots
+            });
+        }
+        Ok(known)
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.slots.load().len()
+    }
 }
 
 /// The claims the resolution may read: the standard ones plus every configured consumer-key
@@ -568,6 +621,58 @@ mod tests {
             shape(&[b'a'; 101], 100),
             Err(Malformed::TooLong { .. })
         ));
+    }
+
+    /// A header is parsed once and then found by its exact bytes; unsupported algorithms are
+    /// not kept; `crit` is refused; the cache stays bounded under a flood of distinct headers.
+    #[test]
+    fn header_cache_is_exact_and_bounded() {
+        let enc = |json: &str| base64_simd::URL_SAFE_NO_PAD.encode_to_string(json);
+        let cache = HeaderCache::default();
+        let h = enc(r#"{"alg":"RS256","kid":"k1","typ":"JWT"}"#);
+        let first = cache.get(h.as_bytes()).unwrap();
+        assert_eq!(first.alg, Some(Algorithm::RS256));
+        assert_eq!(first.kid.as_deref(), Some("k1"));
+        let again = cache.get(h.as_bytes()).unwrap();
+        assert!(std::sync::Arc::ptr_eq(&first, &again));
+        assert_eq!(cache.len(), 1);
+        // Another kid is another header.
+        let other = cache
+            .get(enc(r#"{"alg":"RS256","kid":"k2"}"#).as_bytes())
+            .unwrap();
+        assert_eq!(other.kid.as_deref(), Some("k2"));
+        assert_eq!(cache.len(), 2);
+        // Unsupported algorithms are parsed (for the refusal) but not kept.
+        let none = cache.get(enc(r#"{"alg":"none"}"#).as_bytes()).unwrap();
+        assert_eq!((none.alg, &*none.alg_name), (None, "none"));
+        assert_eq!(cache.len(), 2);
+        assert!(matches!(
+            cache.get(enc(r#"{"alg":"RS256","crit":["b64"]}"#).as_bytes()),
+            Err(Malformed::CriticalHeader)
+        ));
+        assert!(matches!(
+            cache.get(enc(r#"{"alg":"RS256","crit":null}"#).as_bytes()),
+            Err(Malformed::CriticalHeader)
+        ));
+        assert!(matches!(
+            cache.get(enc(r#"{"alg":7}"#).as_bytes()),
+            Err(Malformed::Json { part: "header" })
+        ));
+        assert!(matches!(
+            cache.get(b"e30=").err(),
+            Some(Malformed::Base64 { part: "header" })
+        ));
+        for i in 0..100 {
+            let h = enc(&format!(r#"{{"alg":"ES256","kid":"flood-{i}"}}"#));
+            assert_eq!(
+                cache.get(h.as_bytes()).unwrap().kid.as_deref(),
+                Some(&*format!("flood-{i}"))
+            );
+            assert!(cache.len() <= HeaderCache::SLOTS);
+        }
+        assert_eq!(cache.len(), HeaderCache::SLOTS);
+        // Evicted or not, the first header still parses to the same thing.
+        assert_eq!(cache.get(h.as_bytes()).unwrap().kid.as_deref(), Some("k1"));
     }
 
     #[test]
