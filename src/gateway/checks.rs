@@ -166,7 +166,8 @@ impl Inner {
         Ok(())
     }
 
-    /// Steps 2 (again: the API or the key manager may have changed), 4, 5, 7 and 8.
+    /// For a cached token: steps 2 (again: the API or the key manager may have changed), 4
+    /// and 5, then 7 and 8.
     pub(crate) fn authorize<T: Trace>(
         &self,
         v: &Verified,
@@ -180,6 +181,20 @@ impl Inner {
         self.km_usable(v.km, api_id, api, t)?;
         self.check_time(v.exp, v.nbf, None, now, t)?;
         self.check_audience(km, api, &v.audience, t)?;
+        self.map_and_subscribe(v, api_id, api, key_type, t)
+    }
+
+    /// Steps 7 (the mapping) and 8 (the subscription and key type), for a token whose key
+    /// manager, time and audience were just checked.
+    pub(crate) fn map_and_subscribe<T: Trace>(
+        &self,
+        v: &Verified,
+        api_id: &ApiId,
+        api: &ApiEntry,
+        key_type: KeyType,
+        t: &mut T,
+    ) -> Result<Authorized, Refusal> {
+        let km = &self.kms[v.km as usize];
         let Some(mapping) = self.view.mapping(v.km, v.consumer_key.as_str()) else {
             if T::ON {
                 let elsewhere: Vec<String> = self

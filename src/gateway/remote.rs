@@ -97,8 +97,10 @@ impl Inner {
                     let json = serde_json::to_vec(&answer.claims).unwrap_or_default();
                     let claims = token::claims(&json, &self.names).map_err(Refusal::Malformed)?;
                     let cache = use_cache.then(|| (self.hasher.key(token), &self.opaque_cache));
-                    let result =
-                        self.finish(&claims, slot, None, api_id, &api, key_type, now, cache, t);
+                    // The slots above are the usable ones; this says so in an explanation.
+                    let result = self.km_usable(slot, api_id, &api, t).and_then(|()| {
+                        self.finish(&claims, slot, None, api_id, &api, key_type, now, cache, t)
+                    });
                     if let Err(r) = &result {
                         t.note(r.step(), || format!("refused: {r}"));
                     }

@@ -423,6 +423,7 @@ impl Inner {
             let until = exp.unwrap_or(now + self.settings.max_cache_ttl.as_secs() as i64);
             cache.insert(key, until, now, verified.clone());
         }
-        self.authorize(&verified, api_id, api, key_type, now, t)
+        // Steps 2, 4 and 5 passed moments ago, above and in `verify_jwt`.
+        self.map_and_subscribe(&verified, api_id, api, key_type, t)
     }
 }
