@@ -1,6 +1,7 @@
 //! The emulator's wire behaviour, checked with a plain HTTP client (what the adapter relies
 //! on must be what the spec page says Keycloak does).
 
+use keyprov::error::UnusableReason;
 use keyprov::{ConsumerKey, ConsumerSecret, Error, KeyManager};
 use km_keycloak::KeycloakKeyManager;
 use km_keycloak::emulator::{KeycloakClient, KeycloakEmulator, KeycloakVersion, MASKED_SECRET};
@@ -111,10 +112,11 @@ async fn token_endpoint_refuses_unusable_clients_like_keycloak() {
     let bearer = kc.create_client(KeycloakClient::bearer_only("legacy"));
     let no_sa = kc.create_client(KeycloakClient::confidential("web").service_accounts(false));
     let disabled = kc.create_client(KeycloakClient::confidential("off").enabled(false));
+    // As Keycloak's TokenEndpoint and ClientCredentialsGrantType answer.
     let cases = [
-        (&public, 400, "unauthorized_client"),
+        (&public, 401, "unauthorized_client"),
         (&bearer, 400, "invalid_client"),
-        (&no_sa, 400, "unauthorized_client"),
+        (&no_sa, 401, "unauthorized_client"),
         (&disabled, 401, "unauthorized_client"),
     ];
     for (client, status, code) in cases {
@@ -125,6 +127,41 @@ async fn token_endpoint_refuses_unusable_clients_like_keycloak() {
             "{client:?}"
         );
     }
+    // Through the adapter, a client that may not use the grant is not usable, not a wrong
+    // secret, although Keycloak answers both with 401 `unauthorized_client`.
+    let admin = kc.admin_service_account("keyprov-admin");
+    let km = KeycloakKeyManager::new(adapter(&kc, &admin)).unwrap();
+    for client in [&public, &bearer, &no_sa] {
+        let err = km
+            .prove_secret(
+                &ConsumerKey::new(client.client_id.as_str()).unwrap(),
+                &ConsumerSecret::new(if client.secret.is_empty() {
+                    "none"
+                } else {
+                    client.secret.as_str()
+                }),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::ClientNotUsable {
+                    reason: UnusableReason::NoClientCredentials,
+                    ..
+                }
+            ),
+            "{client:?}: {err:?}"
+        );
+    }
+    let err = km
+        .prove_secret(
+            &ConsumerKey::new(disabled.client_id.as_str()).unwrap(),
+            &ConsumerSecret::new(disabled.secret.as_str()),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::SecretNotProven { .. }), "{err:?}");
 }
 
 #[tokio::test]

@@ -236,7 +236,24 @@ pub fn classify(kind: EndpointKind, endpoint: &str, status: u16, body: &[u8]) ->
     }
     let parsed = ErrorBody::parse(body);
     let code = parsed.as_ref().and_then(|b| b.error.as_deref());
+    // Keycloak answers a client that authenticated but may not use client_credentials with
+    // 401 `unauthorized_client` (public, service accounts off), like wrong credentials from
+    // version 20, or with 400 `invalid_client` (bearer-only), like wrong credentials before;
+    // only the description tells them apart.
+    let grant_refused = parsed
+        .as_ref()
+        .and_then(|b| b.error_description.as_deref())
+        .is_some_and(|d| {
+            d.ends_with("not allowed to retrieve service account")
+                || d == "Client not enabled to retrieve service account"
+                || d == "Bearer-only not allowed"
+        });
     match (kind, status, code) {
+        (EndpointKind::Token, 400 | 401, Some("unauthorized_client" | "invalid_client"))
+            if grant_refused =>
+        {
+            return OidcError::GrantNotAllowed { endpoint };
+        }
         (EndpointKind::Token, 400 | 401, Some("invalid_client")) => {
             return OidcError::InvalidClient { endpoint };
         }
@@ -311,6 +328,25 @@ mod tests {
                 ..
             }
         ));
+        // Keycloak: the client authenticated but may not use the grant (401, told apart by
+        // the description).
+        for description in [
+            "Public client not allowed to retrieve service account",
+            "Bearer-only client not allowed to retrieve service account",
+            "Client not enabled to retrieve service account",
+        ] {
+            let body =
+                format!(r#"{{"error":"unauthorized_client","error_description":"{description}"}}"#);
+            let err = classify(EndpointKind::Token, "token /t", 401, body.as_bytes());
+            assert!(
+                matches!(err, OidcError::GrantNotAllowed { .. }),
+                "{description}: {err:?}"
+            );
+        }
+        let wrong_kc =
+            br#"{"error":"unauthorized_client","error_description":"Invalid client or Invalid client credentials"}"#;
+        let err = classify(EndpointKind::Token, "token /t", 401, wrong_kc);
+        assert!(matches!(err, OidcError::InvalidClient { .. }), "{err:?}");
         let scope = br#"{"error":"invalid_scope"}"#;
         let err = classify(EndpointKind::Token, "token /t", 400, scope).into_core(&km());
         assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");

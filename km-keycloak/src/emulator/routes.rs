@@ -237,6 +237,9 @@ async fn token(
         )
     };
     // Public clients authenticate with their id alone, then may not use service accounts.
+    // Statuses, codes and descriptions as Keycloak's `TokenEndpoint.checkClient` (bearer-only:
+    // 400 `invalid_client`) and `ClientCredentialsGrantType.process` (public, service accounts
+    // off: 401 `unauthorized_client`).
     if let Some((record, flags)) =
         presented_client_id(&headers, &form).and_then(|id| find(&engine, &realm, &id))
         && flags.public_client
@@ -245,7 +248,7 @@ async fn token(
             return bad_credentials();
         }
         return refuse(
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNAUTHORIZED,
             "unauthorized_client",
             "Public client not allowed to retrieve service account",
         );
@@ -267,7 +270,7 @@ async fn token(
     }
     if !flags.service_accounts_enabled {
         return refuse(
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNAUTHORIZED,
             "unauthorized_client",
             "Client not enabled to retrieve service account",
         );
