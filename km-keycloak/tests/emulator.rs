@@ -117,7 +117,7 @@ async fn token_endpoint_refuses_unusable_clients_like_keycloak() {
         (&public, 401, "unauthorized_client"),
         (&bearer, 400, "invalid_client"),
         (&no_sa, 401, "unauthorized_client"),
-        (&disabled, 401, "unauthorized_client"),
+        (&disabled, 400, "unauthorized_client"),
     ];
     for (client, status, code) in cases {
         let (got, body) = token_answer(&kc, &client.client_id, &client.secret).await;
@@ -127,6 +127,11 @@ async fn token_endpoint_refuses_unusable_clients_like_keycloak() {
             "{client:?}"
         );
     }
+    let (got, body) = token_answer(&kc, "nobody", "whatever").await;
+    assert_eq!(
+        (got, body["error_description"].as_str()),
+        (400, Some("Invalid client credentials"))
+    );
     // Through the adapter, a client that may not use the grant is not usable, not a wrong
     // secret, although Keycloak answers both with 401 `unauthorized_client`.
     let admin = kc.admin_service_account("keyprov-admin");

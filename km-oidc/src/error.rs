@@ -240,14 +240,12 @@ pub fn classify(kind: EndpointKind, endpoint: &str, status: u16, body: &[u8]) ->
     // 401 `unauthorized_client` (public, service accounts off), like wrong credentials from
     // version 20, or with 400 `invalid_client` (bearer-only), like wrong credentials before;
     // only the description tells them apart.
-    let grant_refused = parsed
-        .as_ref()
-        .and_then(|b| b.error_description.as_deref())
-        .is_some_and(|d| {
-            d.ends_with("not allowed to retrieve service account")
-                || d == "Client not enabled to retrieve service account"
-                || d == "Bearer-only not allowed"
-        });
+    let description = parsed.as_ref().and_then(|b| b.error_description.as_deref());
+    let grant_refused = description.is_some_and(|d| {
+        d.ends_with("not allowed to retrieve service account")
+            || d == "Client not enabled to retrieve service account"
+            || d == "Bearer-only not allowed"
+    });
     match (kind, status, code) {
         (EndpointKind::Token, 400 | 401, Some("unauthorized_client" | "invalid_client"))
             if grant_refused =>
@@ -255,6 +253,12 @@ pub fn classify(kind: EndpointKind, endpoint: &str, status: u16, body: &[u8]) ->
             return OidcError::GrantNotAllowed { endpoint };
         }
         (EndpointKind::Token, 400 | 401, Some("invalid_client")) => {
+            return OidcError::InvalidClient { endpoint };
+        }
+        // Keycloak: an unknown or disabled client (it does not say which).
+        (EndpointKind::Token, 400, Some("unauthorized_client"))
+            if description == Some("Invalid client credentials") =>
+        {
             return OidcError::InvalidClient { endpoint };
         }
         // Keycloak >= 20 answers wrong credentials with 401 unauthorized_client.
@@ -346,6 +350,11 @@ mod tests {
         let wrong_kc =
             br#"{"error":"unauthorized_client","error_description":"Invalid client or Invalid client credentials"}"#;
         let err = classify(EndpointKind::Token, "token /t", 401, wrong_kc);
+        assert!(matches!(err, OidcError::InvalidClient { .. }), "{err:?}");
+        // Keycloak: unknown or disabled client.
+        let unknown_kc =
+            br#"{"error":"unauthorized_client","error_description":"Invalid client credentials"}"#;
+        let err = classify(EndpointKind::Token, "token /t", 400, unknown_kc);
         assert!(matches!(err, OidcError::InvalidClient { .. }), "{err:?}");
         let scope = br#"{"error":"invalid_scope"}"#;
         let err = classify(EndpointKind::Token, "token /t", 400, scope).into_core(&km());

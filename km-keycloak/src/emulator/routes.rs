@@ -236,17 +236,29 @@ async fn token(
             "Invalid client or Invalid client credentials",
         )
     };
+    // Keycloak's `AuthenticationProcessor.handleClientAuthException`: an unknown or disabled
+    // client is 400 "Invalid client credentials" (a wrong secret is 401, above).
+    let unknown_or_disabled = || {
+        let code = if realms.version().says_unauthorized_client() {
+            "unauthorized_client"
+        } else {
+            "invalid_client"
+        };
+        refuse(StatusCode::BAD_REQUEST, code, "Invalid client credentials")
+    };
+    let presented = presented_client_id(&headers, &form);
+    match presented.as_deref().map(|id| find(&engine, &realm, id)) {
+        Some(None) => return unknown_or_disabled(),
+        Some(Some((record, _))) if !record.enabled => return unknown_or_disabled(),
+        _ => {}
+    }
     // Public clients authenticate with their id alone, then may not use service accounts.
     // Statuses, codes and descriptions as Keycloak's `TokenEndpoint.checkClient` (bearer-only:
     // 400 `invalid_client`) and `ClientCredentialsGrantType.process` (public, service accounts
     // off: 401 `unauthorized_client`).
-    if let Some((record, flags)) =
-        presented_client_id(&headers, &form).and_then(|id| find(&engine, &realm, &id))
+    if let Some((_, flags)) = presented.and_then(|id| find(&engine, &realm, &id))
         && flags.public_client
     {
-        if !record.enabled {
-            return bad_credentials();
-        }
         return refuse(
             StatusCode::UNAUTHORIZED,
             "unauthorized_client",
