@@ -94,6 +94,19 @@ pub(crate) fn classify_token(endpoint: &str, status: u16, body: &[u8]) -> IsErro
             endpoint: endpoint.to_owned(),
         };
     }
+    // IS 5.11 names an unknown client (wso2/product-is#22336 quotes the answer).
+    if status == 401
+        && let Some(parsed) = ErrorBody::parse(body)
+        && parsed.error.as_deref() == Some("invalid_client")
+        && parsed
+            .error_description
+            .as_deref()
+            .is_some_and(|d| d.starts_with("A valid OAuth client could not be found"))
+    {
+        return IsError::Oidc(OidcError::NotFound {
+            endpoint: endpoint.to_owned(),
+        });
+    }
     IsError::Oidc(classify(EndpointKind::Token, endpoint, status, body))
 }
 
@@ -143,15 +156,28 @@ mod tests {
 
     #[test]
     fn token_refusals_tell_inactive_from_wrong_secret() {
-        let inactive = br#"{"error":"invalid_client","error_description":"Oauth application is not in active state."}"#;
-        let err = classify_token("token /oauth2/token", 401, inactive).into_core(&km());
-        assert!(matches!(
-            err,
-            Error::ClientNotUsable {
-                reason: UnusableReason::Disabled,
-                ..
-            }
-        ));
+        // With and without the final period (IS versions differ; product-is#5531 quotes
+        // a 401 with the second).
+        for inactive in [
+            &br#"{"error":"invalid_client","error_description":"Oauth application is not in active state."}"#[..],
+            br#"{"error_description":"Oauth application is not in active state","error":"invalid_client"}"#,
+        ] {
+            let err = classify_token("token /oauth2/token", 401, inactive).into_core(&km());
+            assert!(matches!(
+                err,
+                Error::ClientNotUsable {
+                    reason: UnusableReason::Disabled,
+                    ..
+                }
+            ));
+        }
+        let unknown = br#"{"error_description":"A valid OAuth client could not be found for client_id: w_sNIcatiDplDKRibkIWgSH8w00b","error":"invalid_client"}"#;
+        let err = classify_token("token /oauth2/token", 401, unknown).into_core(&km());
+        assert!(matches!(err, Error::ClientNotFound { .. }), "{err:?}");
+        let wrong_511 =
+            br#"{"error_description":"Client credentials are invalid.","error":"invalid_client"}"#;
+        let err = classify_token("token /oauth2/token", 401, wrong_511).into_core(&km());
+        assert!(matches!(err, Error::SecretNotProven { .. }), "{err:?}");
         let wrong =
             br#"{"error":"invalid_client","error_description":"Client Authentication failed."}"#;
         let err = classify_token("token /oauth2/token", 401, wrong).into_core(&km());
