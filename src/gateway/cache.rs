@@ -52,7 +52,7 @@ pub(crate) struct Verified {
     pub consumer_key: ConsumerKey,
     pub exp: Option<i64>,
     pub nbf: Option<i64>,
-    pub audience: super::token::Audience,
+    pub audience: super::claims::Audience,
     pub scopes: super::Scopes,
     /// The last decision for this token, valid while the view's generation is unchanged.
     pub memo: ArcSwapOption<Memo>,

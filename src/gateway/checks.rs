@@ -141,7 +141,7 @@ impl Inner {
         &self,
         km: &KmState,
         api: &ApiEntry,
-        audience: &super::token::Audience,
+        audience: &super::claims::Audience,
         t: &mut T,
     ) -> Result<(), Refusal> {
         let mut checked = false;

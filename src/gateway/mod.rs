@@ -44,7 +44,9 @@ use crate::store::Store;
 
 mod cache;
 mod checks;
+mod claims;
 mod explain;
+mod header;
 mod json;
 mod jwks;
 mod refusal;
@@ -58,8 +60,8 @@ pub use refusal::{Malformed, Refusal};
 pub use token::Algorithm;
 
 use cache::{TokenCache, TokenHasher};
+use claims::ClaimNames;
 use jwks::{KeyCache, KeySet};
-use token::ClaimNames;
 use view::View;
 
 /// How the gateway validates tokens. Every field has a default.
@@ -240,7 +242,7 @@ struct Inner {
     hasher: TokenHasher,
     jwt_cache: TokenCache,
     opaque_cache: TokenCache,
-    headers: token::HeaderCache,
+    headers: header::HeaderCache,
 }
 
 /// The resolver. Cheap to clone (shared state); use one per process.
@@ -310,7 +312,7 @@ impl GatewayBuilder {
             }
             let consumer_key_claims = match &config.consumer_key_claim {
                 Some(claim) => vec![claim.clone()],
-                None => token::DEFAULT_CONSUMER_KEY_CLAIMS
+                None => claims::DEFAULT_CONSUMER_KEY_CLAIMS
                     .iter()
                     .map(|c| (*c).to_owned())
                     .collect(),

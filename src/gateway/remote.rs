@@ -2,10 +2,10 @@
 //! (rate-limited, one at a time, keeping the cached keys on failure) and introspecting opaque
 //! tokens (step 9).
 
+use super::claims;
 use super::explain::Trace;
 use super::jwks::KeySet;
 use super::refusal::{Malformed, Refusal};
-use super::token;
 use super::{Authorized, Inner};
 use crate::model::{ApiId, KeyType};
 
@@ -95,7 +95,7 @@ impl Inner {
                         format!("key manager {} says the token is active", km.config.id)
                     });
                     let json = serde_json::to_vec(&answer.claims).unwrap_or_default();
-                    let claims = token::claims(&json, &self.names).map_err(Refusal::Malformed)?;
+                    let claims = claims::claims(&json, &self.names).map_err(Refusal::Malformed)?;
                     let cache = use_cache.then(|| (self.hasher.key(token), &self.opaque_cache));
                     // The slots above are the usable ones; this says so in an explanation.
                     let result = self.km_usable(slot, api_id, &api, t).and_then(|()| {

@@ -5,11 +5,12 @@
 use std::sync::Arc;
 
 use super::cache::{TokenCache, TokenKey, Verified};
+use super::claims::{self, AUD, Claims, EXP, IAT, ISS, NBF};
 use super::explain::{NoTrace, Trace};
 use super::jwks::{KeySet, Unfit};
 use super::refusal::{Malformed, Refusal, cold, truncated};
 use super::remote::KeyFetch;
-use super::token::{self, AUD, Claims, EXP, IAT, ISS, NBF, Shape};
+use super::token::{self, Shape};
 use super::view::ApiEntry;
 use super::{Authorized, Gateway, Inner, unix_now};
 use crate::model::{ApiId, ConsumerKey, KeyType, OrganizationId};
@@ -217,7 +218,7 @@ impl Inner {
         let (mut stack, mut heap) = ([0; token::INLINE_DECODED], Vec::new());
         let header = self.headers.get(compact.header)?;
         let decoded = token::Decoded::new(compact, &mut stack, &mut heap)?;
-        let claims = token::claims(decoded.payload(), &self.names)?;
+        let claims = claims::claims(decoded.payload(), &self.names)?;
         // Step 2: the issuer elects the key manager; nothing is trusted yet.
         let issuer = claims
             .string(ISS)
