@@ -153,12 +153,12 @@ impl<'a> Claims<'a> {
     }
 
     /// A string, or the first element of a list of strings (gateway.md step 6).
-    pub(crate) fn string_or_first(&self, index: usize) -> Result<Option<String>, BadClaim> {
+    pub(crate) fn string_or_first(&self, index: usize) -> Result<Option<Cow<'a, str>>, BadClaim> {
         match self.raw(index) {
             None => Ok(None),
             Some(raw) => match OneOrMany::parse(raw) {
-                Ok(OneOrMany::One(s)) => Ok(Some(s.into_owned())),
-                Ok(OneOrMany::Many(list)) => Ok(list.into_iter().next().map(Cow::into_owned)),
+                Ok(OneOrMany::One(s)) => Ok(Some(s)),
+                Ok(OneOrMany::Many(list)) => Ok(list.into_iter().next()),
                 Err(_) => Err(BadClaim),
             },
         }

@@ -1,9 +1,11 @@
 //! The JOSE header: parsed once per distinct header and remembered by its exact bytes.
 
+use std::mem::MaybeUninit;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use arc_swap::ArcSwap;
+use base64_simd::Out;
 
 use super::json;
 use super::refusal::Malformed;
@@ -24,16 +26,16 @@ pub(crate) struct KnownHeader {
 /// Decodes and parses an encoded header: a JSON object with a string `alg`, an optional string
 /// `kid`, each at most once, and no `crit` (no critical extension is supported).
 pub(crate) fn header(encoded: &[u8]) -> Result<KnownHeader, Malformed> {
-    let mut stack = [0; 512];
+    let mut stack = [const { MaybeUninit::uninit() }; 512];
     let mut heap = Vec::new();
     let len = decoded_len(encoded, "header")?;
-    let bytes: &mut [u8] = if len <= stack.len() {
+    let room: &mut [MaybeUninit<u8>] = if len <= stack.len() {
         &mut stack[..len]
     } else {
-        heap.resize(len, 0);
-        &mut heap
+        heap.reserve_exact(len);
+        &mut heap.spare_capacity_mut()[..len]
     };
-    decode_part(encoded, bytes, "header")?;
+    let bytes = decode_part(encoded, Out::from_uninit_slice(room), "header")?;
     let bad = || Malformed::Json { part: "header" };
     let slot = |name: &str| match name {
         "alg" => Some(0),

@@ -215,7 +215,7 @@ impl Inner {
         cache: Option<(TokenKey, &TokenCache)>,
         t: &mut T,
     ) -> Result<Authorized, Stop> {
-        let (mut stack, mut heap) = ([0; token::INLINE_DECODED], Vec::new());
+        let (mut stack, mut heap) = (token::scratch(), Vec::new());
         let header = self.headers.get(compact.header)?;
         let decoded = token::Decoded::new(compact, &mut stack, &mut heap)?;
         let claims = claims::claims(decoded.payload(), &self.names)?;
@@ -400,7 +400,7 @@ impl Inner {
                     .collect(),
             }));
         };
-        let consumer_key = ConsumerKey::new(value).map_err(|_| bad_claim(name))?;
+        let consumer_key = ConsumerKey::from_ref(&value).map_err(|_| bad_claim(name))?;
         t.note(6, || {
             format!(
                 "client id {:?} read from claim {name:?}",
@@ -413,6 +413,7 @@ impl Inner {
         let verified = Arc::new(Verified {
             km: slot,
             issuer,
+            key_manager: km.config.id.unshared(),
             consumer_key,
             exp,
             nbf,

@@ -2,6 +2,9 @@
 //! needs, parsed once with borrowed values (no allocation per claim).
 
 use std::fmt;
+use std::mem::MaybeUninit;
+
+use base64_simd::Out;
 
 use super::refusal::Malformed;
 
@@ -157,13 +160,21 @@ pub(crate) fn b64(part: &[u8], which: &'static str) -> Result<Vec<u8>, Malformed
 /// Decoded bytes of typical tokens fit on the stack: no allocation on the first-sight path.
 pub(crate) const INLINE_DECODED: usize = 2048;
 
+/// Room for the decoded payload and signature, left uninitialized: the decoder writes every
+/// byte it hands back, so nothing is zeroed first (2 KB of zeroes per token was measurable).
+pub(crate) type Scratch = [MaybeUninit<u8>; INLINE_DECODED];
+
+/// A fresh [`Scratch`].
+pub(crate) fn scratch() -> Scratch {
+    [const { MaybeUninit::uninit() }; INLINE_DECODED]
+}
+
 /// The payload and signature decoded into one buffer: the caller's stack buffer when they
 /// fit, else a heap buffer. (The header is decoded apart, and only when
 /// [`HeaderCache`](super::header::HeaderCache) does not know it.)
 pub(crate) struct Decoded<'b> {
-    buf: &'b [u8],
-    payload: std::ops::Range<usize>,
-    signature: std::ops::Range<usize>,
+    payload: &'b [u8],
+    signature: &'b [u8],
 }
 
 impl<'b> Decoded<'b> {
@@ -171,7 +182,7 @@ impl<'b> Decoded<'b> {
     /// characters outside base64url and non-canonical trailing bits are refused.
     pub(crate) fn new(
         c: &Compact<'_>,
-        stack: &'b mut [u8; INLINE_DECODED],
+        stack: &'b mut Scratch,
         heap: &'b mut Vec<u8>,
     ) -> Result<Self, Malformed> {
         let (p, s) = (
@@ -179,28 +190,25 @@ impl<'b> Decoded<'b> {
             decoded_len(c.signature, "signature")?,
         );
         let total = p + s;
-        let buf: &'b mut [u8] = if total <= INLINE_DECODED {
+        let buf: &'b mut [MaybeUninit<u8>] = if total <= INLINE_DECODED {
             &mut stack[..total]
         } else {
-            heap.resize(total, 0);
-            heap
+            heap.reserve_exact(total);
+            &mut heap.spare_capacity_mut()[..total]
         };
         let (pb, sb) = buf.split_at_mut(p);
-        decode_part(c.payload, pb, "payload")?;
-        decode_part(c.signature, sb, "signature")?;
         Ok(Self {
-            buf,
-            payload: 0..p,
-            signature: p..total,
+            payload: decode_part(c.payload, Out::from_uninit_slice(pb), "payload")?,
+            signature: decode_part(c.signature, Out::from_uninit_slice(sb), "signature")?,
         })
     }
 
     pub(crate) fn payload(&self) -> &'b [u8] {
-        &self.buf[self.payload.clone()]
+        self.payload
     }
 
     pub(crate) fn signature(&self) -> &'b [u8] {
-        &self.buf[self.signature.clone()]
+        self.signature
     }
 }
 
@@ -213,11 +221,13 @@ pub(crate) fn decoded_len(part: &[u8], which: &'static str) -> Result<usize, Mal
 /// One part, decoded into exactly its decoded length. Out of line: one copy of the decoder's
 /// entry code serves the three parts.
 #[inline(never)]
-pub(crate) fn decode_part(src: &[u8], out: &mut [u8], part: &'static str) -> Result<(), Malformed> {
-    use base64_simd::AsOut as _;
+pub(crate) fn decode_part<'o>(
+    src: &[u8],
+    out: Out<'o, [u8]>,
+    part: &'static str,
+) -> Result<&'o mut [u8], Malformed> {
     base64_simd::URL_SAFE_NO_PAD
-        .decode(src, out.as_out())
-        .map(drop)
+        .decode(src, out)
         .map_err(|_| Malformed::Base64 { part })
 }
 
