@@ -108,18 +108,17 @@ macro_rules! string_id {
                 Ok(Self(value.into()))
             }
 
+            /// A copy with its own reference count.
+            #[allow(dead_code)]
+            pub(crate) fn deep_copy(&self) -> Self {
+                Self(self.as_str().into())
+            }
+
             /// As [`Self::new`] from a borrowed value, with one allocation.
             #[allow(dead_code)]
             pub(crate) fn from_ref(value: &str) -> Result<Self, Error> {
                 check_text($field, value, $max)?;
                 Ok(Self(value.into()))
-            }
-
-            /// An unshared copy: clones of it share no reference count with `self`'s, so
-            /// threads that clone it on every call do not contend on one counter.
-            #[allow(dead_code)]
-            pub(crate) fn unshared(&self) -> Self {
-                Self(self.as_str().into())
             }
 
             /// The value as a string slice.

@@ -12,9 +12,7 @@ use hashbrown::HashTable;
 
 use arc_swap::ArcSwapOption;
 
-use crate::model::{
-    ApplicationId, ConsumerKey, KeyManagerId, KeyType, MappingId, SubscriptionState,
-};
+use crate::model::{ApplicationId, ConsumerKey, KeyType, MappingId, SubscriptionState};
 
 const SHARDS: usize = 32;
 
@@ -51,9 +49,6 @@ pub(crate) struct Verified {
     /// The issuer's position in the gateway's issuer table (`None` for introspected tokens),
     /// to re-check the election for the API's organization.
     pub issuer: Option<u32>,
-    /// The key manager's id: a copy of its own, so that threads handing it out with every
-    /// resolution do not all count references on one shared counter.
-    pub key_manager: KeyManagerId,
     pub consumer_key: ConsumerKey,
     pub exp: Option<i64>,
     pub nbf: Option<i64>,
@@ -168,7 +163,6 @@ mod tests {
         Arc::new(Verified {
             km: 0,
             issuer: None,
-            key_manager: KeyManagerId::new("km").unwrap(),
             consumer_key: ConsumerKey::new("c").unwrap(),
             exp: None,
             nbf: None,

@@ -33,6 +33,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
@@ -228,6 +229,22 @@ struct KmState {
     /// Positions in [`ClaimNames`] of the consumer-key claims to try, in order, and their names.
     consumer_key_claims: Vec<(usize, String)>,
     scopes_claim: usize,
+    /// Copies of `config.id`, one per thread (round robin): every resolution hands the id
+    /// out, and threads counting references on one shared counter would contend for it.
+    ids: [KeyManagerId; ID_COPIES],
+}
+
+const ID_COPIES: usize = 8;
+
+impl KmState {
+    /// This thread's copy of the key manager's id (a reference count, no allocation).
+    fn handed_out_id(&self) -> KeyManagerId {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        thread_local! {
+            static PICK: usize = NEXT.fetch_add(1, Ordering::Relaxed) % ID_COPIES;
+        }
+        self.ids[PICK.with(|p| *p)].clone()
+    }
 }
 
 #[derive(Debug)]
@@ -323,11 +340,12 @@ impl GatewayBuilder {
             .collect();
             let scopes_claim = names.position(&config.scopes_claim).unwrap_or(usize::MAX);
             states.push(KmState {
-                config,
                 client,
                 keys: KeyCache::fetched(fixed),
                 consumer_key_claims,
                 scopes_claim,
+                ids: std::array::from_fn(|_| config.id.deep_copy()),
+                config,
             });
         }
         for slots in &mut issuer_slots {

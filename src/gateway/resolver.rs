@@ -413,7 +413,6 @@ impl Inner {
         let verified = Arc::new(Verified {
             km: slot,
             issuer,
-            key_manager: km.config.id.unshared(),
             consumer_key,
             exp,
             nbf,
