@@ -61,6 +61,22 @@ pub(crate) fn header(encoded: &[u8]) -> Result<KnownHeader, Malformed> {
     })
 }
 
+/// A parsed header: borrowed from the cache (no reference counted), or just parsed.
+pub(crate) enum Header {
+    Cached(arc_swap::Guard<Arc<Vec<Arc<KnownHeader>>>>, usize),
+    Fresh(Arc<KnownHeader>),
+}
+
+impl std::ops::Deref for Header {
+    type Target = KnownHeader;
+    fn deref(&self) -> &KnownHeader {
+        match self {
+            Header::Cached(slots, at) => &slots[*at],
+            Header::Fresh(known) => known,
+        }
+    }
+}
+
 /// Headers already parsed, by their exact encoded bytes: an issuer signs its tokens with a
 /// few headers (one per key), so each is decoded and parsed once. Bounded: at most
 /// [`HeaderCache::SLOTS`] headers of at most [`HeaderCache::MAX_LEN`] bytes, with supported
@@ -77,10 +93,12 @@ impl HeaderCache {
     const MAX_LEN: usize = 512;
 
     /// The parsed header of a token: from the cache, or decoded, parsed and remembered.
-    pub(crate) fn get(&self, encoded: &[u8]) -> Result<Arc<KnownHeader>, Malformed> {
-        if let Some(known) = self.slots.load().iter().find(|k| *k.encoded == *encoded) {
-            return Ok(known.clone());
+    pub(crate) fn get(&self, encoded: &[u8]) -> Result<Header, Malformed> {
+        let slots = self.slots.load();
+        if let Some(at) = slots.iter().position(|k| *k.encoded == *encoded) {
+            return Ok(Header::Cached(slots, at));
         }
+        drop(slots);
         let known = Arc::new(header(encoded)?);
         if known.alg.is_some() && encoded.len() <= Self::MAX_LEN {
             let at = self.next.fetch_add(1, Ordering::Relaxed) % Self::SLOTS;
@@ -96,7 +114,7 @@ impl HeaderCache {
                 slots
             });
         }
-        Ok(known)
+        Ok(Header::Fresh(known))
     }
 
     #[cfg(test)]
@@ -119,8 +137,11 @@ mod tests {
         let first = cache.get(h.as_bytes()).unwrap();
         assert_eq!(first.alg, Some(Algorithm::RS256));
         assert_eq!(first.kid.as_deref(), Some("k1"));
+        assert!(matches!(first, Header::Fresh(_)));
         let again = cache.get(h.as_bytes()).unwrap();
-        assert!(Arc::ptr_eq(&first, &again));
+        // The second time, the very same parse, from the cache.
+        assert!(matches!(again, Header::Cached(..)));
+        assert!(std::ptr::eq(&*first, &*again));
         assert_eq!(cache.len(), 1);
         // Another kid is another header.
         let other = cache

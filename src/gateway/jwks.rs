@@ -2,9 +2,10 @@
 //! algorithm the key's type allows, so that verification never re-parses a key.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use aws_lc_rs::signature::{self, ParsedPublicKey, VerificationAlgorithm};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -262,7 +263,7 @@ impl KeySet {
 /// fetching it again.
 #[derive(Debug)]
 pub(crate) struct KeyCache {
-    pub set: RwLock<Arc<KeySet>>,
+    pub set: ArcSwap<KeySet>,
     /// Fixed keys (PEM) are never refetched.
     pub fixed: bool,
     pub loaded: AtomicBool,
@@ -284,15 +285,16 @@ impl KeyCache {
         let is_fixed = fixed.is_some();
         Self {
             loaded: AtomicBool::new(is_fixed),
-            set: RwLock::new(Arc::new(fixed.unwrap_or_default())),
+            set: ArcSwap::from_pointee(fixed.unwrap_or_default()),
             fixed: is_fixed,
             times: Mutex::new(FetchTimes::default()),
             single_flight: tokio::sync::Mutex::new(()),
         }
     }
 
-    pub(crate) fn current(&self) -> Arc<KeySet> {
-        self.set.read().unwrap_or_else(|p| p.into_inner()).clone()
+    /// The current keys, borrowed (no reference counted) while the guard lives.
+    pub(crate) fn current(&self) -> arc_swap::Guard<Arc<KeySet>> {
+        self.set.load()
     }
 
     pub(crate) fn is_loaded(&self) -> bool {
@@ -322,7 +324,7 @@ impl KeyCache {
     }
 
     pub(crate) fn replace(&self, set: KeySet) {
-        *self.set.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
+        self.set.store(Arc::new(set));
         self.loaded.store(true, Ordering::Release);
     }
 }

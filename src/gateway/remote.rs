@@ -68,9 +68,12 @@ impl Inner {
     ) -> Result<Authorized, Refusal> {
         let text = std::str::from_utf8(token)
             .map_err(|_| Refusal::Malformed(Malformed::NotAscii { at: 0 }))?;
+        // Owned: it is held across the key managers' answers.
         let api = self
             .view
-            .api(api_id.as_str())
+            .apis()
+            .get(api_id.as_str())
+            .cloned()
             .ok_or_else(|| Refusal::UnknownApi {
                 api: api_id.clone(),
             })?;

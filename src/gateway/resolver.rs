@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::cache::{TokenCache, TokenKey, Verified};
 use super::claims::{self, AUD, Claims, EXP, IAT, ISS, NBF};
 use super::explain::{NoTrace, Trace};
-use super::jwks::{KeySet, Unfit};
+use super::jwks::Unfit;
 use super::refusal::{Malformed, Refusal, cold, truncated};
 use super::remote::KeyFetch;
 use super::token::{self, Shape};
@@ -230,7 +230,8 @@ impl Inner {
             })
             .into());
         };
-        let api = self.view.api(api_id.as_str()).ok_or_else(|| {
+        let apis = self.view.apis();
+        let api = apis.get(api_id.as_str()).ok_or_else(|| {
             cold(|| Refusal::UnknownApi {
                 api: api_id.clone(),
             })
@@ -251,7 +252,7 @@ impl Inner {
                 }
             )
         });
-        self.km_usable(slot, api_id, &api, t)?;
+        self.km_usable(slot, api_id, api, t)?;
         // Step 3: the key decides the algorithm.
         let Some(alg) = header.alg else {
             return Err(cold(|| Refusal::UnsupportedAlgorithm {
@@ -270,7 +271,7 @@ impl Inner {
             })
             .into());
         }
-        let set: Arc<KeySet> = km.keys.current();
+        let set = km.keys.current();
         let signature = decoded.signature();
         let kid = header.kid.as_deref();
         match kid {
@@ -350,7 +351,7 @@ impl Inner {
             slot,
             Some(issuer_id),
             api_id,
-            &api,
+            api,
             key_type,
             now,
             cache,
@@ -410,7 +411,7 @@ impl Inner {
         let scopes = claims
             .scopes(km.scopes_claim)
             .map_err(|_| bad_claim(&km.config.scopes_claim))?;
-        let verified = Arc::new(Verified {
+        let verified = Verified {
             km: slot,
             issuer,
             consumer_key,
@@ -419,12 +420,14 @@ impl Inner {
             audience,
             scopes,
             memo: Default::default(),
-        });
+        };
+        // Steps 2, 4 and 5 passed moments ago, above and in `verify_jwt`. The lookups come
+        // before caching: they then need not wait behind the cache's writes.
+        let result = self.map_and_subscribe(&verified, api_id, api, key_type, t);
         if let Some((key, cache)) = cache {
             let until = exp.unwrap_or(now + self.settings.max_cache_ttl.as_secs() as i64);
-            cache.insert(key, until, now, verified.clone());
+            cache.insert(key, until, now, Arc::new(verified));
         }
-        // Steps 2, 4 and 5 passed moments ago, above and in `verify_jwt`.
-        self.map_and_subscribe(&verified, api_id, api, key_type, t)
+        result
     }
 }
