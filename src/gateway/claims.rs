@@ -117,7 +117,7 @@ impl ClaimNames {
 /// A named claim present twice is refused: which copy a verifier reads must not be ambiguous.
 pub(crate) fn claims<'a>(bytes: &'a [u8], names: &ClaimNames) -> Result<Claims<'a>, Malformed> {
     let mut values = Slots::new(names.names.len());
-    json::object(bytes, &|n| names.position(n), values.as_mut_slice())
+    json::object(bytes, |n| names.position(n), values.as_mut_slice())
         .map_err(|_| Malformed::Json { part: "payload" })?;
     Ok(Claims { values })
 }
@@ -181,7 +181,7 @@ impl<'a> Claims<'a> {
         match self.raw(index) {
             None => Ok(Audience::None),
             Some(raw) => match OneOrMany::parse(raw)? {
-                OneOrMany::One(s) => Ok(Audience::One(s.into())),
+                OneOrMany::One(s) => Ok(Audience::one(&s)),
                 OneOrMany::Many(list) => {
                     Ok(Audience::Many(list.into_iter().map(Box::from).collect()))
                 }
@@ -206,19 +206,39 @@ impl<'a> Claims<'a> {
     }
 }
 
-/// A token's `aud`, kept with one allocation in the usual single-value case.
+/// A token's `aud`, kept without allocating in the usual case of one short value.
 #[derive(Debug, Default)]
 pub(crate) enum Audience {
     #[default]
     None,
+    /// One value of at most [`INLINE_AUDIENCE`] bytes, held inline.
+    Short {
+        len: u8,
+        bytes: [u8; INLINE_AUDIENCE],
+    },
     One(Box<str>),
     Many(Box<[Box<str>]>),
 }
 
+/// The longest single audience held inline (`https://api.example.com/orders/v1` fits).
+pub(crate) const INLINE_AUDIENCE: usize = 46;
+
 impl Audience {
+    fn one(value: &str) -> Self {
+        match u8::try_from(value.len()) {
+            Ok(len) if value.len() <= INLINE_AUDIENCE => {
+                let mut bytes = [0; INLINE_AUDIENCE];
+                bytes[..value.len()].copy_from_slice(value.as_bytes());
+                Audience::Short { len, bytes }
+            }
+            _ => Audience::One(value.into()),
+        }
+    }
+
     pub(crate) fn contains(&self, value: &str) -> bool {
         match self {
             Audience::None => false,
+            Audience::Short { len, bytes } => bytes[..usize::from(*len)] == *value.as_bytes(),
             Audience::One(one) => **one == *value,
             Audience::Many(list) => list.iter().any(|a| **a == *value),
         }
@@ -350,5 +370,44 @@ mod tests {
         }
         let bad = claims(br#"{"exp":"tomorrow"}"#, &names).unwrap();
         assert!(bad.time(EXP).is_err());
+    }
+
+    /// An audience is matched exactly, whether held inline (up to the limit), boxed (longer)
+    /// or as one of a list; a prefix, an extension or a different case never matches.
+    #[test]
+    fn audience_matches_exactly_inline_or_boxed() {
+        let names = ClaimNames::new([]);
+        let aud = |json: &str| {
+            let payload = format!(r#"{{"aud":{json}}}"#);
+            claims(payload.as_bytes(), &names)
+                .unwrap()
+                .audience(AUD)
+                .unwrap()
+        };
+        let at_limit = "a".repeat(INLINE_AUDIENCE);
+        let over = "b".repeat(INLINE_AUDIENCE + 1);
+        let cases = [
+            (format!("{at_limit:?}"), at_limit.clone()),
+            (format!("{over:?}"), over.clone()),
+            (r#""account""#.to_owned(), "account".to_owned()),
+            (r#"["x","account"]"#.to_owned(), "account".to_owned()),
+        ];
+        for (json, value) in &cases {
+            let audience = aud(json);
+            assert!(audience.contains(value), "{json}");
+            assert!(!audience.contains(&format!("{value}x")), "{json}");
+            assert!(!audience.contains(&value[1..]), "{json}");
+            assert!(!audience.contains(&value[..value.len() - 1]), "{json}");
+            assert!(!audience.contains(&value.to_uppercase()), "{json}");
+        }
+        assert!(matches!(
+            aud(&format!("{at_limit:?}")),
+            Audience::Short { .. }
+        ));
+        assert!(matches!(aud(&format!("{over:?}")), Audience::One(_)));
+        let empty = aud(r#""""#);
+        assert!(empty.contains("") && !empty.contains("a"));
+        assert!(!aud(r#""account""#).contains(""));
+        assert!(!Audience::None.contains(""));
     }
 }

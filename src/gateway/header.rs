@@ -44,7 +44,7 @@ pub(crate) fn header(encoded: &[u8]) -> Result<KnownHeader, Malformed> {
         _ => None,
     };
     let mut raw = [None; 3];
-    json::object(bytes, &slot, &mut raw).map_err(|_| bad())?;
+    json::object(bytes, slot, &mut raw).map_err(|_| bad())?;
     let alg_name = raw[0].and_then(json::string).ok_or_else(bad)?;
     let kid = match raw[1] {
         None | Some("null") => None,

@@ -27,7 +27,7 @@ type Result<T> = std::result::Result<T, Invalid>;
 /// which copy a verifier reads must not be ambiguous.
 pub(crate) fn object<'a>(
     text: &'a [u8],
-    slot_of: &dyn Fn(&str) -> Option<usize>,
+    slot_of: impl Fn(&str) -> Option<usize>,
     out: &mut [Option<&'a str>],
 ) -> Result<()> {
     let text = std::str::from_utf8(text).map_err(|_| Invalid)?;
@@ -339,7 +339,7 @@ mod tests {
 
     fn ours(text: &[u8]) -> Option<Vec<Option<String>>> {
         let mut out = [None; NAMES.len()];
-        object(text, &slot, &mut out).ok()?;
+        object(text, slot, &mut out).ok()?;
         Some(out.iter().map(|v| v.map(str::to_owned)).collect())
     }
 
