@@ -6,7 +6,7 @@
 //! removed or suspended mapping or a blocked subscription takes effect on the next call.
 
 use std::hash::BuildHasher;
-use std::sync::{Arc, RwLock};
+use std::sync::RwLock;
 
 use hashbrown::HashTable;
 
@@ -74,7 +74,8 @@ struct Entry {
     key: TokenKey,
     /// Seconds since the epoch after which the entry is dead (never past `exp`).
     until: i64,
-    value: Arc<Verified>,
+    /// Held in the table itself: caching a token allocates nothing beyond its text.
+    value: Verified,
 }
 
 /// A bounded map from token hash to [`Verified`].
@@ -108,7 +109,7 @@ impl TokenCache {
         (now < entry.until).then(|| f(&entry.value))
     }
 
-    pub(crate) fn insert(&self, key: TokenKey, until: i64, now: i64, value: Arc<Verified>) {
+    pub(crate) fn insert(&self, key: TokenKey, until: i64, now: i64, value: Verified) {
         if self.per_shard == 0 || until <= now {
             return;
         }
@@ -159,8 +160,8 @@ impl TokenCache {
 mod tests {
     use super::*;
 
-    fn verified() -> Arc<Verified> {
-        Arc::new(Verified {
+    fn verified() -> Verified {
+        Verified {
             km: 0,
             issuer: None,
             consumer_key: ConsumerKey::new("c").unwrap(),
@@ -169,7 +170,7 @@ mod tests {
             audience: Default::default(),
             scopes: Default::default(),
             memo: ArcSwapOption::empty(),
-        })
+        }
     }
 
     #[test]

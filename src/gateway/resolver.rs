@@ -2,8 +2,6 @@
 //! needs no I/O; the asynchronous wrapper fetches keys (rate-limited) or introspects when it
 //! must, then resumes.
 
-use std::sync::Arc;
-
 use super::cache::{TokenCache, TokenKey, Verified};
 use super::claims::{self, AUD, Claims, EXP, IAT, ISS, NBF};
 use super::explain::{NoTrace, Trace};
@@ -426,7 +424,7 @@ impl Inner {
         let result = self.map_and_subscribe(&verified, api_id, api, key_type, t);
         if let Some((key, cache)) = cache {
             let until = exp.unwrap_or(now + self.settings.max_cache_ttl.as_secs() as i64);
-            cache.insert(key, until, now, Arc::new(verified));
+            cache.insert(key, until, now, verified);
         }
         result
     }
