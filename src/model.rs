@@ -2,8 +2,9 @@
 //!
 //! Identifiers are newtypes so that an application id cannot be passed where an API id is
 //! expected. Text identifiers share their text: a clone counts a reference instead of copying
-//! (the gateway hands a client id and a key manager id out with every resolution). Values that come from callers (consumer keys, names) are validated by their
-//! constructors and report the field and the reason on failure.
+//! (the gateway hands a client id and a key manager id out with every resolution). Values
+//! that come from callers (consumer keys, names) are validated by their constructors and
+//! report the field and the reason on failure.
 
 use std::fmt;
 use std::str::FromStr;
