@@ -12,6 +12,8 @@ use hashbrown::HashTable;
 
 use arc_swap::ArcSwapOption;
 
+use super::Shard;
+
 use crate::model::{ApplicationId, ConsumerKey, KeyType, MappingId, SubscriptionState};
 
 const SHARDS: usize = 32;
@@ -82,14 +84,14 @@ struct Entry {
 #[derive(Debug)]
 pub(crate) struct TokenCache {
     per_shard: usize,
-    shards: Box<[RwLock<HashTable<Entry>>]>,
+    shards: Box<[Shard<HashTable<Entry>>]>,
 }
 
 impl TokenCache {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
             per_shard: capacity.div_ceil(SHARDS),
-            shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
         }
     }
 

@@ -222,6 +222,19 @@ impl Scopes {
     }
 }
 
+/// A lock-protected shard alone on its cache line: a reader takes the lock with an atomic
+/// write, which must neither evict nor wait for a neighbouring shard's lock on another core.
+#[repr(align(64))]
+#[derive(Debug, Default)]
+pub(crate) struct Shard<T>(std::sync::RwLock<T>);
+
+impl<T> std::ops::Deref for Shard<T> {
+    type Target = std::sync::RwLock<T>;
+    fn deref(&self) -> &std::sync::RwLock<T> {
+        &self.0
+    }
+}
+
 /// One configured key manager as the gateway uses it.
 #[derive(Debug)]
 struct KmState {

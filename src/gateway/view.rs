@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use arc_swap::ArcSwap;
 use hashbrown::HashTable;
 
+use super::Shard;
 use crate::events::Event;
 use crate::model::{
     AllowedKeyManagers, Api, ApplicationId, KeyManagerId, KeyMapping, KeyType, MappingId,
@@ -117,8 +118,8 @@ pub(crate) struct View {
     /// API id to its interned number; only grows (APIs are few), written by changes only.
     api_numbers: Mutex<HashMap<Box<str>, u32>>,
     apis: ArcSwap<ApiMap>,
-    mappings: Box<[RwLock<HashTable<MappingEntry>>]>,
-    subscriptions: Box<[RwLock<HashTable<SubscriptionEntry>>]>,
+    mappings: Box<[Shard<HashTable<MappingEntry>>]>,
+    subscriptions: Box<[Shard<HashTable<SubscriptionEntry>>]>,
 }
 
 fn shard_of(hash: u64) -> usize {
@@ -141,8 +142,8 @@ impl View {
             km_slots,
             api_numbers: Mutex::default(),
             apis: ArcSwap::from_pointee(ApiMap::default()),
-            mappings: (0..SHARDS).map(|_| RwLock::default()).collect(),
-            subscriptions: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            mappings: (0..SHARDS).map(|_| Shard::default()).collect(),
+            subscriptions: (0..SHARDS).map(|_| Shard::default()).collect(),
         }
     }
 
