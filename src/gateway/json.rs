@@ -117,11 +117,14 @@ const HIGHS: u64 = 0x8080_8080_8080_8080;
 /// Bytes of `word` that are `"`, `\` or a control character, flagged by their high bit. The
 /// lowest flag is exact; flags above it may be false (borrows propagate upward), so callers
 /// use only the lowest.
+///
+/// Two tests rather than three: flipping bit 1 maps `"` (0x22) to 0x20 and the control
+/// characters (0x00–0x1F) onto themselves, and nothing else below 0x21, so "below 0x21 after
+/// the flip" is exactly "a quote or a control character".
 fn specials(word: u64) -> u64 {
-    let zero_of = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
-    zero_of(word ^ (ONES * u64::from(b'"')))
-        | zero_of(word ^ (ONES * u64::from(b'\\')))
-        | (word.wrapping_sub(ONES * 0x20) & !word & HIGHS)
+    let below = |v: u64, n: u64| v.wrapping_sub(ONES * n) & !v & HIGHS;
+    let flipped = word ^ (ONES * 0x02);
+    below(flipped, 0x21) | below(word ^ (ONES * u64::from(b'\\')), 1)
 }
 
 impl<'a> Scanner<'a> {
@@ -555,6 +558,39 @@ mod tests {
             gen_value(r, depth, out);
         }
         out.push('}');
+    }
+
+    /// The lowest flag of `specials` names exactly the first quote, backslash or control
+    /// character of a word: every byte value at every position, with and without another
+    /// special above it, and words drawn from bytes around the boundaries.
+    #[test]
+    fn specials_finds_exactly_the_first_special_byte() {
+        let is_special = |b: u8| b == b'"' || b == b'\\' || b < 0x20;
+        let first = |bytes: [u8; 8]| bytes.iter().position(|b| is_special(*b));
+        let lowest = |bytes: [u8; 8]| match specials(u64::from_le_bytes(bytes)) {
+            0 => None,
+            found => Some((found.trailing_zeros() / 8) as usize),
+        };
+        for b in 0..=255u8 {
+            for at in 0..8 {
+                let mut bytes = [b'a'; 8];
+                bytes[at] = b;
+                assert_eq!(lowest(bytes), first(bytes), "{b:#04x} at {at}");
+                if at < 7 {
+                    bytes[7] = b'"';
+                    assert_eq!(lowest(bytes), first(bytes), "{b:#04x} at {at}, quote above");
+                }
+            }
+        }
+        const NEAR: [u8; 16] = [
+            0x00, 0x01, 0x1f, 0x20, 0x21, 0x22, 0x23, 0x2f, 0x5b, 0x5c, 0x5d, 0x61, 0x7f, 0x80,
+            0xa2, 0xff,
+        ];
+        let mut r = Rng(0x2545_f491_4f6c_dd1d);
+        for _ in 0..200_000 {
+            let bytes: [u8; 8] = std::array::from_fn(|_| NEAR[r.below(NEAR.len())]);
+            assert_eq!(lowest(bytes), first(bytes), "{bytes:02x?}");
+        }
     }
 
     /// Generated objects, and mutations of them (a byte removed, inserted or replaced, a
