@@ -43,21 +43,63 @@ impl TokenHasher {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct TokenKey(u64, u64);
 
-/// What a token proved when it was verified (or introspected).
+/// What a token proved when it was verified (or introspected). Laid out to keep a cache
+/// entry on two cache lines: absent times and issuer are stored as sentinels.
 #[derive(Debug)]
 pub(crate) struct Verified {
     /// The key manager slot that verified it.
     pub km: u32,
-    /// The issuer's position in the gateway's issuer table (`None` for introspected tokens),
-    /// to re-check the election for the API's organization.
-    pub issuer: Option<u32>,
+    /// The issuer's position in the gateway's issuer table ([`NO_ISSUER`] for introspected
+    /// tokens), to re-check the election for the API's organization.
+    issuer: u32,
+    /// `exp`, or [`ABSENT`]. A token whose `exp` is `i64::MIN` is expired and never cached.
+    exp: i64,
+    /// `nbf`, or [`ABSENT`] (the same as no lower bound).
+    nbf: i64,
     pub consumer_key: ConsumerKey,
-    pub exp: Option<i64>,
-    pub nbf: Option<i64>,
     pub audience: super::claims::Audience,
     pub scopes: super::Scopes,
     /// The last decision for this token, valid while the view's generation is unchanged.
     pub memo: ArcSwapOption<Memo>,
+}
+
+const NO_ISSUER: u32 = u32::MAX;
+const ABSENT: i64 = i64::MIN;
+
+impl Verified {
+    /// What a token proved. `exp` and `nbf` passed the time check moments ago.
+    pub(crate) fn new(
+        km: u32,
+        issuer: Option<u32>,
+        consumer_key: ConsumerKey,
+        (exp, nbf): (Option<i64>, Option<i64>),
+        audience: super::claims::Audience,
+        scopes: super::Scopes,
+    ) -> Self {
+        debug_assert!(exp != Some(ABSENT), "an expired token is never cached");
+        Self {
+            km,
+            issuer: issuer.filter(|i| *i != NO_ISSUER).unwrap_or(NO_ISSUER),
+            exp: exp.unwrap_or(ABSENT),
+            nbf: nbf.unwrap_or(ABSENT),
+            consumer_key,
+            audience,
+            scopes,
+            memo: ArcSwapOption::empty(),
+        }
+    }
+
+    pub(crate) fn issuer(&self) -> Option<u32> {
+        (self.issuer != NO_ISSUER).then_some(self.issuer)
+    }
+
+    pub(crate) fn exp(&self) -> Option<i64> {
+        (self.exp != ABSENT).then_some(self.exp)
+    }
+
+    pub(crate) fn nbf(&self) -> Option<i64> {
+        (self.nbf != ABSENT).then_some(self.nbf)
+    }
 }
 
 /// A memoized positive decision: for this API and key type, at this view generation.
@@ -71,7 +113,10 @@ pub(crate) struct Memo {
     pub subscription: SubscriptionState,
 }
 
+/// Aligned to a cache line and two lines long (checked below on 64-bit targets): a first-sight
+/// insert writes two lines, never four, and a hit reads them.
 #[derive(Debug)]
+#[repr(align(64))]
 struct Entry {
     key: TokenKey,
     /// Seconds since the epoch after which the entry is dead (never past `exp`).
@@ -79,6 +124,9 @@ struct Entry {
     /// Held in the table itself: caching a token allocates nothing beyond its text.
     value: Verified,
 }
+
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(size_of::<Entry>() == 128);
 
 /// A bounded map from token hash to [`Verified`].
 #[derive(Debug)]
@@ -163,16 +211,39 @@ mod tests {
     use super::*;
 
     fn verified() -> Verified {
-        Verified {
-            km: 0,
-            issuer: None,
-            consumer_key: ConsumerKey::new("c").unwrap(),
-            exp: None,
-            nbf: None,
-            audience: Default::default(),
-            scopes: Default::default(),
-            memo: ArcSwapOption::empty(),
-        }
+        Verified::new(
+            0,
+            None,
+            ConsumerKey::new("c").unwrap(),
+            (None, None),
+            Default::default(),
+            Default::default(),
+        )
+    }
+
+    #[test]
+    fn absent_times_and_issuer_round_trip() {
+        let v = Verified::new(
+            3,
+            Some(7),
+            ConsumerKey::new("c").unwrap(),
+            (Some(1_700_000_000), None),
+            Default::default(),
+            Default::default(),
+        );
+        assert_eq!(
+            (v.issuer(), v.exp(), v.nbf()),
+            (Some(7), Some(1_700_000_000), None)
+        );
+        let v = Verified::new(
+            3,
+            None,
+            ConsumerKey::new("c").unwrap(),
+            (None, Some(-5)),
+            Default::default(),
+            Default::default(),
+        );
+        assert_eq!((v.issuer(), v.exp(), v.nbf()), (None, None, Some(-5)));
     }
 
     #[test]

@@ -31,7 +31,7 @@ impl Inner {
             && *memo.api == *api_id.as_str()
         {
             return Some(
-                self.check_time(v.exp, v.nbf, None, now, t)
+                self.check_time(v.exp(), v.nbf(), None, now, t)
                     .map(|()| Authorized {
                         application: memo.application,
                         mapping: memo.mapping,
@@ -40,7 +40,7 @@ impl Inner {
                         key_manager: self.kms[v.km as usize].handed_out_id(),
                         consumer_key: v.consumer_key.clone(),
                         scopes: v.scopes.clone(),
-                        expires_at: v.exp,
+                        expires_at: v.exp(),
                     }),
             );
         }
@@ -50,7 +50,7 @@ impl Inner {
                     api: api_id.clone(),
                 }));
             };
-            if let Some(issuer) = v.issuer
+            if let Some(issuer) = v.issuer()
                 && self.elect(issuer, &api.organization) != Some(v.km)
             {
                 return None;
@@ -179,7 +179,7 @@ impl Inner {
     ) -> Result<Authorized, Refusal> {
         let km = &self.kms[v.km as usize];
         self.km_usable(v.km, api_id, api, t)?;
-        self.check_time(v.exp, v.nbf, None, now, t)?;
+        self.check_time(v.exp(), v.nbf(), None, now, t)?;
         self.check_audience(km, api, &v.audience, t)?;
         self.map_and_subscribe(v, api_id, api, key_type, t)
     }
@@ -254,7 +254,7 @@ impl Inner {
             key_manager: km.handed_out_id(),
             consumer_key: v.consumer_key.clone(),
             scopes: v.scopes.clone(),
-            expires_at: v.exp,
+            expires_at: v.exp(),
         })
     }
 }

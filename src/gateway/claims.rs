@@ -220,8 +220,9 @@ pub(crate) enum Audience {
     Many(Box<[Box<str>]>),
 }
 
-/// The longest single audience held inline (`https://api.example.com/orders/v1` fits).
-pub(crate) const INLINE_AUDIENCE: usize = 46;
+/// The longest single audience held inline (`https://api.example.com/orders/v1` fits; the
+/// verified-token cache's entry is sized for it).
+pub(crate) const INLINE_AUDIENCE: usize = 38;
 
 impl Audience {
     fn one(value: &str) -> Self {

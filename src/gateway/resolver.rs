@@ -409,16 +409,7 @@ impl Inner {
         let scopes = claims
             .scopes(km.scopes_claim)
             .map_err(|_| bad_claim(&km.config.scopes_claim))?;
-        let verified = Verified {
-            km: slot,
-            issuer,
-            consumer_key,
-            exp,
-            nbf,
-            audience,
-            scopes,
-            memo: Default::default(),
-        };
+        let verified = Verified::new(slot, issuer, consumer_key, (exp, nbf), audience, scopes);
         // Steps 2, 4 and 5 passed moments ago, above and in `verify_jwt`. The lookups come
         // before caching: they then need not wait behind the cache's writes.
         let result = self.map_and_subscribe(&verified, api_id, api, key_type, t);
