@@ -77,9 +77,10 @@ impl Verified {
         scopes: super::Scopes,
     ) -> Self {
         debug_assert!(exp != Some(ABSENT), "an expired token is never cached");
+        debug_assert!(issuer != Some(NO_ISSUER), "fewer than 2^32 - 1 issuers");
         Self {
             km,
-            issuer: issuer.filter(|i| *i != NO_ISSUER).unwrap_or(NO_ISSUER),
+            issuer: issuer.unwrap_or(NO_ISSUER),
             exp: exp.unwrap_or(ABSENT),
             nbf: nbf.unwrap_or(ABSENT),
             consumer_key,
@@ -180,13 +181,15 @@ impl TokenCache {
                 });
             }
         }
-        match shard.find_mut(key.0, |e| e.key == key) {
-            Some(e) => {
+        // One probe finds the entry or the free slot.
+        match shard.entry(key.0, |e| e.key == key, |e| e.key.0) {
+            hashbrown::hash_table::Entry::Occupied(mut e) => {
+                let e = e.get_mut();
                 e.until = until;
                 e.value = value;
             }
-            None => {
-                shard.insert_unique(key.0, Entry { key, until, value }, |e| e.key.0);
+            hashbrown::hash_table::Entry::Vacant(e) => {
+                e.insert(Entry { key, until, value });
             }
         }
     }

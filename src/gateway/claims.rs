@@ -11,6 +11,8 @@ use super::refusal::Malformed;
 #[derive(Debug)]
 pub(crate) struct Claims<'a> {
     values: Slots<'a>,
+    /// Bit `i`: slot `i` holds a string without escapes (see [`json::object`]).
+    plain: u64,
 }
 
 /// Up to this many claim names, the values are kept on the stack.
@@ -117,9 +119,9 @@ impl ClaimNames {
 /// A named claim present twice is refused: which copy a verifier reads must not be ambiguous.
 pub(crate) fn claims<'a>(bytes: &'a [u8], names: &ClaimNames) -> Result<Claims<'a>, Malformed> {
     let mut values = Slots::new(names.names.len());
-    json::object(bytes, |n| names.position(n), values.as_mut_slice())
+    let plain = json::object(bytes, |n| names.position(n), values.as_mut_slice())
         .map_err(|_| Malformed::Json { part: "payload" })?;
-    Ok(Claims { values })
+    Ok(Claims { values, plain })
 }
 
 /// A claim whose value has the wrong type.
@@ -129,6 +131,12 @@ pub(crate) struct BadClaim;
 impl<'a> Claims<'a> {
     pub(crate) fn raw(&self, index: usize) -> Option<&'a str> {
         self.values.as_slice().get(index).copied().flatten()
+    }
+
+    /// The claim's raw text, and whether it is a string without escapes.
+    fn raw_plain(&self, index: usize) -> Option<(&'a str, bool)> {
+        let plain = index < 64 && self.plain & (1 << index) != 0;
+        self.raw(index).map(|raw| (raw, plain))
     }
 
     /// A NumericDate claim (seconds, possibly fractional), floored.
@@ -146,15 +154,16 @@ impl<'a> Claims<'a> {
 
     /// A string claim.
     pub(crate) fn string(&self, index: usize) -> Result<Option<Cow<'a, str>>, BadClaim> {
-        match self.raw(index) {
+        match self.raw_plain(index) {
             None => Ok(None),
-            Some(raw) => json::string(raw).map(Some).ok_or(BadClaim),
+            Some((raw, true)) => Ok(Some(Cow::Borrowed(unquoted(raw)))),
+            Some((raw, false)) => json::string(raw).map(Some).ok_or(BadClaim),
         }
     }
 
     /// A string, or the first element of a list of strings (gateway.md step 6).
     pub(crate) fn string_or_first(&self, index: usize) -> Result<Option<Cow<'a, str>>, BadClaim> {
-        match self.raw(index) {
+        match self.raw_plain(index) {
             None => Ok(None),
             Some(raw) => match OneOrMany::parse(raw) {
                 Ok(OneOrMany::One(s)) => Ok(Some(s)),
@@ -166,7 +175,7 @@ impl<'a> Claims<'a> {
 
     /// Scopes: a space-separated string or a list of strings, kept as one string.
     pub(crate) fn scopes(&self, index: usize) -> Result<super::Scopes, BadClaim> {
-        match self.raw(index) {
+        match self.raw_plain(index) {
             None => Ok(super::Scopes::default()),
             Some(raw) => match OneOrMany::parse(raw) {
                 Ok(OneOrMany::One(s)) => Ok(super::Scopes::from_joined(&s)),
@@ -178,7 +187,7 @@ impl<'a> Claims<'a> {
 
     /// The audience: a string or a list of strings.
     pub(crate) fn audience(&self, index: usize) -> Result<Audience, BadClaim> {
-        match self.raw(index) {
+        match self.raw_plain(index) {
             None => Ok(Audience::None),
             Some(raw) => match OneOrMany::parse(raw)? {
                 OneOrMany::One(s) => Ok(Audience::one(&s)),
@@ -192,7 +201,7 @@ impl<'a> Claims<'a> {
     /// A space-separated string or a list of strings.
     #[cfg(test)]
     pub(crate) fn list(&self, index: usize, split_spaces: bool) -> Result<Vec<String>, BadClaim> {
-        match self.raw(index) {
+        match self.raw_plain(index) {
             None => Ok(Vec::new()),
             Some(raw) => match OneOrMany::parse(raw) {
                 Ok(OneOrMany::One(s)) if split_spaces => {
@@ -246,6 +255,11 @@ impl Audience {
     }
 }
 
+/// The text between the quotes of a string the scanner validated.
+fn unquoted(raw: &str) -> &str {
+    &raw[1..raw.len() - 1]
+}
+
 /// A NumericDate that is not a small integer (fractional, exponent, negative, huge): rare,
 /// kept out of line.
 #[cold]
@@ -270,10 +284,14 @@ enum OneOrMany<'a> {
 }
 
 impl<'a> OneOrMany<'a> {
-    /// A string or a list of strings, told apart by the first byte. Out of line: one copy
-    /// serves the audience, client-id and scopes claims.
+    /// A string or a list of strings, told apart by the first byte; `plain` when the scanner
+    /// saw a string without escapes. Out of line: one copy serves the audience, client-id
+    /// and scopes claims.
     #[inline(never)]
-    fn parse(raw: &'a str) -> Result<Self, BadClaim> {
+    fn parse((raw, plain): (&'a str, bool)) -> Result<Self, BadClaim> {
+        if plain {
+            return Ok(OneOrMany::One(Cow::Borrowed(unquoted(raw))));
+        }
         match raw.as_bytes().first() {
             Some(b'"') => json::string(raw).map(OneOrMany::One),
             Some(b'[') => json::strings(raw).map(OneOrMany::Many),

@@ -25,13 +25,17 @@ type Result<T> = std::result::Result<T, Invalid>;
 /// stores in `out[slot]` the raw text of each member whose name `slot_of` maps to a slot.
 /// Member names are compared after unescaping. A named member present twice is [`Invalid`]:
 /// which copy a verifier reads must not be ambiguous.
+///
+/// Returns which of the first 64 slots hold a string without escapes (bit `slot`), whose
+/// value is then its text between the quotes, with no second look for backslashes.
 pub(crate) fn object<'a>(
     text: &'a [u8],
     slot_of: impl Fn(&str) -> Option<usize>,
     out: &mut [Option<&'a str>],
-) -> Result<()> {
+) -> Result<u64> {
     let text = std::str::from_utf8(text).map_err(|_| Invalid)?;
     let mut s = Scanner::new(text);
+    let mut plain = 0u64;
     s.ws();
     s.eat(b'{')?;
     s.ws();
@@ -50,13 +54,21 @@ pub(crate) fn object<'a>(
             s.eat(b':')?;
             s.ws();
             let start = s.pos;
-            s.value(1)?;
+            let unescaped = if s.peek() == Some(b'"') {
+                !s.string()?.1
+            } else {
+                s.value(1)?;
+                false
+            };
             if let Some(slot) = slot {
                 let cell = out.get_mut(slot).ok_or(Invalid)?;
                 if cell.is_some() {
                     return Err(Invalid);
                 }
                 *cell = Some(&text[start..s.pos]);
+                if unescaped && slot < 64 {
+                    plain |= 1 << slot;
+                }
             }
             s.ws();
             match s.next()? {
@@ -68,7 +80,7 @@ pub(crate) fn object<'a>(
     }
     s.ws();
     if s.pos == text.len() {
-        Ok(())
+        Ok(plain)
     } else {
         Err(Invalid)
     }
@@ -395,6 +407,17 @@ mod tests {
                 .map(|v| v.map(|r| r.get().to_owned()))
                 .collect(),
         )
+    }
+
+    /// Only named strings without escapes are reported plain: an escaped string, a list and an
+    /// unnamed member never are.
+    #[test]
+    fn reports_which_named_values_are_plain_strings() {
+        let mut out = [None; NAMES.len()];
+        let text = br#"{"iss":"a","exp":"b\u0041","x":"y","azp":["c"],"a\"b":"d"}"#;
+        assert_eq!(object(text, slot, &mut out), Ok(0b1001));
+        let mut out = [None; NAMES.len()];
+        assert_eq!(object(br#"{"exp":1,"iss":"\n"}"#, slot, &mut out), Ok(0));
     }
 
     #[test]
