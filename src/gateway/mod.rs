@@ -518,6 +518,19 @@ impl EventSink for Gateway {
     }
 }
 
+/// Whole seconds since the epoch, read once per resolution.
+///
+/// On Linux this is the kernel's coarse wall clock: the time at the last scheduler tick, 1 to
+/// 10 ms behind, read in about 5 ns. The precise clock took 35–45 ns on the test machines'
+/// VMs, a seventh of a cache hit. Token times are whole seconds, so a token expires or becomes
+/// valid at most one tick late.
+#[cfg(target_os = "linux")]
+fn unix_now() -> i64 {
+    rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse).tv_sec
+}
+
+/// Whole seconds since the epoch, read once per resolution.
+#[cfg(not(target_os = "linux"))]
 fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
