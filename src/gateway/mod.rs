@@ -27,10 +27,10 @@
 //! token already verified is found by a keyed 128-bit hash, and its last decision is reused
 //! until the view changes, after which only its mapping and subscription are looked up again,
 //! in memory. On this project's 2-core test machines a never-seen RS256 token costs 1.10–1.12
-//! times the bare RSA verification alone on a quiet host (2.1 µs on top of 19 µs; 1.13–1.16 on
+//! times the bare RSA verification alone on a quiet host (2.0 µs on top of 19 µs; 1.13–1.16 on
 //! two earlier hosts), and up to 1.13–1.24 while neighbours load a shared host (the resolver's
 //! work is bound by memory more than the verification is): a fifth to a third of what
-//! jsonwebtoken's `decode` adds in the same run. A repeat token takes 230–440 ns
+//! jsonwebtoken's `decode` adds in the same run. A repeat token takes 220–380 ns
 //! (`cargo run --release --example bench_gateway`).
 
 use std::collections::HashMap;
