@@ -264,4 +264,20 @@ mod tests {
         cache.insert(hasher.key(b"dead"), 100, 100, verified());
         assert!(cache.with(hasher.key(b"dead"), 50, |_| ()).is_none());
     }
+
+    /// Inserting a token already cached replaces its entry in place: one entry, the new
+    /// deadline and the new value.
+    #[test]
+    fn inserting_again_replaces_the_entry() {
+        let hasher = TokenHasher::new();
+        let cache = TokenCache::new(64);
+        let key = hasher.key(b"t");
+        cache.insert(key, 200, 100, verified());
+        let mut again = verified();
+        again.km = 5;
+        cache.insert(key, 300, 100, again);
+        assert_eq!(cache.len(), 1);
+        assert_eq!(cache.with(key, 250, |v| v.km), Some(5));
+        assert_eq!(cache.with(key, 300, |v| v.km), None);
+    }
 }

@@ -537,3 +537,18 @@ fn unix_now() -> i64 {
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod clock_tests {
+    /// The resolution's clock is the wall clock (not a monotonic one, which counts from boot),
+    /// to within its coarse resolution.
+    #[test]
+    fn unix_now_is_the_wall_clock() {
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let ours = super::unix_now();
+        assert!((ours - wall).abs() <= 1, "ours {ours}, wall {wall}");
+    }
+}
