@@ -17,8 +17,8 @@
 //!   opt-in `synchronous_commit(false)` (not durable across a server crash; for comparison).
 //! - `propagation_p50_ms` / `propagation_p99_ms`: from node A's provision call returning until
 //!   node B's `Gateway::resolve` accepts a freshly signed RS256 token of that client for an API
-//!   the application is subscribed to. Node B's gateway follows a `Broadcast` fed only by node
-//!   B's own `ChangeFeed` (its own listening connection). A token accepted on the first try
+//!   the application is subscribed to. Node B's gateway follows node B's own store, whose
+//!   change feed is its own listening connection. A token accepted on the first try
 //!   counts 0.
 //!
 //! Needs `KEYPROV_PG_URL`; works in a throwaway schema dropped at the end.
@@ -33,14 +33,13 @@ use aws_lc_rs::signature;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use keyprov::gateway::{Gateway, GatewaySettings};
-use keyprov::model::AllowedKeyManagers;
 use keyprov::store::Store;
-use keyprov::store::postgres::{ChangeFeed, PostgresConfig, PostgresStore};
+use keyprov::store::postgres::{PostgresConfig, PostgresStore};
 use keyprov::testkit::ScriptedKeyManager;
 use keyprov::{
-    Actor, Api, ApiId, ApplicationId, Broadcast, GlobalSettings, Jwk, JwkSet, KeyManager,
-    KeyManagerConfig, KeyManagers, KeyMapping, KeyType, MappingId, MappingMode, MappingState,
-    NewApplication, ProvisionRequest, Provisioner,
+    Actor, Api, ApiId, ApplicationId, GlobalSettings, Jwk, JwkSet, KeyManager, KeyManagerConfig,
+    KeyManagers, KeyMapping, KeyType, MappingId, MappingMode, MappingState, NewApplication,
+    ProvisionRequest, Provisioner,
 };
 use serde_json::json;
 
@@ -110,11 +109,11 @@ async fn applications(
     let mut apps = Vec::with_capacity(n);
     for i in 0..n {
         let app = provisioner
-            .create_application(NewApplication {
-                name: format!("{prefix}-{i}"),
-                owner: "bench".parse()?,
-                organization: "org".parse()?,
-            })
+            .create_application(NewApplication::new(
+                format!("{prefix}-{i}"),
+                "bench".parse()?,
+                "org".parse()?,
+            ))
             .await?;
         apps.push(app.id);
     }
@@ -143,9 +142,9 @@ async fn provision_rate(
                         app,
                         "IS",
                         KeyType::Production,
-                        format!("{prefix}-client-{i}"),
-                        format!("secret-{i}"),
-                    );
+                        keyprov::ConsumerKey::new(format!("{prefix}-client-{i}"))?,
+                    )
+                    .secret(format!("secret-{i}").into());
                     provisioner.provision(&owner, request).await?;
                 }
                 anyhow::Ok(())
@@ -177,15 +176,13 @@ async fn run(
     let (store_a, provisioner) = node_a(config_a, key_managers.clone()).await?;
     let (_, provisioner_async) = node_a(config_a_async, key_managers.clone()).await?;
 
-    // Node B: its own feed into its own broadcast, followed by its gateway.
-    let events = Broadcast::new(65_536);
-    let feed = ChangeFeed::start(config_b.clone(), Arc::new(events.clone())).await?;
+    // Node B: its own store (with its own change feed), followed by its gateway.
     let store_b: Arc<dyn Store> = Arc::new(PostgresStore::open(config_b).await?);
     let gateway = Gateway::builder()
         .key_managers(key_managers)
         .settings(GatewaySettings::default())
         .build()?;
-    let follower = gateway.follow(&events, store_b).await?;
+    let follower = gateway.follow(&store_b).await?;
 
     // Throughput, durable (the headline), then the store's insert alone on the same
     // applications' free SANDBOX slots, then with asynchronous commit.
@@ -223,15 +220,13 @@ async fn run(
     // token of the new client. The applications are subscribed first.
     let api = ApiId::new("bench-api-1.0.0")?;
     provisioner
-        .put_api(Api {
-            id: api.clone(),
-            name: "bench-api".into(),
-            version: "1.0.0".into(),
-            context: "/bench/1.0.0".into(),
-            organization: "org".parse()?,
-            key_managers: AllowedKeyManagers::All,
-            audience: None,
-        })
+        .put_api(Api::new(
+            api.clone(),
+            "bench-api",
+            "1.0.0",
+            "/bench/1.0.0",
+            "org".parse()?,
+        ))
         .await?;
     let owner = Actor::User("bench".parse()?);
     let apps = applications(&provisioner, "bench-prop", samples).await?;
@@ -239,19 +234,8 @@ async fn run(
         provisioner.subscribe(&owner, *app, &api).await?;
     }
     // Node B must have caught up with the setup before the clock starts.
-    // Events so far: 2 x provisions + samples applications, 3 x provisions mappings, the API,
-    // samples subscriptions.
-    let expected = (5 * provisions + 2 * samples + 1) as u64;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while feed.received() < expected {
-        if Instant::now() > deadline {
-            bail!(
-                "node B's feed is behind: {} of {expected} events",
-                feed.received()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let setup = provisioner.revision().await?;
+    gateway.wait_for(setup, Duration::from_secs(30)).await?;
     let mut lags = Vec::with_capacity(samples);
     for (i, app) in apps.iter().enumerate() {
         let client = format!("prop-client-{i}");
@@ -260,9 +244,9 @@ async fn run(
             *app,
             "IS",
             KeyType::Production,
-            client.clone(),
-            format!("secret-{i}"),
-        );
+            keyprov::ConsumerKey::new(client.clone())?,
+        )
+        .secret(format!("secret-{i}").into());
         provisioner.provision(&owner, request).await?;
         let returned = Instant::now();
         let deadline = returned + Duration::from_secs(5);
@@ -279,7 +263,7 @@ async fn run(
         }
         lags.push(returned.elapsed().as_secs_f64() * 1000.0);
     }
-    follower.abort();
+    follower.stop();
     lags.sort_by(|a, b| a.total_cmp(b));
     let pct = |p: f64| lags[((lags.len() as f64 - 1.0) * p).round() as usize];
     Ok((pct(0.50), pct(0.99)))
@@ -304,7 +288,7 @@ fn jwk(pair: &RsaKeyPair, kid: &str) -> Jwk {
 
 /// A compact RS256 JWS for `client`, valid for 10 minutes.
 fn sign(pair: &RsaKeyPair, kid: &str, client: &str) -> anyhow::Result<String> {
-    let now = keyprov::model::now().timestamp();
+    let now = chrono::Utc::now().timestamp();
     let header = json!({"alg": "RS256", "kid": kid, "typ": "JWT"});
     let claims = json!({
         "iss": ISSUER, "sub": "bench", "azp": client, "iat": now, "exp": now + 600,
@@ -327,7 +311,7 @@ fn sign(pair: &RsaKeyPair, kid: &str, client: &str) -> anyhow::Result<String> {
 }
 
 fn sandbox_mapping(application: ApplicationId, i: usize) -> anyhow::Result<KeyMapping> {
-    let at = keyprov::model::now();
+    let at = chrono::Utc::now();
     Ok(KeyMapping {
         id: MappingId::random(),
         application,

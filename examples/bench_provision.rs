@@ -45,11 +45,11 @@ async fn applications(
     let mut ids = Vec::with_capacity(n);
     for i in 0..n {
         let app = p
-            .create_application(NewApplication {
-                name: format!("{prefix}-{i}"),
-                owner: UserId::new("bench")?,
-                organization: OrganizationId::new("carbon.super")?,
-            })
+            .create_application(NewApplication::new(
+                format!("{prefix}-{i}"),
+                UserId::new("bench")?,
+                OrganizationId::new("carbon.super")?,
+            ))
             .await?;
         ids.push(app.id);
     }
@@ -74,13 +74,12 @@ async fn run(
             tokio::spawn(async move {
                 let mut latencies = Vec::with_capacity(apps.len());
                 for (i, application) in apps.into_iter().enumerate() {
-                    let request = ProvisionRequest {
+                    let request = ProvisionRequest::new(
                         application,
-                        key_manager: "IS".to_owned(),
-                        key_type: KeyType::Production,
-                        consumer_key: format!("{prefix}-{c}-{i}"),
-                        consumer_secret: None,
-                    };
+                        "IS",
+                        KeyType::Production,
+                        keyprov::ConsumerKey::new(format!("{prefix}-{c}-{i}"))?,
+                    );
                     let t = Instant::now();
                     p.provision(&Actor::System, request).await?;
                     latencies.push(t.elapsed());

@@ -1,11 +1,14 @@
-//! The seed's walkthrough, "Provisioning Out-of-Band OAuth2 Clients", end to end: an emulated
-//! WSO2 Identity Server in-process, the embedded SQLite store, the provisioning service and the
-//! gateway resolver.
+//! Provisioning out-of-band OAuth2 clients, end to end: an emulated WSO2 Identity Server
+//! in-process, the embedded SQLite store, the provisioning service and the gateway resolver,
+//! in the four steps a developer follows (configure the key manager, create the client in the
+//! key manager's console, provision it into an application, call an API with its token).
 //!
 //! Run: `cargo run --example quickstart`. It prints each step and exits non-zero when a step
 //! does not behave as described.
 
 use std::sync::Arc;
+
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use keyprov::config::GlobalSettings;
@@ -13,8 +16,9 @@ use keyprov::error::ConflictRule;
 use keyprov::gateway::Gateway;
 use keyprov::store::SqliteStore;
 use keyprov::{
-    Actor, Api, ApiId, Broadcast, Error, KeyManager, KeyManagerConfig, KeyManagers, KeyType,
-    NewApplication, OrganizationId, ProvisionRequest, Provisioner, ProvisioningPolicy, UserId,
+    Actor, Api, ApiId, ConsumerKey, ConsumerSecret, Error, KeyManager, KeyManagerConfig,
+    KeyManagers, KeyType, NewApplication, OrganizationId, Outcome, ProvisionRequest, Provisioner,
+    TokenRequest, UserId, Wso2Policy,
 };
 use km_wso2is::emulator::{IsTokenType, IsVersion, Protocol, Wso2IsEmulator};
 
@@ -58,7 +62,7 @@ async fn main() -> Result<()> {
         ),
     ];
     for (i, (label, km, global)) in cases.iter().enumerate() {
-        let gate = ProvisioningPolicy::new(*global).gate(km);
+        let gate = Wso2Policy::new(*global).gate_for(km);
         println!("  {label}: {gate}");
         ensure!(
             gate.is_granted() == (i < 2),
@@ -95,22 +99,19 @@ async fn main() -> Result<()> {
     println!("Step 3 - Provision the out-of-band OAuth2 client");
     let adapter: Arc<dyn KeyManager> = Arc::new(is.key_manager("IS")?);
     let key_managers = KeyManagers::new().with(km_config(true)?, adapter)?;
-    let events = Broadcast::default();
     let store = Arc::new(SqliteStore::open(&db)?);
     let provisioner = Provisioner::builder()
-        .store(store.clone())
+        .store(store)
         .key_managers(key_managers.clone())
-        .events(Arc::new(events.clone()))
         .build()?;
+    // The gateway follows the provisioner's store from the start: every change reaches it.
+    let gateway = Gateway::builder().key_managers(key_managers).build()?;
+    let _following = gateway.follow(&provisioner).await?;
     let org = OrganizationId::new("carbon.super")?;
     let alice = UserId::new("alice")?;
     let caller = Actor::User(alice.clone());
     let app = provisioner
-        .create_application(NewApplication {
-            name: "PizzaApp".into(),
-            owner: alice,
-            organization: org.clone(),
-        })
+        .create_application(NewApplication::new("PizzaApp", alice, org.clone()))
         .await?;
     println!(
         "  application PizzaApp ({}) created in {}",
@@ -125,9 +126,9 @@ async fn main() -> Result<()> {
                 app.id,
                 "IS",
                 KeyType::Production,
-                &prod_client.client_id,
-                prod_client.client_secret.as_str(),
-            ),
+                ConsumerKey::new(&prod_client.client_id)?,
+            )
+            .secret(ConsumerSecret::new(prod_client.client_secret.as_str())),
         )
         .await
         .context("provisioning PRODUCTION keys")?;
@@ -153,9 +154,9 @@ async fn main() -> Result<()> {
         app.id,
         "IS",
         KeyType::Sandbox,
-        &sandbox_client.client_id,
-        "not-the-secret",
-    );
+        ConsumerKey::new(&sandbox_client.client_id)?,
+    )
+    .secret(ConsumerSecret::new("not-the-secret"));
     match provisioner.provision(&caller, wrong).await {
         Err(err @ Error::SecretNotProven { .. }) => {
             println!(
@@ -168,19 +169,15 @@ async fn main() -> Result<()> {
 
     let bob = UserId::new("bob")?;
     let other = provisioner
-        .create_application(NewApplication {
-            name: "OtherApp".into(),
-            owner: bob.clone(),
-            organization: org.clone(),
-        })
+        .create_application(NewApplication::new("OtherApp", bob.clone(), org.clone()))
         .await?;
     let again = ProvisionRequest::new(
         other.id,
         "IS",
         KeyType::Production,
-        &prod_client.client_id,
-        prod_client.client_secret.as_str(),
-    );
+        ConsumerKey::new(&prod_client.client_id)?,
+    )
+    .secret(ConsumerSecret::new(prod_client.client_secret.as_str()));
     match provisioner.provision(&Actor::User(bob), again).await {
         Err(err @ Error::MappingExists(ConflictRule::ConsumerKeyAlreadyMapped)) => {
             println!(
@@ -191,38 +188,38 @@ async fn main() -> Result<()> {
         other => bail!("a client mapped twice must be refused, got {other:?}"),
     }
 
+    let sandbox_request = ProvisionRequest::new(
+        app.id,
+        "IS",
+        KeyType::Sandbox,
+        ConsumerKey::new(&sandbox_client.client_id)?,
+    )
+    .secret(ConsumerSecret::new(sandbox_client.client_secret.as_str()));
     let sandbox = provisioner
-        .provision(
-            &caller,
-            ProvisionRequest::new(
-                app.id,
-                "IS",
-                KeyType::Sandbox,
-                &sandbox_client.client_id,
-                sandbox_client.client_secret.as_str(),
-            ),
-        )
+        .provision(&caller, sandbox_request.clone())
         .await
         .context("provisioning SANDBOX keys")?;
     println!(
         "  SANDBOX keys provisioned with the second client: mapping {}",
         sandbox.mapping.id
     );
+    let retry = provisioner.provision(&caller, sandbox_request).await?;
+    ensure!(
+        retry.outcome == Outcome::AlreadyExisted && retry.mapping.id == sandbox.mapping.id,
+        "a retry is answered as already existing"
+    );
+    println!("  a retry of the same request is answered as already existing (nothing changes)");
 
     // ---------------------------------------------------------------------------------------
     println!("Step 4 - Invoke an API");
-    let gateway = Gateway::builder().key_managers(key_managers).build()?;
-    let _follower = gateway.follow(&events, store).await?;
     let api = provisioner
-        .put_api(Api {
-            id: ApiId::new("pizzashack-1.0.0")?,
-            name: "PizzaShackAPI".into(),
-            version: "1.0.0".into(),
-            context: "/pizzashack/1.0.0".into(),
-            organization: org,
-            key_managers: Default::default(),
-            audience: None,
-        })
+        .put_api(Api::new(
+            ApiId::new("pizzashack-1.0.0")?,
+            "PizzaShackAPI",
+            "1.0.0",
+            "/pizzashack/1.0.0",
+            org,
+        ))
         .await?;
     let subscription = provisioner.subscribe(&caller, app.id, &api.id).await?;
     println!(
@@ -233,11 +230,12 @@ async fn main() -> Result<()> {
     let token = provisioner
         .token(
             &caller,
-            app.id,
-            "IS",
-            KeyType::Production,
-            &prod_client.client_secret.as_str().into(),
-            &[],
+            TokenRequest::new(
+                app.id,
+                "IS",
+                KeyType::Production,
+                ConsumerSecret::new(prod_client.client_secret.as_str()),
+            ),
         )
         .await
         .context("a token for the provisioned application")?;
@@ -247,13 +245,11 @@ async fn main() -> Result<()> {
         token.expires_in.unwrap_or_default()
     );
 
-    // Events travel asynchronously to the gateway's view; wait until it has the mappings.
-    for _ in 0..200 {
-        if gateway.mapping_count() >= 2 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    // Read your own writes: the gateway applies changes as the store publishes them; wait
+    // until it has applied the subscription's revision (and so everything before it).
+    gateway
+        .wait_for(subscription.revision, Duration::from_secs(2))
+        .await?;
 
     let production = gateway
         .explain(token.secret(), &api.id, KeyType::Production)
@@ -268,7 +264,7 @@ async fn main() -> Result<()> {
         .map_err(|r| anyhow::anyhow!("refused: {r}"))?;
     ensure!(accepted.application == app.id && accepted.key_type == KeyType::Production);
     let resolved = gateway
-        .resolve(token.secret().as_bytes(), &api.id, KeyType::Production)
+        .resolve(token.secret(), &api.id, KeyType::Production)
         .await;
     ensure!(
         resolved.is_ok(),

@@ -1,18 +1,21 @@
-//! The seed's walkthrough with Keycloak as the key manager: an emulated Keycloak realm
-//! in-process, the embedded SQLite store, the provisioning service and the gateway resolver.
+//! Provisioning out-of-band clients with Keycloak as the key manager: an emulated Keycloak
+//! realm in-process, the embedded SQLite store, the provisioning service and the gateway
+//! resolver.
 //!
 //! Run: `cargo run --example quickstart_keycloak`. Exits non-zero when a step does not behave
 //! as described. For a real Keycloak, see `examples/real_keycloak.rs`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use keyprov::error::UnusableReason;
 use keyprov::gateway::Gateway;
 use keyprov::store::SqliteStore;
 use keyprov::{
-    Actor, Api, ApiId, Broadcast, Error, KeyManager, KeyManagerConfig, KeyManagerId, KeyManagers,
-    KeyType, NewApplication, OrganizationId, ProvisionRequest, Provisioner, UserId,
+    Actor, Api, ApiId, ConsumerKey, ConsumerSecret, Error, KeyManager, KeyManagerConfig,
+    KeyManagerId, KeyManagers, KeyType, NewApplication, OrganizationId, ProvisionRequest,
+    Provisioner, TokenRequest, UserId,
 };
 use km_keycloak::KeycloakKeyManager;
 use km_keycloak::emulator::{KeycloakClient, KeycloakEmulator};
@@ -45,30 +48,29 @@ async fn main() -> Result<()> {
 
     println!("Step 3 - Provision the out-of-band OAuth2 clients");
     let key_managers = KeyManagers::new().with(km, adapter)?;
-    let events = Broadcast::default();
     let store = Arc::new(SqliteStore::open(dir.path().join("keyprov.db"))?);
     let provisioner = Provisioner::builder()
-        .store(store.clone())
+        .store(store)
         .key_managers(key_managers.clone())
-        .events(Arc::new(events.clone()))
         .build()?;
+    let gateway = Gateway::builder().key_managers(key_managers).build()?;
+    let _following = gateway.follow(&provisioner).await?;
     let org = OrganizationId::new("carbon.super")?;
     let alice = UserId::new("alice")?;
     let caller = Actor::User(alice.clone());
     let app = provisioner
-        .create_application(NewApplication {
-            name: "PizzaApp".into(),
-            owner: alice,
-            organization: org.clone(),
-        })
+        .create_application(NewApplication::new("PizzaApp", alice, org.clone()))
         .await?;
-    let request = |key_type, client: &str, secret: &str| {
-        ProvisionRequest::new(app.id, "keycloak", key_type, client, secret)
+    let request = |key_type, client: &str, secret: &str| -> Result<ProvisionRequest> {
+        Ok(
+            ProvisionRequest::new(app.id, "keycloak", key_type, ConsumerKey::new(client)?)
+                .secret(ConsumerSecret::new(secret)),
+        )
     };
     match provisioner
         .provision(
             &caller,
-            request(KeyType::Production, &spa.client_id, "anything"),
+            request(KeyType::Production, &spa.client_id, "anything")?,
         )
         .await
     {
@@ -89,7 +91,7 @@ async fn main() -> Result<()> {
                 KeyType::Production,
                 &prod_client.client_id,
                 &prod_client.secret,
-            ),
+            )?,
         )
         .await
         .context("PRODUCTION keys")?;
@@ -101,7 +103,7 @@ async fn main() -> Result<()> {
     match provisioner
         .provision(
             &caller,
-            request(KeyType::Sandbox, &sandbox_client.client_id, "wrong"),
+            request(KeyType::Sandbox, &sandbox_client.client_id, "wrong")?,
         )
         .await
     {
@@ -117,44 +119,39 @@ async fn main() -> Result<()> {
                 KeyType::Sandbox,
                 &sandbox_client.client_id,
                 &sandbox_client.secret,
-            ),
+            )?,
         )
         .await
         .context("SANDBOX keys")?;
     println!("  SANDBOX keys provisioned: mapping {}", sandbox.mapping.id);
 
     println!("Step 4 - Invoke an API");
-    let gateway = Gateway::builder().key_managers(key_managers).build()?;
-    let _follower = gateway.follow(&events, store).await?;
     let api = provisioner
-        .put_api(Api {
-            id: ApiId::new("pizzashack-1.0.0")?,
-            name: "PizzaShackAPI".into(),
-            version: "1.0.0".into(),
-            context: "/pizzashack/1.0.0".into(),
-            organization: org,
-            key_managers: Default::default(),
-            audience: None,
-        })
+        .put_api(Api::new(
+            ApiId::new("pizzashack-1.0.0")?,
+            "PizzaShackAPI",
+            "1.0.0",
+            "/pizzashack/1.0.0",
+            org,
+        ))
         .await?;
-    provisioner.subscribe(&caller, app.id, &api.id).await?;
+    let subscribed = provisioner.subscribe(&caller, app.id, &api.id).await?;
     let token = provisioner
         .token(
             &caller,
-            app.id,
-            "keycloak",
-            KeyType::Sandbox,
-            &sandbox_client.secret.as_str().into(),
-            &[],
+            TokenRequest::new(
+                app.id,
+                "keycloak",
+                KeyType::Sandbox,
+                ConsumerSecret::new(sandbox_client.secret.as_str()),
+            ),
         )
         .await?;
     println!("  SANDBOX token obtained through keyprov");
-    for _ in 0..200 {
-        if gateway.mapping_count() >= 2 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    // Read your own writes: the gateway has applied everything up to the subscription.
+    gateway
+        .wait_for(subscribed.revision, Duration::from_secs(2))
+        .await?;
     for (endpoint, key_type, accept) in [
         ("sandbox", KeyType::Sandbox, true),
         ("production", KeyType::Production, false),

@@ -17,8 +17,9 @@ use anyhow::{Context, Result, bail};
 use keyprov::gateway::Gateway;
 use keyprov::store::SqliteStore;
 use keyprov::{
-    Actor, Api, ApiId, Broadcast, KeyManager, KeyManagerConfig, KeyManagerId, KeyManagers, KeyType,
-    NewApplication, OrganizationId, ProvisionRequest, Provisioner, UserId,
+    Actor, Api, ApiId, ConsumerKey, ConsumerSecret, KeyManager, KeyManagerConfig, KeyManagerId,
+    KeyManagers, KeyType, NewApplication, OrganizationId, ProvisionRequest, Provisioner,
+    TokenRequest, UserId,
 };
 use km_keycloak::{KeycloakConfig, KeycloakKeyManager};
 
@@ -53,24 +54,22 @@ async fn main() -> Result<()> {
             .issuer(issuer.clone()),
         adapter,
     )?;
-    let events = Broadcast::default();
     let store = Arc::new(SqliteStore::open("keyprov-real-keycloak.db")?);
     let provisioner = Provisioner::builder()
-        .store(store.clone())
+        .store(store)
         .key_managers(key_managers.clone())
-        .events(Arc::new(events.clone()))
         .build()?;
     let gateway = Gateway::builder().key_managers(key_managers).build()?;
-    let _follower = gateway.follow(&events, store).await?;
+    let _following = gateway.follow(&provisioner).await?;
 
     let owner = UserId::new("real-keycloak-example")?;
     let org = OrganizationId::new("default")?;
     let app = provisioner
-        .create_application(NewApplication {
-            name: format!("{client_id} ({})", uuid_suffix()),
-            owner: owner.clone(),
-            organization: org.clone(),
-        })
+        .create_application(NewApplication::new(
+            format!("{client_id} ({})", uuid_suffix()),
+            owner.clone(),
+            org.clone(),
+        ))
         .await?;
     let caller = Actor::User(owner);
     let provisioned = provisioner
@@ -80,44 +79,43 @@ async fn main() -> Result<()> {
                 app.id,
                 "keycloak",
                 KeyType::Production,
-                client_id,
-                client_secret.as_str(),
-            ),
+                ConsumerKey::new(client_id)?,
+            )
+            .secret(ConsumerSecret::new(client_secret.as_str())),
         )
         .await
         .context("provisioning (the error says which check failed)")?;
     println!("provisioned: {:#?}", provisioned.mapping);
 
     let api = provisioner
-        .put_api(Api {
-            id: ApiId::new("example-api")?,
-            name: "Example".into(),
-            version: "1".into(),
-            context: "/example".into(),
-            organization: org,
-            key_managers: Default::default(),
-            audience: None,
-        })
+        .put_api(Api::new(
+            ApiId::new("example-api")?,
+            "Example",
+            "1",
+            "/example",
+            org,
+        ))
         .await?;
-    provisioner.subscribe(&caller, app.id, &api.id).await?;
+    let subscribed = provisioner.subscribe(&caller, app.id, &api.id).await?;
     let token = match provisioned.token {
         Some(token) => token,
         None => {
             provisioner
                 .token(
                     &caller,
-                    app.id,
-                    "keycloak",
-                    KeyType::Production,
-                    &client_secret.as_str().into(),
-                    &[],
+                    TokenRequest::new(
+                        app.id,
+                        "keycloak",
+                        KeyType::Production,
+                        ConsumerSecret::new(client_secret.as_str()),
+                    ),
                 )
                 .await?
         }
     };
-    while gateway.mapping_count() == 0 {
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    gateway
+        .wait_for(subscribed.revision, std::time::Duration::from_secs(5))
+        .await?;
     println!(
         "{}",
         gateway

@@ -1,5 +1,5 @@
-//! The seed's four steps on the embedded SQLite store, with the scripted key manager of the
-//! `testkit` feature standing in for WSO2 Identity Server.
+//! The four steps of provisioning an out-of-band client on the embedded SQLite store, with the
+//! scripted key manager of the `testkit` feature standing in for WSO2 Identity Server.
 //!
 //! Run: `cargo run --example walkthrough`. Exits non-zero when a step does not behave as
 //! described.
@@ -12,8 +12,9 @@ use keyprov::error::ConflictRule;
 use keyprov::store::SqliteStore;
 use keyprov::testkit::ScriptedKeyManager;
 use keyprov::{
-    Actor, Api, ApiId, Error, KeyManagerConfig, KeyManagers, KeyType, NewApplication,
-    OrganizationId, ProvisionRequest, Provisioner, ProvisioningPolicy, UserId,
+    Actor, Api, ApiId, ConsumerSecret, Error, KeyManagerConfig, KeyManagers, KeyType,
+    NewApplication, OrganizationId, ProvisionRequest, Provisioner, TokenRequest, UserId,
+    Wso2Policy,
 };
 
 #[tokio::main]
@@ -44,7 +45,7 @@ async fn main() -> Result<()> {
         ),
     ];
     for (label, km, global, expect) in cases {
-        let gate = ProvisioningPolicy::new(global).gate(km);
+        let gate = Wso2Policy::new(global).gate_for(km);
         println!("  {label}: {gate}");
         ensure!(
             gate.is_granted() == expect,
@@ -69,11 +70,11 @@ async fn main() -> Result<()> {
     let alice = UserId::new("alice")?;
     let caller = Actor::User(alice.clone());
     let app = provisioner
-        .create_application(NewApplication {
-            name: "PizzaApp".into(),
-            owner: alice,
-            organization: OrganizationId::new("carbon.super")?,
-        })
+        .create_application(NewApplication::new(
+            "PizzaApp",
+            alice,
+            OrganizationId::new("carbon.super")?,
+        ))
         .await?;
     println!("  application {} created", app.id);
     let prod = provisioner
@@ -83,9 +84,9 @@ async fn main() -> Result<()> {
                 app.id,
                 "IS",
                 KeyType::Production,
-                "pizza-prod-client",
-                "prod-secret",
-            ),
+                keyprov::ConsumerKey::new("pizza-prod-client")?,
+            )
+            .secret(ConsumerSecret::new("prod-secret")),
         )
         .await?;
     println!(
@@ -99,9 +100,9 @@ async fn main() -> Result<()> {
                 app.id,
                 "IS",
                 KeyType::Sandbox,
-                "pizza-sandbox-client",
-                "wrong",
-            ),
+                keyprov::ConsumerKey::new("pizza-sandbox-client")?,
+            )
+            .secret(ConsumerSecret::new("wrong")),
         )
         .await
     {
@@ -111,11 +112,11 @@ async fn main() -> Result<()> {
         other => bail!("a wrong secret must be refused, got {other:?}"),
     }
     let other = provisioner
-        .create_application(NewApplication {
-            name: "OtherApp".into(),
-            owner: UserId::new("bob")?,
-            organization: OrganizationId::new("carbon.super")?,
-        })
+        .create_application(NewApplication::new(
+            "OtherApp",
+            UserId::new("bob")?,
+            OrganizationId::new("carbon.super")?,
+        ))
         .await?;
     match provisioner
         .provision(
@@ -124,9 +125,9 @@ async fn main() -> Result<()> {
                 other.id,
                 "IS",
                 KeyType::Production,
-                "pizza-prod-client",
-                "prod-secret",
-            ),
+                keyprov::ConsumerKey::new("pizza-prod-client")?,
+            )
+            .secret(ConsumerSecret::new("prod-secret")),
         )
         .await
     {
@@ -142,35 +143,34 @@ async fn main() -> Result<()> {
                 app.id,
                 "IS",
                 KeyType::Sandbox,
-                "pizza-sandbox-client",
-                "sandbox-secret",
-            ),
+                keyprov::ConsumerKey::new("pizza-sandbox-client")?,
+            )
+            .secret(ConsumerSecret::new("sandbox-secret")),
         )
         .await?;
     println!("  SANDBOX keys provisioned: mapping {}", sandbox.mapping.id);
 
     println!("Step 4 - subscribe and obtain a token");
     let api = provisioner
-        .put_api(Api {
-            id: ApiId::new("pizzashack-1.0.0")?,
-            name: "PizzaShackAPI".into(),
-            version: "1.0.0".into(),
-            context: "/pizzashack/1.0.0".into(),
-            organization: OrganizationId::new("carbon.super")?,
-            key_managers: Default::default(),
-            audience: None,
-        })
+        .put_api(Api::new(
+            ApiId::new("pizzashack-1.0.0")?,
+            "PizzaShackAPI",
+            "1.0.0",
+            "/pizzashack/1.0.0",
+            OrganizationId::new("carbon.super")?,
+        ))
         .await?;
     let subscription = provisioner.subscribe(&caller, app.id, &api.id).await?;
     println!("  subscribed to {} ({})", api.name, subscription.state);
     let token = provisioner
         .token(
             &caller,
-            app.id,
-            "IS",
-            KeyType::Production,
-            &"prod-secret".into(),
-            &[],
+            TokenRequest::new(
+                app.id,
+                "IS",
+                KeyType::Production,
+                ConsumerSecret::new("prod-secret"),
+            ),
         )
         .await
         .context("token for the provisioned application")?;

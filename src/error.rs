@@ -7,6 +7,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use crate::events::Revision;
 use crate::model::{ApiId, ApplicationId, KeyManagerId, MappingId};
 
 /// A boxed error from a backend (database driver, HTTP client), kept as a source.
@@ -257,6 +258,24 @@ pub enum Error {
         #[source]
         source: Option<BoxError>,
     },
+    /// A gateway did not apply a revision within the time it was given
+    /// ([`Gateway::wait_for`](crate::gateway::Gateway::wait_for)).
+    #[error("the gateway has applied revision {applied}, not yet {wanted}")]
+    NotCaughtUp {
+        /// The revision waited for.
+        wanted: Revision,
+        /// The revision the gateway had applied when the time ran out.
+        applied: Revision,
+    },
+    /// A custom provisioning policy refused the request, with its own code and reason
+    /// ([`GateRefusal::Custom`](crate::policy::GateRefusal::Custom)).
+    #[error("refused by policy: {reason}")]
+    PolicyRefused {
+        /// The policy's code.
+        code: u32,
+        /// The policy's reason.
+        reason: String,
+    },
     /// A configuration file or value is invalid.
     #[error("invalid configuration at {key}: {problem}")]
     Config {
@@ -294,13 +313,15 @@ impl Error {
             Error::NotSupported { .. } => 901427,
             Error::Storage { .. } => 901430,
             Error::Config { .. } => 901431,
+            Error::NotCaughtUp { .. } => 901432,
+            Error::PolicyRefused { code, .. } => *code,
         }
     }
 
     /// Whether trying the same call again later may succeed.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::KeyManagerUnavailable { .. } => true,
+            Error::KeyManagerUnavailable { .. } | Error::NotCaughtUp { .. } => true,
             Error::Storage { retryable, .. } => *retryable,
             _ => false,
         }

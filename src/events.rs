@@ -1,9 +1,15 @@
-//! Change events (behaviour.md P6): what a gateway must know to keep its caches right.
+//! Changes: what a gateway must know to keep its view right, each with the [`Revision`] at
+//! which its store made it ([provisioning rules, P6](crate::guide::provisioning)).
 //!
-//! The provisioner publishes an event only after the change is durable; events never carry a
-//! secret.
+//! Stores publish their changes themselves, after the change is durable, in revision order:
+//! a gateway follows a store (or a provisioner, which hands over its store) with
+//! [`Gateway::follow`](crate::gateway::Gateway::follow), and
+//! [`Gateway::wait_for`](crate::gateway::Gateway::wait_for) waits until it has applied the
+//! revision a write returned. Changes never carry a secret.
 
 use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
@@ -11,6 +17,7 @@ use tokio::sync::broadcast;
 use crate::model::{
     Api, ApiId, Application, ApplicationId, KeyMapping, MappingState, Subscription,
 };
+use crate::store::Store;
 
 /// A change a gateway must know about.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -68,50 +75,169 @@ pub enum Event {
     Resync,
 }
 
-/// Where events go. Publishing must not block: sinks buffer or drop, never wait.
-pub trait EventSink: fmt::Debug + Send + Sync + 'static {
-    /// Publishes one event.
-    fn publish(&self, event: &Event);
+/// A position in a store's history of changes. Every change a store makes gets the next
+/// revision; on PostgreSQL the counter lives in the shared database, so every node agrees.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Revision(u64);
+
+impl Revision {
+    /// The revision of an empty store: before any change.
+    pub const ZERO: Revision = Revision(0);
+
+    /// A revision from its number.
+    pub const fn new(value: u64) -> Self {
+        Self(value)
+    }
+
+    /// Its number.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
 }
 
-/// An in-process broadcast of events: every subscriber sees every event published after it
-/// subscribed. A subscriber that falls more than `capacity` events behind is told it lagged
-/// and should reload its view from storage.
-#[derive(Clone)]
-pub struct Broadcast {
-    sender: broadcast::Sender<Event>,
+impl fmt::Display for Revision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
 }
 
-impl Broadcast {
-    /// A broadcast that buffers up to `capacity` events per slow subscriber.
-    pub fn new(capacity: usize) -> Self {
+/// One change and its revision, as a store publishes it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    /// The revision the change produced.
+    pub revision: Revision,
+    /// What changed.
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// The result of a write together with the revision at which it is visible: wait for that
+/// revision on a gateway to read your own write there.
+///
+/// It dereferences to the value, so `created.id` reads the value's field.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Committed<T> {
+    /// What the write produced.
+    pub value: T,
+    /// The revision of the store once the write is visible.
+    pub revision: Revision,
+}
+
+impl<T> Committed<T> {
+    /// A value with its revision.
+    pub fn new(value: T, revision: Revision) -> Self {
+        Self { value, revision }
+    }
+
+    /// The value, without its revision.
+    pub fn into_inner(self) -> T {
+        self.value
+    }
+
+    /// The revision at which the write is visible.
+    pub fn revision(&self) -> Revision {
+        self.revision
+    }
+
+    /// Maps the value, keeping the revision.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Committed<U> {
+        Committed::new(f(self.value), self.revision)
+    }
+}
+
+impl<T> Deref for Committed<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+/// A subscription to a store's changes. Every change published after it was taken arrives
+/// in revision order; a subscriber that falls more than the store's buffer behind is told it
+/// lagged (reload from the store, then go on).
+pub type Changes = broadcast::Receiver<Change>;
+
+/// Where changes come from: a store, or anything that holds one (a
+/// [`Provisioner`](crate::Provisioner)). A gateway follows one.
+pub trait ChangeSource {
+    /// The store whose changes to follow and from which to load.
+    fn change_store(&self) -> Arc<dyn Store>;
+}
+
+impl ChangeSource for Arc<dyn Store> {
+    fn change_store(&self) -> Arc<dyn Store> {
+        self.clone()
+    }
+}
+
+impl<S: Store> ChangeSource for Arc<S> {
+    fn change_store(&self) -> Arc<dyn Store> {
+        self.clone()
+    }
+}
+
+/// The in-process half of a store's change stream: numbers changes and broadcasts them.
+/// Stores call [`ChangeLog::publish`] after a change is durable, while still holding their
+/// write lock, so that subscribers see changes in revision order.
+pub struct ChangeLog {
+    sender: broadcast::Sender<Change>,
+}
+
+impl ChangeLog {
+    /// Changes kept per slow subscriber before it is told it lagged.
+    pub const DEFAULT_CAPACITY: usize = 4096;
+
+    /// A log with the default buffer.
+    pub fn new() -> Self {
+        Self::with_capacity(Self::DEFAULT_CAPACITY)
+    }
+
+    /// A log that buffers up to `capacity` changes per slow subscriber.
+    pub fn with_capacity(capacity: usize) -> Self {
         let (sender, _) = broadcast::channel(capacity.max(1));
         Self { sender }
     }
 
     /// A new subscriber.
-    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+    pub fn subscribe(&self) -> Changes {
         self.sender.subscribe()
     }
-}
 
-impl Default for Broadcast {
-    fn default() -> Self {
-        Self::new(4096)
+    /// Publishes one change (nobody listening is fine).
+    pub fn publish(&self, change: Change) {
+        let _ = self.sender.send(change);
+    }
+
+    /// Publishes `events` as the revisions after `before`, in order, and returns the last one
+    /// (`before` when there is none).
+    pub fn publish_after(
+        &self,
+        before: Revision,
+        events: impl IntoIterator<Item = Event>,
+    ) -> Revision {
+        let mut revision = before;
+        for event in events {
+            revision = Revision(revision.0 + 1);
+            self.publish(Change { revision, event });
+        }
+        revision
     }
 }
 
-impl fmt::Debug for Broadcast {
+impl Default for ChangeLog {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for ChangeLog {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Broadcast")
+        f.debug_struct("ChangeLog")
             .field("subscribers", &self.sender.receiver_count())
             .finish()
-    }
-}
-
-impl EventSink for Broadcast {
-    fn publish(&self, event: &Event) {
-        // No subscriber is not an error: nobody is listening yet.
-        let _ = self.sender.send(event.clone());
     }
 }

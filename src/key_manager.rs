@@ -271,6 +271,14 @@ pub trait KeyManager: fmt::Debug + Send + Sync + 'static {
     /// What this adapter can do.
     fn capabilities(&self) -> Capabilities;
 
+    /// The issuer (`iss`) of the key manager's tokens when the adapter knows it from its own
+    /// settings (WSO2 IS and Keycloak derive it from their base URL and tenant or realm; a
+    /// standards-based server from its discovery document). [`KeyManagers::register`] uses it
+    /// when the configuration sets none. `None`: the adapter does not know.
+    fn issuer(&self) -> Option<String> {
+        None
+    }
+
     /// Looks a client up at the key manager (behaviour.md P4.1).
     ///
     /// # Errors
@@ -341,16 +349,20 @@ impl KeyManagers {
         Self::default()
     }
 
-    /// Adds a key manager.
+    /// Adds a key manager. When `config` sets no issuer, the adapter's
+    /// ([`KeyManager::issuer`]) is used.
     ///
     /// # Errors
     /// [`Error::Config`] when its id is already registered, or its name is already used in the
     /// same scope (organization or global).
     pub fn register(
         &mut self,
-        config: KeyManagerConfig,
+        mut config: KeyManagerConfig,
         client: Arc<dyn KeyManager>,
     ) -> Result<()> {
+        if config.issuer.is_none() {
+            config.issuer = client.issuer();
+        }
         if self.entries.iter().any(|e| e.config.id == config.id) {
             return Err(Error::config(
                 format!("key_managers.{}", config.id),

@@ -434,6 +434,7 @@ impl AllowedKeyManagers {
 
 /// An API that applications subscribe to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Api {
     /// Identifier.
     pub id: ApiId,
@@ -449,6 +450,50 @@ pub struct Api {
     pub key_managers: AllowedKeyManagers,
     /// Audience that tokens must carry to call it, when set.
     pub audience: Option<String>,
+}
+
+impl Api {
+    /// An API that accepts tokens of every key manager and requires no audience.
+    ///
+    /// ```
+    /// use keyprov::{AllowedKeyManagers, Api, ApiId, KeyManagerId, OrganizationId};
+    ///
+    /// let api = Api::new(ApiId::new("pizzashack-1.0.0")?, "PizzaShackAPI", "1.0.0",
+    ///                    "/pizzashack/1.0.0", OrganizationId::new("carbon.super")?)
+    ///     .key_managers(AllowedKeyManagers::Only(vec![KeyManagerId::new("IS")?]))
+    ///     .audience("pizzashack");
+    /// assert_eq!(api.audience.as_deref(), Some("pizzashack"));
+    /// # Ok::<(), keyprov::Error>(())
+    /// ```
+    pub fn new(
+        id: ApiId,
+        name: impl Into<String>,
+        version: impl Into<String>,
+        context: impl Into<String>,
+        organization: OrganizationId,
+    ) -> Self {
+        Self {
+            id,
+            name: name.into(),
+            version: version.into(),
+            context: context.into(),
+            organization,
+            key_managers: AllowedKeyManagers::default(),
+            audience: None,
+        }
+    }
+
+    /// Sets the key managers whose tokens it accepts.
+    pub fn key_managers(mut self, key_managers: AllowedKeyManagers) -> Self {
+        self.key_managers = key_managers;
+        self
+    }
+
+    /// Sets the audience tokens must carry.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
+        self
+    }
 }
 
 /// A subscription of an application to an API.
@@ -538,7 +583,7 @@ pub struct KeyMapping {
 }
 
 /// The current time truncated to milliseconds, the precision every store keeps.
-pub fn now() -> DateTime<Utc> {
+pub(crate) fn now() -> DateTime<Utc> {
     let now = Utc::now();
     DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
 }

@@ -1,5 +1,10 @@
-//! The provisioning service: applications, subscriptions, and mapping out-of-band clients
-//! (behaviour.md P1–P8).
+//! The provisioning service: applications, APIs, subscriptions, and mapping out-of-band clients
+//! into applications, following the [provisioning rules](crate::guide::provisioning).
+//!
+//! Every method that changes something returns the [`Revision`] at which the change is
+//! visible (in a [`Committed`], or in [`Provisioned::revision`]): a gateway that follows the
+//! same store answers accordingly once [`Gateway::wait_for`](crate::gateway::Gateway::wait_for)
+//! that revision returns.
 
 use std::sync::Arc;
 
@@ -7,14 +12,14 @@ use serde::Deserialize;
 
 use crate::config::GlobalSettings;
 use crate::error::{ConflictRule, Error, Result, UnsupportedReason};
-use crate::events::{Broadcast, Event, EventSink};
+use crate::events::{ChangeSource, Committed, Revision};
 use crate::key_manager::{AccessToken, KeyManagers, RegisteredKeyManager, SecretProof};
 use crate::model::{
     Actor, Api, ApiId, Application, ApplicationId, ConsumerKey, KeyMapping, KeyType, MAX_NAME_LEN,
     MappingId, MappingMode, MappingState, OrganizationId, Subscription, SubscriptionState, UserId,
     check_text, now,
 };
-use crate::policy::{GrantedBy, ProvisioningPolicy, Validation};
+use crate::policy::{GrantedBy, PolicyRequest, ProvisioningPolicy, Validation, Wso2Policy};
 use crate::secret::ConsumerSecret;
 use crate::store::Store;
 
@@ -22,7 +27,24 @@ use crate::store::Store;
 pub const DEFAULT_KEY_MANAGER: &str = "Resident Key Manager";
 
 /// A request to map an out-of-band client into an application.
+///
+/// The client id and the secret have distinct types, so they cannot be swapped by mistake:
+///
+/// ```
+/// use keyprov::{ApplicationId, ConsumerKey, ConsumerSecret, KeyType, ProvisionRequest};
+///
+/// let request = ProvisionRequest::new(
+///     ApplicationId::random(),
+///     "IS",
+///     KeyType::Production,
+///     ConsumerKey::new("7ByCQ4eKkfLSf0ZJzm9Bq2l1rRIa")?,
+/// )
+/// .secret(ConsumerSecret::new("the client's secret"));
+/// assert!(request.consumer_secret.is_some());
+/// # Ok::<(), keyprov::Error>(())
+/// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ProvisionRequest {
     /// The application that receives the keys.
     pub application: ApplicationId,
@@ -30,29 +52,84 @@ pub struct ProvisionRequest {
     pub key_manager: String,
     /// Production or sandbox.
     pub key_type: KeyType,
-    /// The client id, as typed by the caller (validated by the service).
-    pub consumer_key: String,
+    /// The client id.
+    pub consumer_key: ConsumerKey,
     /// The client secret; required when validation runs, unless the key manager allows
     /// mapping without one.
     pub consumer_secret: Option<ConsumerSecret>,
 }
 
 impl ProvisionRequest {
-    /// A request with a secret.
+    /// A request without a secret (add one with [`ProvisionRequest::secret`]).
     pub fn new(
         application: ApplicationId,
         key_manager: impl Into<String>,
         key_type: KeyType,
-        consumer_key: impl Into<String>,
-        consumer_secret: impl Into<ConsumerSecret>,
+        consumer_key: ConsumerKey,
     ) -> Self {
         Self {
             application,
             key_manager: key_manager.into(),
             key_type,
-            consumer_key: consumer_key.into(),
-            consumer_secret: Some(consumer_secret.into()),
+            consumer_key,
+            consumer_secret: None,
         }
+    }
+
+    /// Sets the client secret.
+    pub fn secret(mut self, secret: ConsumerSecret) -> Self {
+        self.consumer_secret = Some(secret);
+        self
+    }
+}
+
+/// A request for a `client_credentials` token of an application's mapped client
+/// ([P8](crate::guide::provisioning)).
+///
+/// ```
+/// use keyprov::{ApplicationId, ConsumerSecret, KeyType, TokenRequest};
+///
+/// let request = TokenRequest::new(ApplicationId::random(), "IS", KeyType::Sandbox,
+///                                 ConsumerSecret::new("the client's secret"))
+///     .scopes(["read", "write"]);
+/// assert_eq!(request.scopes, ["read", "write"]);
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct TokenRequest {
+    /// The application.
+    pub application: ApplicationId,
+    /// Key manager name or id.
+    pub key_manager: String,
+    /// Which of the application's mappings.
+    pub key_type: KeyType,
+    /// The mapped client's secret (never stored).
+    pub consumer_secret: ConsumerSecret,
+    /// Scopes to ask for; none by default.
+    pub scopes: Vec<String>,
+}
+
+impl TokenRequest {
+    /// A request without scopes.
+    pub fn new(
+        application: ApplicationId,
+        key_manager: impl Into<String>,
+        key_type: KeyType,
+        consumer_secret: ConsumerSecret,
+    ) -> Self {
+        Self {
+            application,
+            key_manager: key_manager.into(),
+            key_type,
+            consumer_secret,
+            scopes: Vec::new(),
+        }
+    }
+
+    /// Sets the scopes to ask for.
+    pub fn scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
+        self.scopes = scopes.into_iter().map(Into::into).collect();
+        self
     }
 }
 
@@ -76,7 +153,8 @@ impl MapKeysRequest {
     /// The request for `application`.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] for `keyType` when it is not `PRODUCTION` or `SANDBOX`.
+    /// [`Error::InvalidInput`] for `keyType` when it is not `PRODUCTION` or `SANDBOX`, and for
+    /// `consumerKey` when it is blank, too long or has control characters.
     pub fn into_request(self, application: ApplicationId) -> Result<ProvisionRequest> {
         Ok(ProvisionRequest {
             application,
@@ -84,27 +162,45 @@ impl MapKeysRequest {
                 .key_manager
                 .unwrap_or_else(|| DEFAULT_KEY_MANAGER.to_owned()),
             key_type: self.key_type.parse()?,
-            consumer_key: self.consumer_key,
+            consumer_key: ConsumerKey::new(self.consumer_key)?,
             consumer_secret: self.consumer_secret,
         })
     }
 }
 
+/// Whether a provisioning request stored a new mapping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The mapping was created now.
+    Created,
+    /// The same caller had already mapped this client to this application, key type and key
+    /// manager (a retry of a request that succeeded): nothing was changed and the key manager
+    /// was not contacted again.
+    AlreadyExisted,
+}
+
 /// The outcome of a successful provisioning.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Provisioned {
+    /// Created now, or already there.
+    pub outcome: Outcome,
     /// The stored mapping.
     pub mapping: KeyMapping,
     /// Why the gate opened.
     pub granted_by: GrantedBy,
     /// Whether validation ran, and if not why.
     pub validation: Validation,
-    /// The token obtained while proving the secret, as WSO2's map-keys response returns it.
+    /// The token obtained while proving the secret, as WSO2's map-keys response returns it
+    /// (none when the mapping already existed).
     pub token: Option<AccessToken>,
+    /// The revision at which the mapping is visible.
+    pub revision: Revision,
 }
 
 /// A new application.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct NewApplication {
     /// Name, unique per owner within the organization.
     pub name: String,
@@ -114,7 +210,54 @@ pub struct NewApplication {
     pub organization: OrganizationId,
 }
 
+impl NewApplication {
+    /// An application named `name`, owned by `owner` in `organization`.
+    pub fn new(name: impl Into<String>, owner: UserId, organization: OrganizationId) -> Self {
+        Self {
+            name: name.into(),
+            owner,
+            organization,
+        }
+    }
+}
+
 /// The provisioning service. Cheap to clone; share it between tasks.
+///
+/// # Example
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> keyprov::Result<()> {
+/// use std::sync::Arc;
+/// use keyprov::store::MemoryStore;
+/// use keyprov::testkit::ScriptedKeyManager;
+/// use keyprov::{Actor, ConsumerKey, ConsumerSecret, KeyManagerConfig, KeyManagers, KeyType,
+///               NewApplication, OrganizationId, Outcome, ProvisionRequest, Provisioner, UserId};
+///
+/// let is = ScriptedKeyManager::new("IS");
+/// is.add_client("client-1", "secret-1"); // created in the key manager's own console
+/// let key_managers = KeyManagers::new()
+///     .with(KeyManagerConfig::new("IS")?.out_of_band(true), Arc::new(is))?;
+/// let provisioner = Provisioner::builder()
+///     .store(Arc::new(MemoryStore::new()))
+///     .key_managers(key_managers)
+///     .build()?;
+///
+/// let alice = UserId::new("alice")?;
+/// let app = provisioner
+///     .create_application(NewApplication::new("PizzaApp", alice.clone(), OrganizationId::new("acme")?))
+///     .await?;
+/// let request = ProvisionRequest::new(app.id, "IS", KeyType::Production, ConsumerKey::new("client-1")?)
+///     .secret(ConsumerSecret::new("secret-1"));
+/// let done = provisioner.provision(&Actor::User(alice.clone()), request.clone()).await?;
+/// assert_eq!(done.outcome, Outcome::Created);
+/// assert!(done.mapping.secret_proven);
+///
+/// // A retry of the same request is answered as a success, without calling the key manager.
+/// let again = provisioner.provision(&Actor::User(alice), request).await?;
+/// assert_eq!(again.outcome, Outcome::AlreadyExisted);
+/// assert_eq!(again.mapping.id, done.mapping.id);
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct Provisioner {
     inner: Arc<Inner>,
@@ -124,17 +267,25 @@ pub struct Provisioner {
 struct Inner {
     store: Arc<dyn Store>,
     key_managers: KeyManagers,
-    policy: ProvisioningPolicy,
-    events: Arc<dyn EventSink>,
+    policy: Arc<dyn ProvisioningPolicy>,
 }
 
 /// Builds a [`Provisioner`].
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ProvisionerBuilder {
     store: Option<Arc<dyn Store>>,
     key_managers: KeyManagers,
-    policy: ProvisioningPolicy,
-    events: Option<Arc<dyn EventSink>>,
+    policy: Arc<dyn ProvisioningPolicy>,
+}
+
+impl Default for ProvisionerBuilder {
+    fn default() -> Self {
+        Self {
+            store: None,
+            key_managers: KeyManagers::default(),
+            policy: Arc::new(Wso2Policy::default()),
+        }
+    }
 }
 
 impl ProvisionerBuilder {
@@ -150,15 +301,16 @@ impl ProvisionerBuilder {
         self
     }
 
-    /// The global settings (default: WSO2's defaults).
+    /// WSO2's policy ([`Wso2Policy`]) over these global settings (the default: WSO2's
+    /// defaults). Replaces a policy set before.
     pub fn global(mut self, global: GlobalSettings) -> Self {
-        self.policy = ProvisioningPolicy::new(global);
+        self.policy = Arc::new(Wso2Policy::new(global));
         self
     }
 
-    /// Where events go (default: a [`Broadcast`] nobody listens to).
-    pub fn events(mut self, events: Arc<dyn EventSink>) -> Self {
-        self.events = Some(events);
+    /// A policy of your own (see [`ProvisioningPolicy`]). Replaces a policy set before.
+    pub fn policy(mut self, policy: impl ProvisioningPolicy) -> Self {
+        self.policy = Arc::new(policy);
         self
     }
 
@@ -178,7 +330,6 @@ impl ProvisionerBuilder {
                 store,
                 key_managers: self.key_managers,
                 policy: self.policy,
-                events: self.events.unwrap_or_else(|| Arc::new(Broadcast::new(1))),
             }),
         })
     }
@@ -209,19 +360,23 @@ impl Provisioner {
     }
 
     /// The policy.
-    pub fn policy(&self) -> &ProvisioningPolicy {
-        &self.inner.policy
+    pub fn policy(&self) -> &dyn ProvisioningPolicy {
+        self.inner.policy.as_ref()
     }
 
-    fn publish(&self, event: Event) {
-        self.inner.events.publish(&event);
+    /// The store's current revision.
+    ///
+    /// # Errors
+    /// `Storage`.
+    pub async fn revision(&self) -> Result<Revision> {
+        self.inner.store.revision().await
     }
 
     /// Creates an application.
     ///
     /// # Errors
     /// `InvalidInput` for a bad name; `ApplicationExists`; `Storage`.
-    pub async fn create_application(&self, new: NewApplication) -> Result<Application> {
+    pub async fn create_application(&self, new: NewApplication) -> Result<Committed<Application>> {
         check_text("name", &new.name, MAX_NAME_LEN)?;
         let application = Application {
             id: ApplicationId::random(),
@@ -230,11 +385,8 @@ impl Provisioner {
             organization: new.organization,
             created_at: now(),
         };
-        self.inner.store.create_application(&application).await?;
-        self.publish(Event::ApplicationCreated {
-            application: application.clone(),
-        });
-        Ok(application)
+        let revision = self.inner.store.create_application(&application).await?;
+        Ok(Committed::new(application, revision))
     }
 
     async fn owned_application(&self, caller: &Actor, id: ApplicationId) -> Result<Application> {
@@ -256,13 +408,29 @@ impl Provisioner {
         self.owned_application(caller, id).await
     }
 
-    /// Deletes an application with its mappings and subscriptions (P7). Clients at key
-    /// managers are never touched. Publishes `MappingRemoved` for each mapping, then
-    /// `SubscriptionRemoved` for each subscription, then `ApplicationDeleted`.
+    /// The applications `owner` owns, oldest first.
+    ///
+    /// # Errors
+    /// `Forbidden` when a user asks for another user's applications; `Storage`.
+    pub async fn applications(&self, caller: &Actor, owner: &UserId) -> Result<Vec<Application>> {
+        let applications = self.inner.store.applications_of(owner).await?;
+        match caller {
+            Actor::User(user) if user != owner => match applications.first() {
+                Some(first) => Err(Error::Forbidden(first.id)),
+                None => Ok(Vec::new()),
+            },
+            _ => Ok(applications),
+        }
+    }
+
+    /// Deletes an application with its mappings and subscriptions
+    /// ([P7](crate::guide::provisioning)). Clients at key managers are never touched. The
+    /// store publishes a removal for each mapping, then for each subscription, then the
+    /// application's. Returns the revision of the last.
     ///
     /// # Errors
     /// `ApplicationNotFound`; `Forbidden`; `Storage`.
-    pub async fn delete_application(&self, caller: &Actor, id: ApplicationId) -> Result<()> {
+    pub async fn delete_application(&self, caller: &Actor, id: ApplicationId) -> Result<Revision> {
         self.owned_application(caller, id).await?;
         let deleted = self
             .inner
@@ -270,34 +438,23 @@ impl Provisioner {
             .delete_application(id)
             .await?
             .ok_or(Error::ApplicationNotFound(id))?;
-        for mapping in deleted.mappings {
-            self.publish(Event::MappingRemoved { mapping });
-        }
-        for s in deleted.subscriptions {
-            self.publish(Event::SubscriptionRemoved {
-                application: s.application,
-                api: s.api,
-            });
-        }
-        self.publish(Event::ApplicationDeleted { application: id });
-        Ok(())
+        Ok(deleted.revision)
     }
 
     /// Creates or replaces an API.
     ///
     /// # Errors
-    /// `InvalidInput` for a bad name or context; `Storage`.
-    pub async fn put_api(&self, api: Api) -> Result<Api> {
+    /// `InvalidInput` for a bad name, context or version; `Storage`.
+    pub async fn put_api(&self, api: Api) -> Result<Committed<Api>> {
         check_text("name", &api.name, MAX_NAME_LEN)?;
         check_text("context", &api.context, MAX_NAME_LEN)?;
         check_text("version", &api.version, MAX_NAME_LEN)?;
-        self.inner.store.put_api(&api).await?;
-        self.publish(Event::ApiChanged { api: api.clone() });
-        Ok(api)
+        let revision = self.inner.store.put_api(&api).await?;
+        Ok(Committed::new(api, revision))
     }
 
     /// Subscribes an application to an API (state `UNBLOCKED`); subscribing again keeps the
-    /// existing subscription and its state.
+    /// existing subscription and its state (its revision is then the store's current one).
     ///
     /// # Errors
     /// `ApplicationNotFound`; `Forbidden`; `ApiNotFound`; `Storage`.
@@ -306,10 +463,11 @@ impl Provisioner {
         caller: &Actor,
         application: ApplicationId,
         api: &ApiId,
-    ) -> Result<Subscription> {
+    ) -> Result<Committed<Subscription>> {
         self.owned_application(caller, application).await?;
+        let revision = self.inner.store.revision().await?;
         if let Some(existing) = self.inner.store.subscription(application, api).await? {
-            return Ok(existing);
+            return Ok(Committed::new(existing, revision));
         }
         self.write_subscription(application, api, SubscriptionState::Unblocked)
             .await
@@ -324,7 +482,7 @@ impl Provisioner {
         application: ApplicationId,
         api: &ApiId,
         state: SubscriptionState,
-    ) -> Result<Subscription> {
+    ) -> Result<Committed<Subscription>> {
         if self
             .inner
             .store
@@ -345,7 +503,7 @@ impl Provisioner {
         application: ApplicationId,
         api: &ApiId,
         state: SubscriptionState,
-    ) -> Result<Subscription> {
+    ) -> Result<Committed<Subscription>> {
         let at = now();
         let subscription = Subscription {
             application,
@@ -354,11 +512,7 @@ impl Provisioner {
             created_at: at,
             updated_at: at,
         };
-        let stored = self.inner.store.put_subscription(&subscription).await?;
-        self.publish(Event::SubscriptionChanged {
-            subscription: stored.clone(),
-        });
-        Ok(stored)
+        self.inner.store.put_subscription(&subscription).await
     }
 
     /// Removes a subscription.
@@ -370,9 +524,10 @@ impl Provisioner {
         caller: &Actor,
         application: ApplicationId,
         api: &ApiId,
-    ) -> Result<()> {
+    ) -> Result<Revision> {
         self.owned_application(caller, application).await?;
-        self.inner
+        let removed = self
+            .inner
             .store
             .delete_subscription(application, api)
             .await?
@@ -380,11 +535,7 @@ impl Provisioner {
                 application,
                 api: api.clone(),
             })?;
-        self.publish(Event::SubscriptionRemoved {
-            application,
-            api: api.clone(),
-        });
-        Ok(())
+        Ok(removed.revision)
     }
 
     /// The application's subscriptions.
@@ -409,39 +560,81 @@ impl Provisioner {
             .key_managers
             .resolve(name_or_id, organization)
             .ok_or_else(|| Error::KeyManagerNotFound {
-                name: name_or_id.to_owned(),
+                name: preview(name_or_id),
             })
     }
 
-    /// Maps an out-of-band client into an application, following P1 (gate) → P2 (owner) →
-    /// input validation → P3 (uniqueness) → P4 (validation at the key manager) → P5 (store)
-    /// → P6 (event). Nothing is stored, and no event published, unless every step succeeds.
+    /// Maps an out-of-band client into an application, following the
+    /// [provisioning rules](crate::guide::provisioning) in order: ownership (P2) → the gate
+    /// (P1, by the [`ProvisioningPolicy`]) → input → uniqueness (P3) → validation at the key
+    /// manager (P4) → store (P5), whose change is published (P6). Nothing is stored unless
+    /// every step succeeds. A caller who does not own the application gets `Forbidden` before
+    /// anything about key managers is looked at.
+    ///
+    /// A retry of a request that already succeeded (same caller, application, key type, key
+    /// manager and client) is answered with [`Outcome::AlreadyExisted`] and the stored
+    /// mapping, without contacting the key manager. Every refusal is logged (`tracing`, at
+    /// `info`, with its code; never the secret).
     ///
     /// # Errors
-    /// Each rule has its own: `ApplicationNotFound`, `KeyManagerNotFound` (unknown or
-    /// disabled), `KeyManagerUnsupported` (exchanged-only), `ProvisioningDisabled`,
-    /// `Forbidden`, `InvalidInput` (naming the field), `MappingExists` (naming the rule),
-    /// `ClientNotFound`, `ClientNotUsable`, `SecretNotProven`, `KeyManagerUnavailable`
-    /// (retryable), `KeyManagerCredentialsRejected`, `KeyManagerProtocol`, `Storage`.
+    /// Each rule has its own: `ApplicationNotFound`, `Forbidden`, `KeyManagerNotFound`
+    /// (unknown or disabled), `KeyManagerUnsupported` (exchanged-only), `ProvisioningDisabled`,
+    /// `PolicyRefused` (a custom policy's code), `InvalidInput` (naming the field),
+    /// `MappingExists` (naming the rule), `ClientNotFound`, `ClientNotUsable`,
+    /// `SecretNotProven`, `KeyManagerUnavailable` (retryable), `KeyManagerCredentialsRejected`,
+    /// `KeyManagerProtocol`, `Storage`.
     pub async fn provision(
         &self,
         caller: &Actor,
         request: ProvisionRequest,
     ) -> Result<Provisioned> {
-        let application = self
-            .inner
-            .store
-            .application(request.application)
-            .await?
-            .ok_or(Error::ApplicationNotFound(request.application))?;
+        let application = request.application;
+        let key_type = request.key_type;
+        let key_manager = preview(&request.key_manager);
+        let result = self.try_provision(caller, request).await;
+        match &result {
+            Ok(done) => tracing::info!(
+                application = %done.mapping.application,
+                key_manager = %done.mapping.key_manager,
+                key_type = %done.mapping.key_type,
+                mapping = %done.mapping.id,
+                validated = done.mapping.validated,
+                outcome = ?done.outcome,
+                "out-of-band client provisioned"
+            ),
+            Err(error) => tracing::info!(
+                %application,
+                key_manager,
+                %key_type,
+                caller = %caller,
+                code = error.code(),
+                %error,
+                "provisioning refused"
+            ),
+        }
+        result
+    }
+
+    async fn try_provision(
+        &self,
+        caller: &Actor,
+        request: ProvisionRequest,
+    ) -> Result<Provisioned> {
+        // P2 first: a non-owner learns nothing about key managers.
+        let application = self.owned_application(caller, request.application).await?;
         // P1
         let km = self.key_manager(&request.key_manager, &application.organization)?;
-        let granted_by = self.inner.policy.gate(&km.config).check(&km.config)?;
-        // P2
-        authorize(caller, &application)?;
+        let consumer_key = request.consumer_key;
+        let policy_request = PolicyRequest::new(
+            caller,
+            &application,
+            &km.config,
+            request.key_type,
+            &consumer_key,
+        );
+        let granted_by = self.inner.policy.gate(&policy_request).check(&km.config)?;
+        let validation = self.inner.policy.validation(&policy_request);
         // Input
-        let consumer_key = ConsumerKey::new(request.consumer_key)?;
-        let validation = self.inner.policy.validation(&km.config);
         let secret = request.consumer_secret.filter(|s| !s.is_blank());
         if validation.runs() && secret.is_none() && !km.config.allow_mapping_without_secret {
             return Err(Error::invalid(
@@ -449,28 +642,35 @@ impl Provisioner {
                 "is required when provisioned clients are validated against their key manager",
             ));
         }
-        // P3, early when validation will call the key manager: spares it a call for a mapping
-        // that cannot be stored. The store's constraints are the authority either way.
-        if validation.runs() {
-            if self
-                .inner
-                .store
-                .mapping_by_consumer_key(&km.config.id, &consumer_key)
-                .await?
-                .is_some()
-            {
-                return Err(Error::MappingExists(ConflictRule::ConsumerKeyAlreadyMapped));
-            }
-            if self
-                .inner
-                .store
-                .mappings_of(application.id)
-                .await?
-                .iter()
-                .any(|m| m.key_type == request.key_type && m.key_manager == km.config.id)
-            {
-                return Err(Error::MappingExists(ConflictRule::KeyTypeAlreadyMapped));
-            }
+        // P3, before the key manager is called: a retry is answered from the store, and a
+        // mapping that cannot be stored spares the key manager a call. The store's
+        // constraints are the authority either way.
+        let existing = self
+            .inner
+            .store
+            .mapping_by_consumer_key(&km.config.id, &consumer_key)
+            .await?;
+        if let Some(existing) = existing {
+            return self
+                .already_existed(
+                    caller,
+                    &application,
+                    request.key_type,
+                    existing,
+                    granted_by,
+                    validation,
+                )
+                .await;
+        }
+        if self
+            .inner
+            .store
+            .mappings_of(application.id)
+            .await?
+            .iter()
+            .any(|m| m.key_type == request.key_type && m.key_manager == km.config.id)
+        {
+            return Err(Error::MappingExists(ConflictRule::KeyTypeAlreadyMapped));
         }
         // P4
         let mut snapshot = Default::default();
@@ -492,7 +692,7 @@ impl Provisioner {
             }
             snapshot = info.snapshot();
         }
-        // P5
+        // P5, P6 (the store publishes the change)
         let at = now();
         let mapping = KeyMapping {
             id: MappingId::random(),
@@ -509,24 +709,62 @@ impl Provisioner {
             updated_at: at,
             created_by: caller.clone(),
         };
-        self.inner.store.insert_mapping(&mapping).await?;
-        // P6
-        self.publish(Event::MappingCreated {
-            mapping: mapping.clone(),
-        });
-        tracing::info!(
-            application = %mapping.application,
-            key_manager = %mapping.key_manager,
-            key_type = %mapping.key_type,
-            mapping = %mapping.id,
-            validated = mapping.validated,
-            "out-of-band client provisioned"
-        );
+        match self.inner.store.insert_mapping(&mapping).await {
+            Ok(revision) => Ok(Provisioned {
+                outcome: Outcome::Created,
+                mapping,
+                granted_by,
+                validation,
+                token,
+                revision,
+            }),
+            // An identical request may have won the race since the check above.
+            Err(Error::MappingExists(rule)) => {
+                match self
+                    .inner
+                    .store
+                    .mapping_by_consumer_key(&mapping.key_manager, &mapping.consumer_key)
+                    .await?
+                {
+                    Some(existing)
+                        if same_request(caller, &application, request.key_type, &existing) =>
+                    {
+                        self.already_existed(
+                            caller,
+                            &application,
+                            request.key_type,
+                            existing,
+                            granted_by,
+                            validation,
+                        )
+                        .await
+                    }
+                    _ => Err(Error::MappingExists(rule)),
+                }
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    async fn already_existed(
+        &self,
+        caller: &Actor,
+        application: &Application,
+        key_type: KeyType,
+        existing: KeyMapping,
+        granted_by: GrantedBy,
+        validation: Validation,
+    ) -> Result<Provisioned> {
+        if !same_request(caller, application, key_type, &existing) {
+            return Err(Error::MappingExists(ConflictRule::ConsumerKeyAlreadyMapped));
+        }
         Ok(Provisioned {
-            mapping,
+            outcome: Outcome::AlreadyExisted,
+            mapping: existing,
             granted_by,
             validation,
-            token,
+            token: None,
+            revision: self.inner.store.revision().await?,
         })
     }
 
@@ -543,8 +781,9 @@ impl Provisioner {
         self.inner.store.mappings_of(application).await
     }
 
-    /// Removes a mapping (P7): the row goes, the event is published, the client at the key
-    /// manager is left untouched, and the application may map another client for that key type.
+    /// Removes a mapping ([P7](crate::guide::provisioning)): the row goes, the change is
+    /// published, the client at the key manager is left untouched, and the application may
+    /// map another client for that key type.
     ///
     /// # Errors
     /// `ApplicationNotFound`; `Forbidden`; `MappingNotFound` when it does not exist or belongs
@@ -554,25 +793,21 @@ impl Provisioner {
         caller: &Actor,
         application: ApplicationId,
         mapping: MappingId,
-    ) -> Result<KeyMapping> {
+    ) -> Result<Committed<KeyMapping>> {
         self.owned_application(caller, application).await?;
         match self.inner.store.mapping(mapping).await? {
             Some(m) if m.application == application => {}
             _ => return Err(Error::MappingNotFound(mapping)),
         }
-        let removed = self
-            .inner
+        self.inner
             .store
             .delete_mapping(mapping)
             .await?
-            .ok_or(Error::MappingNotFound(mapping))?;
-        self.publish(Event::MappingRemoved {
-            mapping: removed.clone(),
-        });
-        Ok(removed)
+            .ok_or(Error::MappingNotFound(mapping))
     }
 
-    /// Refuses to change the client behind a `MAPPED` key (P7): the key manager owns it.
+    /// Refuses to change the client behind a `MAPPED` key ([P7](crate::guide::provisioning)):
+    /// the key manager owns it.
     ///
     /// # Errors
     /// `MappedClientImmutable` for a `MAPPED` key; `NotSupported` for a `CREATED` one (the
@@ -597,7 +832,8 @@ impl Provisioner {
         }
     }
 
-    /// Sets a mapping's state (P10: an operator or a drift check suspends or re-activates it).
+    /// Sets a mapping's state ([P10](crate::guide::provisioning): an operator or a drift check
+    /// suspends or re-activates it). The change is published only when the state differs.
     ///
     /// # Errors
     /// `MappingNotFound`; `Storage`.
@@ -605,38 +841,25 @@ impl Provisioner {
         &self,
         mapping: MappingId,
         state: MappingState,
-    ) -> Result<KeyMapping> {
-        let previous = self
-            .inner
-            .store
-            .mapping(mapping)
-            .await?
-            .ok_or(Error::MappingNotFound(mapping))?
-            .state;
-        let updated = self
+    ) -> Result<Committed<KeyMapping>> {
+        let changed = self
             .inner
             .store
             .set_mapping_state(mapping, state, now())
             .await?
             .ok_or(Error::MappingNotFound(mapping))?;
-        if previous != state {
-            self.publish(Event::MappingStateChanged {
-                mapping: updated.clone(),
-                previous,
-            });
-        }
-        Ok(updated)
+        Ok(changed.map(|c| c.mapping))
     }
 
-    /// Re-checks a mapping against its key manager (P10, drift) and moves it to `ACTIVE`
-    /// (client exists and is usable), `SUSPENDED` (exists, not usable) or `ORPHANED` (gone).
-    /// Publishes `MappingStateChanged` when the state changes. Transport failures leave the
-    /// state as it is.
+    /// Re-checks a mapping against its key manager ([P10](crate::guide::provisioning), drift)
+    /// and moves it to `ACTIVE` (client exists and is usable), `SUSPENDED` (exists, not
+    /// usable) or `ORPHANED` (gone). The change is published when the state changes.
+    /// Transport failures leave the state as it is.
     ///
     /// # Errors
     /// `MappingNotFound`; `KeyManagerNotFound` when its key manager is no longer registered;
     /// the key manager's transport errors (`KeyManagerUnavailable`, ...); `Storage`.
-    pub async fn recheck(&self, mapping: MappingId) -> Result<KeyMapping> {
+    pub async fn recheck(&self, mapping: MappingId) -> Result<Committed<KeyMapping>> {
         let found = self
             .inner
             .store
@@ -657,33 +880,26 @@ impl Provisioner {
             Err(other) => return Err(other),
         };
         if state == found.state {
-            return Ok(found);
+            let revision = self.inner.store.revision().await?;
+            return Ok(Committed::new(found, revision));
         }
         self.set_mapping_state(mapping, state).await
     }
 
-    /// Obtains a `client_credentials` token for an application's mapped client (P8). The
-    /// secret is the caller's: it is not stored.
+    /// Obtains a `client_credentials` token for an application's mapped client
+    /// ([P8](crate::guide::provisioning)). The secret is the caller's: it is not stored.
     ///
     /// # Errors
     /// `ApplicationNotFound`; `Forbidden`; `KeyManagerNotFound` (unknown or disabled);
     /// `KeyManagerUnsupported` (901405) when token generation is disabled for the key
     /// manager; `NoKeys`; `MappingNotActive`; `SecretNotProven`; the key manager's transport
     /// errors.
-    pub async fn token(
-        &self,
-        caller: &Actor,
-        application: ApplicationId,
-        key_manager: &str,
-        key_type: KeyType,
-        secret: &ConsumerSecret,
-        scopes: &[String],
-    ) -> Result<AccessToken> {
-        let app = self.owned_application(caller, application).await?;
-        let km = self.key_manager(key_manager, &app.organization)?;
+    pub async fn token(&self, caller: &Actor, request: TokenRequest) -> Result<AccessToken> {
+        let app = self.owned_application(caller, request.application).await?;
+        let km = self.key_manager(&request.key_manager, &app.organization)?;
         if !km.config.enabled {
             return Err(Error::KeyManagerNotFound {
-                name: key_manager.to_owned(),
+                name: preview(&request.key_manager),
             });
         }
         if !km.config.enable_token_generation {
@@ -695,13 +911,13 @@ impl Provisioner {
         let mapping = self
             .inner
             .store
-            .mappings_of(application)
+            .mappings_of(request.application)
             .await?
             .into_iter()
-            .find(|m| m.key_type == key_type && m.key_manager == km.config.id)
+            .find(|m| m.key_type == request.key_type && m.key_manager == km.config.id)
             .ok_or_else(|| Error::NoKeys {
                 key_manager: km.config.id.clone(),
-                key_type,
+                key_type: request.key_type,
             })?;
         if mapping.state != MappingState::Active {
             return Err(Error::MappingNotActive {
@@ -710,7 +926,44 @@ impl Provisioner {
             });
         }
         km.client
-            .client_credentials_token(&mapping.consumer_key, secret, scopes)
+            .client_credentials_token(
+                &mapping.consumer_key,
+                &request.consumer_secret,
+                &request.scopes,
+            )
             .await
     }
+}
+
+impl ChangeSource for Provisioner {
+    fn change_store(&self) -> Arc<dyn Store> {
+        self.inner.store.clone()
+    }
+}
+
+/// Whether `existing` is what this caller's request would have stored: the retry of a request
+/// that succeeded.
+fn same_request(
+    caller: &Actor,
+    application: &Application,
+    key_type: KeyType,
+    existing: &KeyMapping,
+) -> bool {
+    existing.application == application.id
+        && existing.key_type == key_type
+        && existing.created_by == *caller
+}
+
+/// Caller text as it may appear in a message or a log: escaped, at most 64 characters.
+pub(crate) fn preview(text: &str) -> String {
+    const MAX: usize = 64;
+    let mut out: String = text
+        .chars()
+        .take(MAX)
+        .flat_map(char::escape_debug)
+        .collect();
+    if text.chars().nth(MAX).is_some() {
+        out.push('…');
+    }
+    out
 }

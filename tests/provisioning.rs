@@ -1,18 +1,20 @@
-//! The provisioning service's rules and error paths (behaviour.md P1–P8), on the in-memory
-//! store with the scripted key manager (every backend runs the storage conformance suite).
+//! The provisioning service's rules and error paths (P1–P8 in `docs/provisioning.md`), on the
+//! in-memory store with the scripted key manager (every backend runs the storage conformance
+//! suite).
 
 use std::sync::Arc;
 
 use keyprov::config::GlobalSettings;
 use keyprov::error::{ConflictRule, UnsupportedReason, UnusableReason};
-use keyprov::events::{Broadcast, Event};
+use keyprov::events::{Changes, Event};
 use keyprov::policy::{GrantedBy, Validation};
 use keyprov::provisioner::MapKeysRequest;
 use keyprov::store::{MemoryStore, Store};
 use keyprov::testkit::{Outage, ScriptedKeyManager};
 use keyprov::{
-    Actor, Api, ApiId, ConsumerSecret, Error, KeyManagerConfig, KeyManagers, KeyType, MappingState,
-    NewApplication, OrganizationId, ProvisionRequest, Provisioner, SubscriptionState, UserId,
+    Actor, Api, ApiId, ConsumerKey, ConsumerSecret, Error, KeyManagerConfig, KeyManagers, KeyType,
+    MappingState, NewApplication, OrganizationId, Outcome, ProvisionRequest, Provisioner,
+    SubscriptionState, TokenRequest, UserId,
 };
 use tokio::sync::broadcast::error::TryRecvError;
 
@@ -21,7 +23,7 @@ const SECRET: &str = "s3cr3t-Value-9f2c";
 struct World {
     provisioner: Provisioner,
     km: Arc<ScriptedKeyManager>,
-    events: tokio::sync::broadcast::Receiver<Event>,
+    events: Changes,
     alice: Actor,
     app: keyprov::Application,
 }
@@ -52,27 +54,26 @@ async fn world_with(setup: Setup, store: Arc<dyn Store>) -> World {
     let km = Arc::new(ScriptedKeyManager::new(setup.km.id.as_str()));
     km.add_client("client-prod", SECRET);
     km.add_client("client-sandbox", SECRET);
-    let broadcast = Broadcast::new(64);
     let provisioner = Provisioner::builder()
         .store(store)
         .key_managers(KeyManagers::new().with(setup.km, km.clone()).unwrap())
         .global(setup.global)
-        .events(Arc::new(broadcast.clone()))
         .build()
         .unwrap();
     let alice = Actor::User(UserId::new("alice").unwrap());
     let app = provisioner
-        .create_application(NewApplication {
-            name: "PizzaApp".into(),
-            owner: UserId::new("alice").unwrap(),
-            organization: org(),
-        })
+        .create_application(NewApplication::new(
+            "PizzaApp",
+            UserId::new("alice").unwrap(),
+            org(),
+        ))
         .await
-        .unwrap();
+        .unwrap()
+        .into_inner();
     World {
+        events: provisioner.store().changes().unwrap(),
         provisioner,
         km,
-        events: broadcast.subscribe(),
         alice,
         app,
     }
@@ -84,12 +85,11 @@ async fn world() -> World {
 
 impl World {
     fn request(&self, key_type: KeyType, key: &str, secret: Option<&str>) -> ProvisionRequest {
-        ProvisionRequest {
-            application: self.app.id,
-            key_manager: "IS".into(),
-            key_type,
-            consumer_key: key.into(),
-            consumer_secret: secret.map(ConsumerSecret::new),
+        let request =
+            ProvisionRequest::new(self.app.id, "IS", key_type, ConsumerKey::new(key).unwrap());
+        match secret {
+            Some(secret) => request.secret(ConsumerSecret::new(secret)),
+            None => request,
         }
     }
 
@@ -110,7 +110,10 @@ impl World {
 
     fn no_event(&mut self) {
         assert!(
-            matches!(self.events.try_recv(), Err(TryRecvError::Empty)),
+            matches!(
+                self.events.try_recv().map(|c| c.event),
+                Err(TryRecvError::Empty)
+            ),
             "an event was published"
         );
     }
@@ -136,7 +139,7 @@ async fn happy_path_validates_proves_the_secret_and_returns_the_token() {
     );
     let token = done.token.expect("token from the proof");
     assert!(!token.secret().is_empty());
-    match w.events.try_recv().unwrap() {
+    match w.events.try_recv().map(|c| c.event).unwrap() {
         Event::MappingCreated { mapping } => assert_eq!(&mapping, m),
         other => panic!("{other:?}"),
     }
@@ -159,10 +162,16 @@ async fn bad_input_names_the_field_and_stores_nothing() {
         (" client-prod", "whitespace"),
     ];
     for (key, reason) in cases {
-        let err = w
-            .provision(KeyType::Production, key, Some(SECRET))
-            .await
-            .unwrap_err();
+        // The typed request cannot even be built; the wire form names the field.
+        assert!(ConsumerKey::new(key).is_err());
+        let body = serde_json::json!({
+            "consumerKey": key,
+            "consumerSecret": SECRET,
+            "keyManager": "IS",
+            "keyType": "PRODUCTION",
+        });
+        let body: MapKeysRequest = serde_json::from_value(body).unwrap();
+        let err = body.into_request(w.app.id).unwrap_err();
         let Error::InvalidInput(invalid) = &err else {
             panic!("{key:?}: {err:?}")
         };
@@ -470,11 +479,7 @@ async fn conflicts_name_the_rule_and_never_the_other_application() {
     let bob = UserId::new("bob").unwrap();
     let bobs = w
         .provisioner
-        .create_application(NewApplication {
-            name: "BobApp".into(),
-            owner: bob.clone(),
-            organization: org(),
-        })
+        .create_application(NewApplication::new("BobApp", bob.clone(), org()))
         .await
         .unwrap();
     let mut request = w.request(KeyType::Sandbox, "client-prod", Some(SECRET));
@@ -503,7 +508,7 @@ async fn removal_leaves_the_client_alone_and_frees_the_slot() {
         .await
         .unwrap()
         .mapping;
-    let _ = w.events.try_recv();
+    let _ = w.events.try_recv().map(|c| c.event);
     let mallory = Actor::User(UserId::new("mallory").unwrap());
     assert_eq!(
         w.provisioner
@@ -532,9 +537,9 @@ async fn removal_leaves_the_client_alone_and_frees_the_slot() {
         .remove_mapping(&w.alice, w.app.id, m.id)
         .await
         .unwrap();
-    assert_eq!(removed, m);
+    assert_eq!(removed.value, m);
     assert_eq!(w.km.calls(), calls, "removal does not call the key manager");
-    match w.events.try_recv().unwrap() {
+    match w.events.try_recv().map(|c| c.event).unwrap() {
         Event::MappingRemoved { mapping } => assert_eq!(mapping.key_type, KeyType::Production),
         other => panic!("{other:?}"),
     }
@@ -547,15 +552,13 @@ async fn removal_leaves_the_client_alone_and_frees_the_slot() {
 #[tokio::test]
 async fn deleting_an_application_removes_its_mappings_with_an_event_each() {
     let mut w = world().await;
-    let api = Api {
-        id: ApiId::new("pizzashack-1.0.0").unwrap(),
-        name: "PizzaShackAPI".into(),
-        version: "1.0.0".into(),
-        context: "/pizzashack/1.0.0".into(),
-        organization: org(),
-        key_managers: Default::default(),
-        audience: None,
-    };
+    let api = Api::new(
+        ApiId::new("pizzashack-1.0.0").unwrap(),
+        "PizzaShackAPI",
+        "1.0.0",
+        "/pizzashack/1.0.0",
+        org(),
+    );
     w.provisioner.put_api(api.clone()).await.unwrap();
     w.provisioner
         .subscribe(&w.alice, w.app.id, &api.id)
@@ -567,7 +570,7 @@ async fn deleting_an_application_removes_its_mappings_with_an_event_each() {
     w.provision(KeyType::Sandbox, "client-sandbox", Some(SECRET))
         .await
         .unwrap();
-    while w.events.try_recv().is_ok() {}
+    while w.events.try_recv().map(|c| c.event).is_ok() {}
 
     w.provisioner
         .delete_application(&w.alice, w.app.id)
@@ -575,7 +578,7 @@ async fn deleting_an_application_removes_its_mappings_with_an_event_each() {
         .unwrap();
     let mut removed_types = vec![];
     let mut rest = vec![];
-    while let Ok(event) = w.events.try_recv() {
+    while let Ok(event) = w.events.try_recv().map(|c| c.event) {
         match event {
             Event::MappingRemoved { mapping } => removed_types.push(mapping.key_type),
             other => rest.push(other),
@@ -611,7 +614,10 @@ async fn tokens_for_provisioned_applications() {
     let secret = ConsumerSecret::new(SECRET);
     let err = w
         .provisioner
-        .token(&w.alice, w.app.id, "IS", KeyType::Production, &secret, &[])
+        .token(
+            &w.alice,
+            TokenRequest::new(w.app.id, "IS", KeyType::Production, secret.clone()),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, Error::NoKeys { .. }), "{err:?}");
@@ -625,11 +631,7 @@ async fn tokens_for_provisioned_applications() {
         .provisioner
         .token(
             &w.alice,
-            w.app.id,
-            "IS",
-            KeyType::Production,
-            &secret,
-            &["read".into()],
+            TokenRequest::new(w.app.id, "IS", KeyType::Production, secret.clone()).scopes(["read"]),
         )
         .await
         .unwrap();
@@ -641,11 +643,12 @@ async fn tokens_for_provisioned_applications() {
         .provisioner
         .token(
             &w.alice,
-            w.app.id,
-            "IS",
-            KeyType::Production,
-            &ConsumerSecret::new("bad"),
-            &[],
+            TokenRequest::new(
+                w.app.id,
+                "IS",
+                KeyType::Production,
+                ConsumerSecret::new("bad"),
+            ),
         )
         .await
         .unwrap_err();
@@ -657,7 +660,10 @@ async fn tokens_for_provisioned_applications() {
         .unwrap();
     let err = w
         .provisioner
-        .token(&w.alice, w.app.id, "IS", KeyType::Production, &secret, &[])
+        .token(
+            &w.alice,
+            TokenRequest::new(w.app.id, "IS", KeyType::Production, secret.clone()),
+        )
         .await
         .unwrap_err();
     assert!(matches!(
@@ -676,7 +682,10 @@ async fn tokens_for_provisioned_applications() {
         .unwrap();
     let err = w
         .provisioner
-        .token(&w.alice, w.app.id, "IS", KeyType::Production, &secret, &[])
+        .token(
+            &w.alice,
+            TokenRequest::new(w.app.id, "IS", KeyType::Production, secret.clone()),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.code(), 901405);
@@ -695,18 +704,10 @@ async fn subscriptions_change_state_and_publish() {
         .unwrap_err();
     assert!(matches!(err, Error::ApiNotFound(_)));
     w.provisioner
-        .put_api(Api {
-            id: api.clone(),
-            name: "Weather".into(),
-            version: "v1".into(),
-            context: "/weather".into(),
-            organization: org(),
-            key_managers: Default::default(),
-            audience: None,
-        })
+        .put_api(Api::new(api.clone(), "Weather", "v1", "/weather", org()))
         .await
         .unwrap();
-    while w.events.try_recv().is_ok() {}
+    while w.events.try_recv().map(|c| c.event).is_ok() {}
     let s = w
         .provisioner
         .subscribe(&w.alice, w.app.id, &api)
@@ -720,7 +721,8 @@ async fn subscriptions_change_state_and_publish() {
         .unwrap();
     assert_eq!(s.state, SubscriptionState::ProdOnlyBlocked);
     let mut states = vec![];
-    while let Ok(Event::SubscriptionChanged { subscription }) = w.events.try_recv() {
+    while let Ok(Event::SubscriptionChanged { subscription }) = w.events.try_recv().map(|c| c.event)
+    {
         states.push(subscription.state);
     }
     assert_eq!(
@@ -750,7 +752,7 @@ async fn drift_recheck_moves_mappings_between_states() {
         .await
         .unwrap()
         .mapping;
-    while w.events.try_recv().is_ok() {}
+    while w.events.try_recv().map(|c| c.event).is_ok() {}
     let same = w.provisioner.recheck(m.id).await.unwrap();
     assert_eq!(same.state, MappingState::Active);
     w.no_event();
@@ -760,7 +762,7 @@ async fn drift_recheck_moves_mappings_between_states() {
         w.provisioner.recheck(m.id).await.unwrap().state,
         MappingState::Suspended
     );
-    match w.events.try_recv().unwrap() {
+    match w.events.try_recv().map(|c| c.event).unwrap() {
         Event::MappingStateChanged { mapping, previous } => {
             assert_eq!(previous, MappingState::Active);
             assert_eq!(mapping.state, MappingState::Suspended);
@@ -799,4 +801,188 @@ async fn drift_recheck_moves_mappings_between_states() {
         w.provisioner.recheck(m.id).await.unwrap().state,
         MappingState::Active
     );
+}
+
+/// A retry of a request that already succeeded is a success that says so, answered from the
+/// store without calling the key manager; the same client for another caller, key type or
+/// application is still the 901409 conflict.
+#[tokio::test]
+async fn a_retry_of_a_successful_request_is_answered_as_already_existing() {
+    let w = world().await;
+    let first = w
+        .provision(KeyType::Production, "client-prod", Some(SECRET))
+        .await
+        .unwrap();
+    assert_eq!(first.outcome, Outcome::Created);
+    assert!(first.token.is_some());
+    let calls = w.km.calls();
+    let again = w
+        .provision(KeyType::Production, "client-prod", Some(SECRET))
+        .await
+        .unwrap();
+    assert_eq!(again.outcome, Outcome::AlreadyExisted);
+    assert_eq!(again.mapping, first.mapping);
+    assert!(again.token.is_none());
+    assert!(again.revision >= first.revision);
+    assert_eq!(w.km.calls(), calls, "the key manager is not called again");
+    assert_eq!(w.rows().await, 1);
+
+    // Another caller (the system acting for the owner) is not the same request.
+    let err = w
+        .provisioner
+        .provision(
+            &Actor::System,
+            w.request(KeyType::Production, "client-prod", Some(SECRET)),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), 901409);
+    // Nor is the same client for the other key type.
+    let err = w
+        .provision(KeyType::Sandbox, "client-prod", Some(SECRET))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        Error::MappingExists(ConflictRule::ConsumerKeyAlreadyMapped)
+    ));
+    assert_eq!(w.km.calls(), calls);
+}
+
+/// Identical requests racing: one creates, every other one is told it already existed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn identical_concurrent_requests_create_once_and_the_rest_already_existed() {
+    let w = world().await;
+    let barrier = Arc::new(tokio::sync::Barrier::new(16));
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let (p, barrier) = (w.provisioner.clone(), barrier.clone());
+            let (caller, request) = (
+                w.alice.clone(),
+                w.request(KeyType::Production, "client-prod", Some(SECRET)),
+            );
+            tokio::spawn(async move {
+                barrier.wait().await;
+                p.provision(&caller, request).await
+            })
+        })
+        .collect();
+    let mut created = 0;
+    let mut existed = 0;
+    for task in tasks {
+        match task.await.unwrap().unwrap().outcome {
+            Outcome::Created => created += 1,
+            Outcome::AlreadyExisted => existed += 1,
+        }
+    }
+    assert_eq!((created, existed), (1, 15));
+    assert_eq!(w.rows().await, 1);
+}
+
+/// A caller who does not own the application gets 403 before anything about key managers is
+/// looked at: the same answer for an unknown and a closed key manager.
+#[tokio::test]
+async fn a_non_owner_learns_nothing_about_key_managers() {
+    let setup = Setup {
+        km: KeyManagerConfig::new("IS").unwrap(), // provisioning off
+        ..Setup::default()
+    };
+    let w = world_with(setup, store()).await;
+    let mallory = Actor::User(UserId::new("mallory").unwrap());
+    for km in ["IS", "no-such-km"] {
+        let request = ProvisionRequest::new(
+            w.app.id,
+            km,
+            KeyType::Production,
+            ConsumerKey::new("client-prod").unwrap(),
+        )
+        .secret(ConsumerSecret::new(SECRET));
+        let err = w
+            .provisioner
+            .provision(&mallory, request)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Forbidden(id) if id == w.app.id),
+            "{km}: {err:?}"
+        );
+        assert_eq!(err.code(), 403);
+    }
+    // The owner, for comparison, learns why.
+    let err = w
+        .provision(KeyType::Production, "client-prod", Some(SECRET))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), 901420);
+    assert_eq!(w.km.calls(), 0);
+}
+
+/// A policy of the embedding service's own wraps WSO2's rule and adds a refusal with its own
+/// code; WSO2's rule still applies to everything else.
+#[tokio::test]
+async fn a_custom_policy_adds_its_own_refusals() {
+    use keyprov::Wso2Policy;
+    use keyprov::policy::{CustomRefusal, Gate, GateRefusal, PolicyRequest, Validation};
+
+    #[derive(Debug)]
+    struct NoSandboxForAcme(Wso2Policy);
+
+    impl keyprov::ProvisioningPolicy for NoSandboxForAcme {
+        fn gate(&self, request: &PolicyRequest<'_>) -> Gate {
+            if request.application.organization.as_str() == "acme"
+                && request.key_type == KeyType::Sandbox
+            {
+                return Gate::Refused(GateRefusal::Custom(CustomRefusal::new(
+                    990001,
+                    "acme applications may not map sandbox keys",
+                )));
+            }
+            self.0.gate(request)
+        }
+        fn validation(&self, request: &PolicyRequest<'_>) -> Validation {
+            self.0.validation(request)
+        }
+    }
+
+    let km = Arc::new(ScriptedKeyManager::new("IS"));
+    km.add_client("client-prod", SECRET);
+    km.add_client("client-sandbox", SECRET);
+    let provisioner = Provisioner::builder()
+        .store(store())
+        .key_managers(
+            KeyManagers::new()
+                .with(
+                    KeyManagerConfig::new("IS").unwrap().out_of_band(true),
+                    km.clone(),
+                )
+                .unwrap(),
+        )
+        .policy(NoSandboxForAcme(Wso2Policy::default()))
+        .build()
+        .unwrap();
+    let alice = UserId::new("alice").unwrap();
+    let acme = OrganizationId::new("acme").unwrap();
+    let app = provisioner
+        .create_application(NewApplication::new("A", alice.clone(), acme))
+        .await
+        .unwrap();
+    let caller = Actor::User(alice);
+    let request = |kt, key: &str| {
+        ProvisionRequest::new(app.id, "IS", kt, ConsumerKey::new(key).unwrap())
+            .secret(ConsumerSecret::new(SECRET))
+    };
+    let err = provisioner
+        .provision(&caller, request(KeyType::Sandbox, "client-sandbox"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::PolicyRefused { code: 990001, reason } if reason.contains("sandbox")),
+        "{err:?}"
+    );
+    assert_eq!(err.code(), 990001);
+    assert_eq!(km.calls(), 0, "refused before the key manager");
+    provisioner
+        .provision(&caller, request(KeyType::Production, "client-prod"))
+        .await
+        .unwrap();
 }

@@ -4,12 +4,12 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use keyprov::events::{Broadcast, Event};
+use keyprov::events::Event;
 use keyprov::store::MemoryStore;
 use keyprov::testkit::ScriptedKeyManager;
 use keyprov::{
     Actor, ConsumerSecret, KeyManagerConfig, KeyManagers, KeyType, NewApplication, OrganizationId,
-    ProvisionRequest, Provisioner, UserId,
+    ProvisionRequest, Provisioner, TokenRequest, UserId,
 };
 
 const SECRET: &str = "Zq8-very-secret-4471";
@@ -39,28 +39,33 @@ async fn the_secret_appears_nowhere() {
 
     let km = Arc::new(ScriptedKeyManager::new("IS"));
     km.add_client("client-1", SECRET);
-    let broadcast = Broadcast::new(64);
-    let mut events = broadcast.subscribe();
+    let store = Arc::new(MemoryStore::new());
+    let mut events = keyprov::store::Store::changes(store.as_ref()).unwrap();
     let provisioner = Provisioner::builder()
-        .store(Arc::new(MemoryStore::new()))
+        .store(store)
         .key_managers(
             KeyManagers::new()
                 .with(KeyManagerConfig::new("IS").unwrap().out_of_band(true), km)
                 .unwrap(),
         )
-        .events(Arc::new(broadcast))
         .build()
         .unwrap();
     let alice = UserId::new("alice").unwrap();
     let app = provisioner
-        .create_application(NewApplication {
-            name: "App".into(),
-            owner: alice.clone(),
-            organization: OrganizationId::new("org").unwrap(),
-        })
+        .create_application(NewApplication::new(
+            "App",
+            alice.clone(),
+            OrganizationId::new("org").unwrap(),
+        ))
         .await
         .unwrap();
-    let request = ProvisionRequest::new(app.id, "IS", KeyType::Production, "client-1", SECRET);
+    let request = ProvisionRequest::new(
+        app.id,
+        "IS",
+        KeyType::Production,
+        keyprov::ConsumerKey::new("client-1").unwrap(),
+    )
+    .secret(SECRET.into());
     let mut seen = vec![format!("{request:?}")];
     let done = provisioner
         .provision(&Actor::User(alice.clone()), request)
@@ -70,7 +75,13 @@ async fn the_secret_appears_nowhere() {
     seen.push(serde_json::to_string(&done.mapping).unwrap());
 
     // Failure paths carry no secret either.
-    let wrong = ProvisionRequest::new(app.id, "IS", KeyType::Sandbox, "client-1", SECRET);
+    let wrong = ProvisionRequest::new(
+        app.id,
+        "IS",
+        KeyType::Sandbox,
+        keyprov::ConsumerKey::new("client-1").unwrap(),
+    )
+    .secret(SECRET.into());
     let err = provisioner
         .provision(&Actor::User(alice.clone()), wrong)
         .await
@@ -79,20 +90,16 @@ async fn the_secret_appears_nowhere() {
     let err = provisioner
         .token(
             &Actor::User(alice),
-            app.id,
-            "IS",
-            KeyType::Sandbox,
-            &ConsumerSecret::new(SECRET),
-            &[],
+            TokenRequest::new(app.id, "IS", KeyType::Sandbox, ConsumerSecret::new(SECRET)),
         )
         .await
         .unwrap_err();
     seen.push(format!("{err} {err:?}"));
 
-    while let Ok(event) = events.try_recv() {
-        seen.push(format!("{event:?}"));
-        seen.push(serde_json::to_string(&event).unwrap());
-        if let Event::MappingCreated { mapping } = event {
+    while let Ok(change) = events.try_recv() {
+        seen.push(format!("{change:?}"));
+        seen.push(serde_json::to_string(&change).unwrap());
+        if let Event::MappingCreated { mapping } = change.event {
             seen.push(serde_json::to_string(&mapping.snapshot).unwrap());
         }
     }
@@ -102,6 +109,11 @@ async fn the_secret_appears_nowhere() {
             .unwrap()
             .contains("out-of-band client provisioned"),
         "the log capture works"
+    );
+    let log = seen.last().unwrap();
+    assert!(
+        log.contains("provisioning refused") && log.contains("code=901409"),
+        "refusals are logged with their code: {log}"
     );
     for text in &seen {
         assert!(!text.contains(SECRET), "secret leaked in: {text}");

@@ -11,7 +11,7 @@ use aws_lc_rs::signature::{self, KeyPair as _, ParsedPublicKey};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use keyprov::gateway::{Gateway, GatewaySettings};
-use keyprov::model::{AllowedKeyManagers, MappingMode};
+use keyprov::model::MappingMode;
 use keyprov::testkit::ScriptedKeyManager;
 use keyprov::{
     Actor, Api, ApiId, ApplicationId, Event, Jwk, JwkSet, KeyManager, KeyManagerConfig,
@@ -41,11 +41,27 @@ pub fn client(i: usize) -> String {
 }
 
 fn now() -> i64 {
-    keyprov::model::now().timestamp()
+    now_ms().timestamp()
+}
+
+/// Now, to the millisecond.
+pub fn now_ms() -> chrono::DateTime<chrono::Utc> {
+    let now = chrono::Utc::now();
+    chrono::DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
+}
+
+/// `event` as the next change (the fixture feeds the gateway by hand, in order).
+pub fn change(event: Event) -> keyprov::Change {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    keyprov::Change {
+        revision: keyprov::Revision::new(NEXT.fetch_add(1, Ordering::Relaxed)),
+        event,
+    }
 }
 
 pub fn mapping_event(km: &KeyManagerId, i: usize, application: ApplicationId) -> Event {
-    let at = keyprov::model::now();
+    let at = now_ms();
     Event::MappingCreated {
         mapping: KeyMapping {
             id: MappingId::random(),
@@ -106,16 +122,14 @@ impl Fixture {
             .build()
             .unwrap();
         let org = OrganizationId::new("bench-org").unwrap();
-        let api = Api {
-            id: ApiId::new("bench-api").unwrap(),
-            name: "bench".into(),
-            version: "1.0.0".into(),
-            context: "/bench/1.0.0".into(),
-            organization: org,
-            key_managers: AllowedKeyManagers::All,
-            audience: None,
-        };
-        gateway.apply(&Event::ApiChanged { api: api.clone() });
+        let api = Api::new(
+            ApiId::new("bench-api").unwrap(),
+            "bench",
+            "1.0.0",
+            "/bench/1.0.0",
+            org,
+        );
+        gateway.apply(&change(Event::ApiChanged { api: api.clone() }));
         Fixture {
             gateway,
             api: api.id,
@@ -130,16 +144,17 @@ impl Fixture {
     pub fn add_mappings(&mut self, from: usize, to: usize) {
         let km: KeyManagerId = "KC".parse().unwrap();
         for i in from..to {
-            self.gateway.apply(&mapping_event(&km, i, application(i)));
+            self.gateway
+                .apply(&change(mapping_event(&km, i, application(i))));
         }
         self.mappings = self.mappings.max(to);
     }
 
     /// Subscribes the applications of mappings `from..to` to the API.
     pub fn add_subscriptions(&self, from: usize, to: usize) {
-        let at = keyprov::model::now();
+        let at = now_ms();
         for i in from..to {
-            self.gateway.apply(&Event::SubscriptionChanged {
+            self.gateway.apply(&change(Event::SubscriptionChanged {
                 subscription: Subscription {
                     application: application(i),
                     api: self.api.clone(),
@@ -147,7 +162,7 @@ impl Fixture {
                     created_at: at,
                     updated_at: at,
                 },
-            });
+            }));
         }
     }
 

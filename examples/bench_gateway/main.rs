@@ -82,10 +82,10 @@ fn revalidating_batch(f: &Fixture, tokens: &[String], next: &mut usize) -> f64 {
             name: "bump".into(),
             owner: "bench".parse().unwrap(),
             organization: "bench-org".parse().unwrap(),
-            created_at: keyprov::model::now(),
+            created_at: fixture::now_ms(),
         },
     };
-    f.gateway.apply(&bump);
+    f.gateway.apply(&fixture::change(bump));
     hit_batch(f, tokens, next)
 }
 

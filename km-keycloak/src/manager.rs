@@ -131,6 +131,10 @@ impl KeyManager for KeycloakKeyManager {
         Capabilities::ALL.with_introspection(self.oidc.config().introspection_auth.is_some())
     }
 
+    fn issuer(&self) -> Option<String> {
+        Some(self.config().issuer())
+    }
+
     async fn client(&self, consumer_key: &ConsumerKey) -> Result<ClientInfo> {
         self.lookup(consumer_key).await.map_err(|e| self.map_err(e))
     }

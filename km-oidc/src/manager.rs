@@ -30,8 +30,10 @@ pub struct Endpoints {
 /// A key manager for any server that speaks the standards: discovery, JWKS, `client_credentials`
 /// with `client_secret_basic` or `client_secret_post`, introspection, RFC 7592 client reads.
 ///
-/// Client lookup (P4.1) reads RFC 7592 when the client's registration access token is
-/// configured; otherwise the standards offer no way to read a client, and
+/// Client lookup (step 1 of
+/// [P4](keyprov::guide::provisioning#p4-validation-against-the-key-manager)) reads RFC 7592
+/// when the client's registration access token is configured; otherwise the standards offer no
+/// way to read a client, and
 /// [`KeyManager::client`] answers a description with nothing known, leaving the secret proof
 /// (a token request) to establish that the client exists and may use `client_credentials`.
 ///
@@ -201,6 +203,16 @@ impl KeyManager for OidcKeyManager {
             .with_client_credentials(true)
             .with_jwks(true)
             .with_introspection(self.config.introspection_auth.is_some())
+    }
+
+    /// The configured issuer, else the discovered one once [`OidcKeyManager::endpoints`] has
+    /// read the discovery document (call it before registering the key manager when only a
+    /// discovery URL is configured).
+    fn issuer(&self) -> Option<String> {
+        self.config
+            .issuer
+            .clone()
+            .or_else(|| self.endpoints.get().and_then(|e| e.issuer.clone()))
     }
 
     async fn client(&self, consumer_key: &ConsumerKey) -> Result<ClientInfo> {

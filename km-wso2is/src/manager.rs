@@ -287,6 +287,10 @@ impl KeyManager for Wso2IsKeyManager {
         Capabilities::ALL.with_introspection(self.config.effective_introspection_auth().is_some())
     }
 
+    fn issuer(&self) -> Option<String> {
+        Some(self.config.issuer())
+    }
+
     async fn client(&self, consumer_key: &ConsumerKey) -> Result<ClientInfo> {
         let app = self.read_client(consumer_key).await?;
         Ok(app.to_client_info(consumer_key, self.learned_type(consumer_key)))

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::cache::{Memo, Verified};
 use super::explain::Trace;
-use super::refusal::{Refusal, cold};
+use super::refusal::{Denial, cold};
 use super::view::ApiEntry;
 use super::{Authorized, Inner, KmState};
 use crate::model::{ApiId, KeyType, MappingState};
@@ -23,7 +23,7 @@ impl Inner {
         key_type: KeyType,
         now: i64,
         t: &mut T,
-    ) -> Option<Result<Authorized, Refusal>> {
+    ) -> Option<Result<Authorized, Denial>> {
         let generation = self.view.generation();
         if let Some(memo) = &*v.memo.load()
             && memo.generation == generation
@@ -46,7 +46,7 @@ impl Inner {
         }
         let result = self.view.with_api(api_id.as_str(), |api| {
             let Some(api) = api else {
-                return Some(Err(Refusal::UnknownApi {
+                return Some(Err(Denial::UnknownApi {
                     api: api_id.clone(),
                 }));
             };
@@ -76,10 +76,10 @@ impl Inner {
         api_id: &ApiId,
         api: &ApiEntry,
         t: &mut T,
-    ) -> Result<(), Refusal> {
+    ) -> Result<(), Denial> {
         let km = &self.kms[slot as usize].config;
         if !km.enabled {
-            return Err(cold(|| Refusal::KeyManagerDisabled {
+            return Err(cold(|| Denial::KeyManagerDisabled {
                 key_manager: km.id.clone(),
             }));
         }
@@ -89,7 +89,7 @@ impl Inner {
             .is_none_or(|o| *o == api.organization);
         let allowed = api.allowed.as_ref().is_none_or(|list| list.contains(&slot));
         if !visible || !allowed {
-            return Err(cold(|| Refusal::KeyManagerNotAllowed {
+            return Err(cold(|| Denial::KeyManagerNotAllowed {
                 key_manager: km.id.clone(),
                 api: api_id.clone(),
             }));
@@ -115,20 +115,20 @@ impl Inner {
         iat: Option<i64>,
         now: i64,
         t: &mut T,
-    ) -> Result<(), Refusal> {
+    ) -> Result<(), Denial> {
         let leeway = self.settings.leeway.as_secs() as i64;
         match exp {
-            None if self.settings.require_exp => return Err(Refusal::MissingExpiry),
+            None if self.settings.require_exp => return Err(Denial::MissingExpiry),
             Some(exp) if now >= exp.saturating_add(leeway) => {
-                return Err(cold(|| Refusal::Expired { exp }));
+                return Err(cold(|| Denial::Expired { exp }));
             }
             _ => {}
         }
         if let Some(nbf) = nbf.filter(|nbf| now.saturating_add(leeway) < *nbf) {
-            return Err(cold(|| Refusal::NotYetValid { nbf }));
+            return Err(cold(|| Denial::NotYetValid { nbf }));
         }
         if let Some(iat) = iat.filter(|iat| now.saturating_add(leeway) < *iat) {
-            return Err(cold(|| Refusal::IssuedInFuture { iat }));
+            return Err(cold(|| Denial::IssuedInFuture { iat }));
         }
         t.note(4, || match exp {
             Some(exp) => format!("valid now ({now}); expires at {exp}; leeway {leeway} s"),
@@ -143,14 +143,14 @@ impl Inner {
         api: &ApiEntry,
         audience: &super::claims::Audience,
         t: &mut T,
-    ) -> Result<(), Refusal> {
+    ) -> Result<(), Denial> {
         let mut checked = false;
         for expected in [api.audience.as_deref(), km.config.audience.as_deref()]
             .into_iter()
             .flatten()
         {
             if !audience.contains(expected) {
-                return Err(cold(|| Refusal::WrongAudience {
+                return Err(cold(|| Denial::WrongAudience {
                     expected: expected.to_owned(),
                 }));
             }
@@ -176,7 +176,7 @@ impl Inner {
         key_type: KeyType,
         now: i64,
         t: &mut T,
-    ) -> Result<Authorized, Refusal> {
+    ) -> Result<Authorized, Denial> {
         let km = &self.kms[v.km as usize];
         self.km_usable(v.km, api_id, api, t)?;
         self.check_time(v.exp(), v.nbf(), None, now, t)?;
@@ -193,7 +193,7 @@ impl Inner {
         api: &ApiEntry,
         key_type: KeyType,
         t: &mut T,
-    ) -> Result<Authorized, Refusal> {
+    ) -> Result<Authorized, Denial> {
         let km = &self.kms[v.km as usize];
         let Some(mapping) = self.view.mapping(v.km, v.consumer_key.as_str()) else {
             if T::ON {
@@ -213,7 +213,7 @@ impl Inner {
                     });
                 }
             }
-            return Err(cold(|| Refusal::NoMapping {
+            return Err(cold(|| Denial::NoMapping {
                 key_manager: km.config.id.clone(),
                 consumer_key: v.consumer_key.to_string(),
             }));
@@ -225,23 +225,23 @@ impl Inner {
             )
         });
         if mapping.state != MappingState::Active {
-            return Err(cold(|| Refusal::MappingNotActive {
+            return Err(cold(|| Denial::MappingNotActive {
                 state: mapping.state,
             }));
         }
         if mapping.key_type != key_type {
-            return Err(cold(|| Refusal::KeyTypeMismatch {
+            return Err(cold(|| Denial::KeyTypeMismatch {
                 mapping: mapping.key_type,
                 endpoint: key_type,
             }));
         }
         let Some(state) = self.view.subscription(mapping.application, api.index) else {
-            return Err(cold(|| Refusal::NotSubscribed {
+            return Err(cold(|| Denial::NotSubscribed {
                 api: api_id.clone(),
             }));
         };
         if !state.allows(key_type) {
-            return Err(cold(|| Refusal::SubscriptionRefuses { state, key_type }));
+            return Err(cold(|| Denial::SubscriptionRefuses { state, key_type }));
         }
         t.note(8, || format!(
             "the application's subscription to {api_id} is {state}, which allows {key_type} calls"

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use super::refusal::Refusal;
+use super::refusal::Denial;
 use super::{Authorized, Gateway};
 use crate::model::{ApiId, KeyType};
 
@@ -52,7 +52,7 @@ pub struct Explanation {
     /// The steps, in order.
     pub steps: Vec<ExplainedStep>,
     /// The decision.
-    pub outcome: Result<Authorized, Refusal>,
+    pub outcome: Result<Authorized, Denial>,
 }
 
 impl fmt::Display for Explanation {

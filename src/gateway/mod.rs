@@ -1,37 +1,42 @@
-//! The gateway side (gateway.md): from a bearer token, the API being called and the
-//! endpoint's key type, to an [`Authorized`] context or a typed [`Refusal`].
+//! The gateway side: from a bearer token, the API being called and the endpoint's key type,
+//! to an [`Authorized`] context or a typed [`Denial`]. The steps, their denials and the cache
+//! rules are described in the [gateway guide](crate::guide::gateway); the measured costs in
+//! the [performance guide](crate::guide::performance).
 //!
-//! ```no_run
-//! # async fn demo(key_managers: keyprov::KeyManagers, store: std::sync::Arc<dyn keyprov::store::Store>,
-//! #               events: keyprov::Broadcast) -> keyprov::Result<()> {
-//! use keyprov::gateway::{Gateway, GatewaySettings};
-//! use keyprov::{ApiId, KeyType};
+//! # Example
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> keyprov::Result<()> {
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use keyprov::gateway::Gateway;
+//! use keyprov::store::MemoryStore;
+//! use keyprov::testkit::ScriptedKeyManager;
+//! use keyprov::{Actor, Api, ApiId, KeyManagerConfig, KeyManagers, KeyType, NewApplication,
+//!               OrganizationId, Provisioner, UserId};
 //!
-//! let gateway = Gateway::builder()
-//!     .key_managers(key_managers)
-//!     .settings(GatewaySettings::default())
+//! let km = KeyManagerConfig::new("IS")?.out_of_band(true).issuer("https://is.example/oauth2/token");
+//! let key_managers = KeyManagers::new().with(km, Arc::new(ScriptedKeyManager::new("IS")))?;
+//! let provisioner = Provisioner::builder()
+//!     .store(Arc::new(MemoryStore::new()))
+//!     .key_managers(key_managers.clone())
 //!     .build()?;
-//! // Subscribe to the events, load the view from storage, and keep it current.
-//! let _follower = gateway.follow(&events, store).await?;
-//! let api = ApiId::new("pizzashack-1.0.0")?;
-//! match gateway.resolve(b"eyJ...", &api, KeyType::Production).await {
+//! let gateway = Gateway::builder().key_managers(key_managers).build()?;
+//! // Load the view from the provisioner's store and apply its changes as they happen.
+//! let _following = gateway.follow(&provisioner).await?;
+//!
+//! let org = OrganizationId::new("carbon.super")?;
+//! let api = provisioner
+//!     .put_api(Api::new(ApiId::new("pizzashack-1.0.0")?, "PizzaShack", "1.0.0", "/pizzashack/1.0.0", org))
+//!     .await?;
+//! // Read your own write: wait until the gateway has applied it.
+//! gateway.wait_for(api.revision, Duration::from_secs(1)).await?;
+//! match gateway.resolve("not-a-token", &api.id, KeyType::Production).await {
 //!     Ok(ctx) => println!("application {} may call", ctx.application),
-//!     Err(refusal) => println!("{} {}: {refusal}", refusal.status(), refusal.code()),
+//!     Err(denial) => println!("{} {}: {denial}", denial.status(), denial.code()),
 //! }
 //! # Ok(()) }
 //! ```
-//!
-//! Where the time goes: keys are parsed once per key-set refresh; the token is decoded into a
-//! stack buffer and its header and claims are read by a strict JSON scanner that validates
-//! everything and keeps only the raw text of the claims it needs (no allocation per claim); a
-//! token already verified is found by a keyed 128-bit hash, and its last decision is reused
-//! until the view changes, after which only its mapping and subscription are looked up again,
-//! in memory. On this project's 2-core test machines a never-seen RS256 token costs 1.10–1.12
-//! times the bare RSA verification alone on a quiet host (2.0 µs on top of 19 µs; 1.13–1.16 on
-//! two earlier hosts), and up to 1.13–1.24 while neighbours load a shared host (the resolver's
-//! work is bound by memory more than the verification is): a fifth to a third of what
-//! jsonwebtoken's `decode` adds in the same run. A repeat token takes 220–380 ns
-//! (`cargo run --release --example bench_gateway`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -39,7 +44,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::events::{Broadcast, Event, EventSink};
+use crate::events::{Change, ChangeSource, Event, Revision};
 use crate::key_manager::{KeyManager, KeyManagers};
 use crate::model::{
     ApplicationId, ConsumerKey, KeyManagerId, KeyType, MappingId, SubscriptionState,
@@ -60,7 +65,7 @@ mod token;
 mod view;
 
 pub use explain::{ExplainedStep, Explanation};
-pub use refusal::{Malformed, Refusal};
+pub use refusal::{Denial, Malformed};
 pub use token::Algorithm;
 
 use cache::{TokenCache, TokenHasher};
@@ -272,6 +277,8 @@ struct Inner {
     issuer_slots: Vec<Vec<u32>>,
     names: ClaimNames,
     view: View,
+    /// The revision of the last change applied (or of the last snapshot loaded).
+    applied: tokio::sync::watch::Sender<Revision>,
     hasher: TokenHasher,
     jwt_cache: TokenCache,
     opaque_cache: TokenCache,
@@ -304,11 +311,13 @@ impl GatewayBuilder {
         self
     }
 
-    /// Builds the gateway with an empty view (see [`Gateway::load`] and [`Gateway::follow`]).
+    /// Builds the gateway with an empty view (see [`Gateway::follow`]).
     ///
     /// # Errors
-    /// [`Error::Config`] when a key manager's settings are invalid, when a configured PEM key
-    /// cannot be used, or when two key managers of the same scope share an issuer.
+    /// [`Error::Config`] when a key manager's settings are invalid, when an enabled key
+    /// manager has no issuer (neither configured nor known to its adapter: its tokens could
+    /// never be matched), when a configured PEM key cannot be used, or when two key managers of
+    /// the same scope share an issuer.
     pub fn build(self) -> Result<Gateway> {
         let mut kms = Vec::new();
         let mut issuers = HashMap::<Box<str>, u32, _>::default();
@@ -317,6 +326,14 @@ impl GatewayBuilder {
         for registered in self.key_managers.iter() {
             let config = registered.config.clone();
             config.validate()?;
+            if config.enabled && config.issuer.is_none() {
+                return Err(Error::config(
+                    format!("key_managers.{}.issuer", config.id),
+                    "the gateway matches tokens to key managers by issuer, and this key manager \
+                     has none: set `issuer` to the `iss` of its tokens \
+                     (KeyManagerConfig::issuer, or `issuer = \"...\"` in the file)",
+                ));
+            }
             if let Some(claim) = &config.consumer_key_claim {
                 extra_claims.push(claim.clone());
             }
@@ -397,6 +414,7 @@ impl GatewayBuilder {
                 issuer_slots,
                 names,
                 view: View::new(km_slots),
+                applied: tokio::sync::watch::Sender::new(Revision::ZERO),
                 hasher: TokenHasher::new(),
             }),
         })
@@ -414,63 +432,115 @@ impl Gateway {
         &self.inner.settings
     }
 
-    /// Applies one change to the view. Removing or suspending a mapping and blocking or
-    /// removing a subscription take effect on the next call, cached tokens included.
-    pub fn apply(&self, event: &Event) {
-        self.inner.view.apply(event);
+    /// Applies one change to the view and records its revision. Removing or suspending a
+    /// mapping and blocking or removing a subscription take effect on the next call, cached
+    /// tokens included. [`Gateway::follow`] calls this for every change of a store; call it
+    /// yourself only to feed the gateway from another transport.
+    pub fn apply(&self, change: &Change) {
+        self.inner.view.apply(&change.event);
+        self.advance(change.revision);
     }
 
-    /// Replaces the view with the store's APIs, mappings and subscriptions.
+    fn advance(&self, revision: Revision) {
+        self.inner.applied.send_if_modified(|applied| {
+            let newer = revision > *applied;
+            if newer {
+                *applied = revision;
+            }
+            newer
+        });
+    }
+
+    /// The revision of the last change the view reflects.
+    pub fn applied_revision(&self) -> Revision {
+        *self.inner.applied.borrow()
+    }
+
+    /// Waits until the view reflects `revision` (a value a write returned), for at most
+    /// `timeout`: after it, the gateway answers as the store was at that revision or later.
+    ///
+    /// # Errors
+    /// [`Error::NotCaughtUp`] (retryable) when the time ran out first: the gateway follows
+    /// nothing, follows another store, or is behind.
+    pub async fn wait_for(&self, revision: Revision, timeout: Duration) -> Result<()> {
+        let mut applied = self.inner.applied.subscribe();
+        let reached = tokio::time::timeout(timeout, applied.wait_for(|r| *r >= revision)).await;
+        match reached {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(Error::NotCaughtUp {
+                wanted: revision,
+                applied: self.applied_revision(),
+            }),
+        }
+    }
+
+    /// Replaces the view with a snapshot of `store`.
     ///
     /// # Errors
     /// The store's `Storage` error; the view is then left as it was.
     pub async fn load(&self, store: &dyn Store) -> Result<()> {
-        let apis = store.apis().await?;
-        let mappings = store.all_mappings().await?;
-        let subscriptions = store.all_subscriptions().await?;
-        self.inner.view.load(&apis, &mappings, &subscriptions);
+        let snapshot = store.snapshot().await?;
+        self.inner
+            .view
+            .load(&snapshot.apis, &snapshot.mappings, &snapshot.subscriptions);
         tracing::debug!(
-            apis = apis.len(),
-            mappings = mappings.len(),
-            subscriptions = subscriptions.len(),
+            apis = snapshot.apis.len(),
+            mappings = snapshot.mappings.len(),
+            subscriptions = snapshot.subscriptions.len(),
+            revision = %snapshot.revision,
             "gateway view loaded"
         );
+        self.advance(snapshot.revision);
         Ok(())
     }
 
-    /// Subscribes to `events`, loads the view from `store`, then applies every event as it
-    /// arrives, reloading from `store` when it falls behind (lagged). Ends when the broadcast
-    /// closes. Subscribing before loading means no change between the two is missed.
+    /// Follows a store's changes: subscribes to them, loads the view, then applies each change
+    /// as it arrives, in a task. It reloads the view when it falls behind or the store's change
+    /// feed asks for it, and ends when the store is dropped or [`Following::stop`] is called.
+    /// `source` is a [`Provisioner`](crate::Provisioner) or a store.
+    ///
+    /// Subscribing before loading means no change between the two is missed. Wait for a
+    /// write's revision with [`Gateway::wait_for`].
     ///
     /// # Errors
-    /// The first load's `Storage` error.
-    pub async fn follow(
-        &self,
-        events: &Broadcast,
-        store: Arc<dyn Store>,
-    ) -> Result<tokio::task::JoinHandle<()>> {
-        let mut receiver = events.subscribe();
+    /// [`Error::Config`] when the store has no change stream; the first load's `Storage` error.
+    pub async fn follow(&self, source: &impl ChangeSource) -> Result<Following> {
+        let store = source.change_store();
+        let mut changes = store.changes()?;
         self.load(store.as_ref()).await?;
+        let store = Arc::downgrade(&store);
         let gateway = self.clone();
-        Ok(tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             use tokio::sync::broadcast::error::RecvError;
             loop {
-                let reason = match receiver.recv().await {
-                    Ok(Event::Resync) => "the change feed asked for a resync",
-                    Ok(event) => {
-                        gateway.apply(&event);
+                let reason = match changes.recv().await {
+                    Ok(Change {
+                        event: Event::Resync,
+                        ..
+                    }) => "the change feed asked for a resync",
+                    // Already in the view (a snapshot was loaded after it was published).
+                    Ok(change) if change.revision <= gateway.applied_revision() => continue,
+                    Ok(change) => {
+                        gateway.apply(&change);
                         continue;
                     }
-                    Err(RecvError::Lagged(_)) => "the gateway fell behind the events",
+                    Err(RecvError::Lagged(_)) => "the gateway fell behind the changes",
                     Err(RecvError::Closed) => break,
                 };
                 tracing::warn!(reason, "reloading the gateway view from storage");
-                while let Err(e) = gateway.load(store.as_ref()).await {
-                    tracing::warn!(error = %e, "gateway reload failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
+                loop {
+                    let Some(store) = store.upgrade() else { return };
+                    match gateway.load(store.as_ref()).await {
+                        Ok(()) => break,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "gateway reload failed; retrying");
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                        }
+                    }
                 }
             }
-        }))
+        });
+        Ok(Following { task })
     }
 
     /// Refetches every key set older than [`GatewaySettings::jwks_refresh_interval`] (within
@@ -510,11 +580,22 @@ impl Gateway {
     }
 }
 
-/// The gateway can be the provisioner's event sink itself (single process): changes then reach
-/// the view before the provisioner's call returns.
-impl EventSink for Gateway {
-    fn publish(&self, event: &Event) {
-        self.apply(event);
+/// A gateway following a store (see [`Gateway::follow`]). The task goes on when this is
+/// dropped; it ends with the store, or with [`Following::stop`].
+#[derive(Debug)]
+pub struct Following {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Following {
+    /// Stops following: the view keeps what it has and no longer changes.
+    pub fn stop(self) {
+        self.task.abort();
+    }
+
+    /// Whether the task still runs.
+    pub fn is_running(&self) -> bool {
+        !self.task.is_finished()
     }
 }
 

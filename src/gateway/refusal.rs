@@ -92,7 +92,7 @@ impl fmt::Display for Malformed {
 /// A refused token, with the step of gateway.md that refused it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Refusal {
+pub enum Denial {
     /// Step 1: not a well-formed token.
     Malformed(Malformed),
     /// Step 2: the JWT has no `iss`.
@@ -216,17 +216,17 @@ pub enum Refusal {
     IntrospectionUnavailable,
 }
 
-impl Refusal {
+impl Denial {
     /// The HTTP status a gateway answers: 401 when the token itself is not acceptable, 403 when
     /// a valid token may not call this API with this key type.
     pub fn status(&self) -> u16 {
         match self {
-            Refusal::KeyManagerNotAllowed { .. }
-            | Refusal::UnknownApi { .. }
-            | Refusal::MappingNotActive { .. }
-            | Refusal::KeyTypeMismatch { .. }
-            | Refusal::NotSubscribed { .. }
-            | Refusal::SubscriptionRefuses { .. } => 403,
+            Denial::KeyManagerNotAllowed { .. }
+            | Denial::UnknownApi { .. }
+            | Denial::MappingNotActive { .. }
+            | Denial::KeyTypeMismatch { .. }
+            | Denial::NotSubscribed { .. }
+            | Denial::SubscriptionRefuses { .. } => 403,
             _ => 401,
         }
     }
@@ -234,58 +234,58 @@ impl Refusal {
     /// A stable, machine-readable code for logs and metrics.
     pub fn code(&self) -> &'static str {
         match self {
-            Refusal::Malformed(_) => "malformed",
-            Refusal::MissingIssuer => "missing_issuer",
-            Refusal::UnknownIssuer { .. } => "unknown_issuer",
-            Refusal::KeyManagerDisabled { .. } => "key_manager_disabled",
-            Refusal::KeyManagerNotAllowed { .. } => "key_manager_not_allowed",
-            Refusal::UnknownApi { .. } => "unknown_api",
-            Refusal::UnsupportedAlgorithm { .. } => "unsupported_algorithm",
-            Refusal::UnknownKey { .. } => "unknown_key",
-            Refusal::AlgorithmMismatch { .. } => "algorithm_mismatch",
-            Refusal::BadSignature { .. } => "bad_signature",
-            Refusal::KeysUnavailable { .. } => "keys_unavailable",
-            Refusal::MissingExpiry => "missing_expiry",
-            Refusal::Expired { .. } => "expired",
-            Refusal::NotYetValid { .. } => "not_yet_valid",
-            Refusal::IssuedInFuture { .. } => "issued_in_future",
-            Refusal::WrongAudience { .. } => "wrong_audience",
-            Refusal::NoConsumerKey { .. } => "no_consumer_key",
-            Refusal::NoMapping { .. } => "no_mapping",
-            Refusal::MappingNotActive { .. } => "mapping_not_active",
-            Refusal::KeyTypeMismatch { .. } => "key_type_mismatch",
-            Refusal::NotSubscribed { .. } => "not_subscribed",
-            Refusal::SubscriptionRefuses { .. } => "subscription_refuses",
-            Refusal::InactiveToken => "inactive_token",
-            Refusal::IntrospectionUnavailable => "introspection_unavailable",
+            Denial::Malformed(_) => "malformed",
+            Denial::MissingIssuer => "missing_issuer",
+            Denial::UnknownIssuer { .. } => "unknown_issuer",
+            Denial::KeyManagerDisabled { .. } => "key_manager_disabled",
+            Denial::KeyManagerNotAllowed { .. } => "key_manager_not_allowed",
+            Denial::UnknownApi { .. } => "unknown_api",
+            Denial::UnsupportedAlgorithm { .. } => "unsupported_algorithm",
+            Denial::UnknownKey { .. } => "unknown_key",
+            Denial::AlgorithmMismatch { .. } => "algorithm_mismatch",
+            Denial::BadSignature { .. } => "bad_signature",
+            Denial::KeysUnavailable { .. } => "keys_unavailable",
+            Denial::MissingExpiry => "missing_expiry",
+            Denial::Expired { .. } => "expired",
+            Denial::NotYetValid { .. } => "not_yet_valid",
+            Denial::IssuedInFuture { .. } => "issued_in_future",
+            Denial::WrongAudience { .. } => "wrong_audience",
+            Denial::NoConsumerKey { .. } => "no_consumer_key",
+            Denial::NoMapping { .. } => "no_mapping",
+            Denial::MappingNotActive { .. } => "mapping_not_active",
+            Denial::KeyTypeMismatch { .. } => "key_type_mismatch",
+            Denial::NotSubscribed { .. } => "not_subscribed",
+            Denial::SubscriptionRefuses { .. } => "subscription_refuses",
+            Denial::InactiveToken => "inactive_token",
+            Denial::IntrospectionUnavailable => "introspection_unavailable",
         }
     }
 
     /// The step of gateway.md (1–9) that refused; 2 for an unknown API.
     pub fn step(&self) -> u8 {
         match self {
-            Refusal::Malformed(_) => 1,
-            Refusal::MissingIssuer
-            | Refusal::UnknownIssuer { .. }
-            | Refusal::KeyManagerDisabled { .. }
-            | Refusal::KeyManagerNotAllowed { .. }
-            | Refusal::UnknownApi { .. } => 2,
-            Refusal::UnsupportedAlgorithm { .. }
-            | Refusal::UnknownKey { .. }
-            | Refusal::AlgorithmMismatch { .. }
-            | Refusal::BadSignature { .. }
-            | Refusal::KeysUnavailable { .. } => 3,
-            Refusal::MissingExpiry
-            | Refusal::Expired { .. }
-            | Refusal::NotYetValid { .. }
-            | Refusal::IssuedInFuture { .. } => 4,
-            Refusal::WrongAudience { .. } => 5,
-            Refusal::NoConsumerKey { .. } => 6,
-            Refusal::NoMapping { .. } | Refusal::MappingNotActive { .. } => 7,
-            Refusal::KeyTypeMismatch { .. }
-            | Refusal::NotSubscribed { .. }
-            | Refusal::SubscriptionRefuses { .. } => 8,
-            Refusal::InactiveToken | Refusal::IntrospectionUnavailable => 9,
+            Denial::Malformed(_) => 1,
+            Denial::MissingIssuer
+            | Denial::UnknownIssuer { .. }
+            | Denial::KeyManagerDisabled { .. }
+            | Denial::KeyManagerNotAllowed { .. }
+            | Denial::UnknownApi { .. } => 2,
+            Denial::UnsupportedAlgorithm { .. }
+            | Denial::UnknownKey { .. }
+            | Denial::AlgorithmMismatch { .. }
+            | Denial::BadSignature { .. }
+            | Denial::KeysUnavailable { .. } => 3,
+            Denial::MissingExpiry
+            | Denial::Expired { .. }
+            | Denial::NotYetValid { .. }
+            | Denial::IssuedInFuture { .. } => 4,
+            Denial::WrongAudience { .. } => 5,
+            Denial::NoConsumerKey { .. } => 6,
+            Denial::NoMapping { .. } | Denial::MappingNotActive { .. } => 7,
+            Denial::KeyTypeMismatch { .. }
+            | Denial::NotSubscribed { .. }
+            | Denial::SubscriptionRefuses { .. } => 8,
+            Denial::InactiveToken | Denial::IntrospectionUnavailable => 9,
         }
     }
 }
@@ -303,33 +303,33 @@ pub(crate) fn truncated(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }
 
-impl fmt::Display for Refusal {
+impl fmt::Display for Denial {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Refusal::Malformed(m) => write!(f, "malformed token: {m}"),
-            Refusal::MissingIssuer => f.write_str("the token has no iss claim"),
-            Refusal::UnknownIssuer { issuer } => write!(
+            Denial::Malformed(m) => write!(f, "malformed token: {m}"),
+            Denial::MissingIssuer => f.write_str("the token has no iss claim"),
+            Denial::UnknownIssuer { issuer } => write!(
                 f,
                 "no key manager, global or of the API's organization, has the issuer {issuer:?}"
             ),
-            Refusal::KeyManagerDisabled { key_manager } => {
+            Denial::KeyManagerDisabled { key_manager } => {
                 write!(f, "key manager {key_manager} is disabled")
             }
-            Refusal::KeyManagerNotAllowed { key_manager, api } => {
+            Denial::KeyManagerNotAllowed { key_manager, api } => {
                 write!(
                     f,
                     "api {api} does not accept tokens of key manager {key_manager}"
                 )
             }
-            Refusal::UnknownApi { api } => write!(f, "api {api} is not known to the gateway"),
-            Refusal::UnsupportedAlgorithm { alg } => {
+            Denial::UnknownApi { api } => write!(f, "api {api} is not known to the gateway"),
+            Denial::UnsupportedAlgorithm { alg } => {
                 write!(f, "the algorithm {alg:?} is not accepted")
             }
-            Refusal::UnknownKey { key_manager, kid } => match kid {
+            Denial::UnknownKey { key_manager, kid } => match kid {
                 Some(kid) => write!(f, "key manager {key_manager} has no key with kid {kid:?}"),
                 None => write!(f, "the token names no kid and no key of {key_manager} fits"),
             },
-            Refusal::AlgorithmMismatch {
+            Denial::AlgorithmMismatch {
                 key_manager,
                 alg,
                 key,
@@ -337,54 +337,54 @@ impl fmt::Display for Refusal {
                 f,
                 "the token says {alg} but the key of {key_manager} is {key}"
             ),
-            Refusal::BadSignature { key_manager, kid } => write!(
+            Denial::BadSignature { key_manager, kid } => write!(
                 f,
                 "the signature does not verify with key {} of {key_manager}",
                 kid.as_deref().unwrap_or("(no kid)")
             ),
-            Refusal::KeysUnavailable { key_manager } => write!(
+            Denial::KeysUnavailable { key_manager } => write!(
                 f,
                 "the signing keys of key manager {key_manager} cannot be obtained"
             ),
-            Refusal::MissingExpiry => f.write_str("the token has no exp claim"),
-            Refusal::Expired { exp } => write!(f, "the token expired at {exp}"),
-            Refusal::NotYetValid { nbf } => write!(f, "the token is not valid before {nbf}"),
-            Refusal::IssuedInFuture { iat } => {
+            Denial::MissingExpiry => f.write_str("the token has no exp claim"),
+            Denial::Expired { exp } => write!(f, "the token expired at {exp}"),
+            Denial::NotYetValid { nbf } => write!(f, "the token is not valid before {nbf}"),
+            Denial::IssuedInFuture { iat } => {
                 write!(f, "the token is issued in the future ({iat})")
             }
-            Refusal::WrongAudience { expected } => {
+            Denial::WrongAudience { expected } => {
                 write!(f, "the token's audience does not include {expected:?}")
             }
-            Refusal::NoConsumerKey { tried } => write!(
+            Denial::NoConsumerKey { tried } => write!(
                 f,
                 "the token carries no client id (claims tried: {})",
                 tried.join(", ")
             ),
-            Refusal::NoMapping {
+            Denial::NoMapping {
                 key_manager,
                 consumer_key,
             } => write!(
                 f,
                 "client {consumer_key:?} of key manager {key_manager} is not mapped to any application"
             ),
-            Refusal::MappingNotActive { state } => write!(f, "the key mapping is {state}"),
-            Refusal::KeyTypeMismatch { mapping, endpoint } => write!(
+            Denial::MappingNotActive { state } => write!(f, "the key mapping is {state}"),
+            Denial::KeyTypeMismatch { mapping, endpoint } => write!(
                 f,
                 "the keys are {mapping} keys and the endpoint is {endpoint}"
             ),
-            Refusal::NotSubscribed { api } => {
+            Denial::NotSubscribed { api } => {
                 write!(f, "the application is not subscribed to api {api}")
             }
-            Refusal::SubscriptionRefuses { state, key_type } => write!(
+            Denial::SubscriptionRefuses { state, key_type } => write!(
                 f,
                 "the subscription is {state}, which refuses {key_type} calls"
             ),
-            Refusal::InactiveToken => f.write_str("no key manager says the token is active"),
-            Refusal::IntrospectionUnavailable => {
+            Denial::InactiveToken => f.write_str("no key manager says the token is active"),
+            Denial::IntrospectionUnavailable => {
                 f.write_str("no key manager could introspect the token")
             }
         }
     }
 }
 
-impl std::error::Error for Refusal {}
+impl std::error::Error for Denial {}

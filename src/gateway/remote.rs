@@ -5,7 +5,7 @@
 use super::claims;
 use super::explain::Trace;
 use super::jwks::KeySet;
-use super::refusal::{Malformed, Refusal};
+use super::refusal::{Denial, Malformed};
 use super::{Authorized, Inner};
 use crate::model::{ApiId, KeyType};
 
@@ -65,16 +65,16 @@ impl Inner {
         now: i64,
         t: &mut T,
         use_cache: bool,
-    ) -> Result<Authorized, Refusal> {
+    ) -> Result<Authorized, Denial> {
         let text = std::str::from_utf8(token)
-            .map_err(|_| Refusal::Malformed(Malformed::NotAscii { at: 0 }))?;
+            .map_err(|_| Denial::Malformed(Malformed::NotAscii { at: 0 }))?;
         // Owned: it is held across the key managers' answers.
         let api = self
             .view
             .apis()
             .get(api_id.as_str())
             .cloned()
-            .ok_or_else(|| Refusal::UnknownApi {
+            .ok_or_else(|| Denial::UnknownApi {
                 api: api_id.clone(),
             })?;
         let mut slots: Vec<u32> = (0..self.kms.len() as u32)
@@ -98,7 +98,7 @@ impl Inner {
                         format!("key manager {} says the token is active", km.config.id)
                     });
                     let json = serde_json::to_vec(&answer.claims).unwrap_or_default();
-                    let claims = claims::claims(&json, &self.names).map_err(Refusal::Malformed)?;
+                    let claims = claims::claims(&json, &self.names).map_err(Denial::Malformed)?;
                     let cache = use_cache.then(|| (self.hasher.key(token), &self.opaque_cache));
                     // The slots above are the usable ones; this says so in an explanation.
                     let result = self.km_usable(slot, api_id, &api, t).and_then(|()| {
@@ -121,9 +121,9 @@ impl Inner {
             }
         }
         let refusal = if failed {
-            Refusal::IntrospectionUnavailable
+            Denial::IntrospectionUnavailable
         } else {
-            Refusal::InactiveToken
+            Denial::InactiveToken
         };
         t.note(9, || format!("refused: {refusal}"));
         Err(refusal)

@@ -6,7 +6,7 @@ use super::cache::{TokenCache, TokenKey, Verified};
 use super::claims::{self, AUD, Claims, EXP, IAT, ISS, NBF};
 use super::explain::{NoTrace, Trace};
 use super::jwks::Unfit;
-use super::refusal::{Malformed, Refusal, cold, truncated};
+use super::refusal::{Denial, Malformed, cold, truncated};
 use super::remote::KeyFetch;
 use super::token::{self, Shape};
 use super::view::ApiEntry;
@@ -15,7 +15,7 @@ use crate::model::{ApiId, ConsumerKey, KeyType, OrganizationId};
 
 /// What the synchronous part concluded.
 pub(crate) enum Outcome {
-    Done(Result<Authorized, Refusal>),
+    Done(Result<Authorized, Denial>),
     /// The key manager's keys must be fetched first (never loaded, or unknown `kid`), and the
     /// rate limit allows it now.
     FetchKeys(u32),
@@ -24,26 +24,26 @@ pub(crate) enum Outcome {
 }
 
 enum Stop {
-    Refused(Refusal),
+    Refused(Denial),
     FetchKeys(u32),
 }
 
-impl From<Refusal> for Stop {
-    fn from(r: Refusal) -> Self {
+impl From<Denial> for Stop {
+    fn from(r: Denial) -> Self {
         Stop::Refused(r)
     }
 }
 
 impl From<Malformed> for Stop {
     fn from(m: Malformed) -> Self {
-        Stop::Refused(Refusal::Malformed(m))
+        Stop::Refused(Denial::Malformed(m))
     }
 }
 
 #[cold]
 #[inline(never)]
-fn bad_claim(name: &str) -> Refusal {
-    Refusal::Malformed(Malformed::Claim {
+fn bad_claim(name: &str) -> Denial {
+    Denial::Malformed(Malformed::Claim {
         name: name.to_owned(),
     })
 }
@@ -56,13 +56,13 @@ impl Gateway {
     /// rate-limited) and to introspect opaque tokens.
     ///
     /// # Errors
-    /// The [`Refusal`] of the first check that fails.
+    /// The [`Denial`] of the first check that fails.
     pub async fn resolve(
         &self,
         token: impl AsRef<[u8]>,
         api: &ApiId,
         key_type: KeyType,
-    ) -> Result<Authorized, Refusal> {
+    ) -> Result<Authorized, Denial> {
         self.run(token.as_ref(), api, key_type, &mut NoTrace, true)
             .await
     }
@@ -74,7 +74,7 @@ impl Gateway {
         token: impl AsRef<[u8]>,
         api: &ApiId,
         key_type: KeyType,
-    ) -> Option<Result<Authorized, Refusal>> {
+    ) -> Option<Result<Authorized, Denial>> {
         let now = unix_now();
         match self
             .inner
@@ -92,7 +92,7 @@ impl Gateway {
         key_type: KeyType,
         t: &mut T,
         use_cache: bool,
-    ) -> Result<Authorized, Refusal> {
+    ) -> Result<Authorized, Denial> {
         let inner = &*self.inner;
         let now = unix_now();
         match inner.local(token, api, key_type, now, true, use_cache, t) {
@@ -112,7 +112,7 @@ impl Gateway {
                 }
                 match inner.local(token, api, key_type, now, false, use_cache, t) {
                     Outcome::Done(result) => result,
-                    _ => Err(Refusal::KeysUnavailable {
+                    _ => Err(Denial::KeysUnavailable {
                         key_manager: km.clone(),
                     }),
                 }
@@ -154,7 +154,7 @@ impl Inner {
         let compact = match token::shape(token, self.settings.max_token_len) {
             Err(m) => {
                 t.note(1, || format!("refused: {m}"));
-                return Outcome::Done(Err(Refusal::Malformed(m)));
+                return Outcome::Done(Err(Denial::Malformed(m)));
             }
             Ok(Shape::Opaque) => {
                 t.note(1, || {
@@ -221,21 +221,21 @@ impl Inner {
         let issuer = claims
             .string(ISS)
             .map_err(|_| bad_claim("iss"))?
-            .ok_or(Refusal::MissingIssuer)?;
+            .ok_or(Denial::MissingIssuer)?;
         let Some(&issuer_id) = self.issuers.get(&*issuer) else {
-            return Err(cold(|| Refusal::UnknownIssuer {
+            return Err(cold(|| Denial::UnknownIssuer {
                 issuer: truncated(&issuer, 200),
             })
             .into());
         };
         let apis = self.view.apis();
         let api = apis.get(api_id.as_str()).ok_or_else(|| {
-            cold(|| Refusal::UnknownApi {
+            cold(|| Denial::UnknownApi {
                 api: api_id.clone(),
             })
         })?;
         let slot = self.elect(issuer_id, &api.organization).ok_or_else(|| {
-            cold(|| Refusal::UnknownIssuer {
+            cold(|| Denial::UnknownIssuer {
                 issuer: truncated(&issuer, 200),
             })
         })?;
@@ -253,7 +253,7 @@ impl Inner {
         self.km_usable(slot, api_id, api, t)?;
         // Step 3: the key decides the algorithm.
         let Some(alg) = header.alg else {
-            return Err(cold(|| Refusal::UnsupportedAlgorithm {
+            return Err(cold(|| Denial::UnsupportedAlgorithm {
                 alg: truncated(&header.alg_name, 32),
             })
             .into());
@@ -264,7 +264,7 @@ impl Inner {
             if may_fetch() {
                 return Err(Stop::FetchKeys(slot));
             }
-            return Err(cold(|| Refusal::KeysUnavailable {
+            return Err(cold(|| Denial::KeysUnavailable {
                 key_manager: km.config.id.clone(),
             })
             .into());
@@ -284,14 +284,14 @@ impl Inner {
                         });
                         return Err(Stop::FetchKeys(slot));
                     }
-                    return Err(cold(|| Refusal::UnknownKey {
+                    return Err(cold(|| Denial::UnknownKey {
                         key_manager: km.config.id.clone(),
                         kid: Some(truncated(kid, 64)),
                     })
                     .into());
                 };
                 let parsed = key.for_alg(alg).map_err(|Unfit::Mismatch| {
-                    cold(|| Refusal::AlgorithmMismatch {
+                    cold(|| Denial::AlgorithmMismatch {
                         key_manager: km.config.id.clone(),
                         alg,
                         key: match key.pinned {
@@ -303,7 +303,7 @@ impl Inner {
                 parsed
                     .verify_sig(compact.signing_input, signature)
                     .map_err(|_| {
-                        cold(|| Refusal::BadSignature {
+                        cold(|| Denial::BadSignature {
                             key_manager: km.config.id.clone(),
                             kid: Some(truncated(kid, 64)),
                         })
@@ -322,7 +322,7 @@ impl Inner {
                     .filter_map(|k| k.for_alg(alg).ok().map(|p| (k, p)))
                     .peekable();
                 if fitting.peek().is_none() {
-                    return Err(cold(|| Refusal::UnknownKey {
+                    return Err(cold(|| Denial::UnknownKey {
                         key_manager: km.config.id.clone(),
                         kid: None,
                     })
@@ -331,7 +331,7 @@ impl Inner {
                 let (key, _) = fitting
                     .find(|(_, p)| p.verify_sig(compact.signing_input, signature).is_ok())
                     .ok_or_else(|| {
-                        cold(|| Refusal::BadSignature {
+                        cold(|| Denial::BadSignature {
                             key_manager: km.config.id.clone(),
                             kid: None,
                         })
@@ -370,7 +370,7 @@ impl Inner {
         now: i64,
         cache: Option<(TokenKey, &TokenCache)>,
         t: &mut T,
-    ) -> Result<Authorized, Refusal> {
+    ) -> Result<Authorized, Denial> {
         let km = &self.kms[slot as usize];
         let exp = claims.time(EXP).map_err(|_| bad_claim("exp"))?;
         let nbf = claims.time(NBF).map_err(|_| bad_claim("nbf"))?;
@@ -391,7 +391,7 @@ impl Inner {
             }
         }
         let Some((value, name)) = found else {
-            return Err(cold(|| Refusal::NoConsumerKey {
+            return Err(cold(|| Denial::NoConsumerKey {
                 tried: km
                     .consumer_key_claims
                     .iter()

@@ -6,8 +6,9 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{DeletedApplication, Store};
+use super::{DeletedApplication, Snapshot, StateChange, Store};
 use crate::error::{ConflictRule, Error, Result};
+use crate::events::{ChangeLog, Changes, Committed, Event, Revision};
 use crate::model::{
     Api, ApiId, Application, ApplicationId, ConsumerKey, KeyManagerId, KeyMapping, KeyType,
     MappingId, MappingState, Subscription, UserId,
@@ -21,6 +22,7 @@ struct State {
     mappings: HashMap<MappingId, KeyMapping>,
     by_consumer_key: HashMap<(KeyManagerId, ConsumerKey), MappingId>,
     by_slot: HashMap<(ApplicationId, KeyType, KeyManagerId), MappingId>,
+    revision: Revision,
 }
 
 /// A store that keeps everything in process memory. Nothing survives the process; use it in
@@ -28,12 +30,22 @@ struct State {
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
+    log: ChangeLog,
 }
 
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty store whose change stream buffers `capacity` changes per slow subscriber
+    /// (default [`ChangeLog::DEFAULT_CAPACITY`]); one that falls further behind reloads.
+    pub fn with_change_buffer(capacity: usize) -> Self {
+        Self {
+            state: Mutex::default(),
+            log: ChangeLog::with_capacity(capacity),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -45,6 +57,14 @@ impl MemoryStore {
     }
 }
 
+impl State {
+    /// Publishes `events` under the lock, so that subscribers see them in revision order.
+    fn publish(&mut self, log: &ChangeLog, events: impl IntoIterator<Item = Event>) -> Revision {
+        self.revision = log.publish_after(self.revision, events);
+        self.revision
+    }
+}
+
 fn sorted<T, K: Ord>(mut items: Vec<T>, key: impl Fn(&T) -> K) -> Vec<T> {
     items.sort_by_key(key);
     items
@@ -52,7 +72,25 @@ fn sorted<T, K: Ord>(mut items: Vec<T>, key: impl Fn(&T) -> K) -> Vec<T> {
 
 #[async_trait]
 impl Store for MemoryStore {
-    async fn create_application(&self, application: &Application) -> Result<()> {
+    fn changes(&self) -> Result<Changes> {
+        Ok(self.log.subscribe())
+    }
+
+    async fn revision(&self) -> Result<Revision> {
+        Ok(self.lock().revision)
+    }
+
+    async fn snapshot(&self) -> Result<Snapshot> {
+        let state = self.lock();
+        Ok(Snapshot {
+            revision: state.revision,
+            apis: state.apis.values().cloned().collect(),
+            mappings: state.mappings.values().cloned().collect(),
+            subscriptions: state.subscriptions.values().cloned().collect(),
+        })
+    }
+
+    async fn create_application(&self, application: &Application) -> Result<Revision> {
         let mut state = self.lock();
         let duplicate = state.applications.values().any(|a| {
             a.owner == application.owner
@@ -67,7 +105,10 @@ impl Store for MemoryStore {
         state
             .applications
             .insert(application.id, application.clone());
-        Ok(())
+        let event = Event::ApplicationCreated {
+            application: application.clone(),
+        };
+        Ok(state.publish(&self.log, [event]))
     }
 
     async fn application(&self, id: ApplicationId) -> Result<Option<Application>> {
@@ -114,20 +155,27 @@ impl Store for MemoryStore {
             .filter(|(a, _)| *a == id)
             .cloned()
             .collect();
-        let subscriptions = keys
+        let subscriptions: Vec<Subscription> = keys
             .into_iter()
             .filter_map(|k| state.subscriptions.remove(&k))
             .collect();
+        let mappings = sorted(mappings, |m| (m.created_at, m.id));
+        let revision = state.publish(
+            &self.log,
+            super::deletion_events(&mappings, &subscriptions, id),
+        );
         Ok(Some(DeletedApplication {
             application,
-            mappings: sorted(mappings, |m| (m.created_at, m.id)),
+            mappings,
             subscriptions,
+            revision,
         }))
     }
 
-    async fn put_api(&self, api: &Api) -> Result<()> {
-        self.lock().apis.insert(api.id.clone(), api.clone());
-        Ok(())
+    async fn put_api(&self, api: &Api) -> Result<Revision> {
+        let mut state = self.lock();
+        state.apis.insert(api.id.clone(), api.clone());
+        Ok(state.publish(&self.log, [Event::ApiChanged { api: api.clone() }]))
     }
 
     async fn api(&self, id: &ApiId) -> Result<Option<Api>> {
@@ -138,7 +186,10 @@ impl Store for MemoryStore {
         Ok(self.lock().apis.values().cloned().collect())
     }
 
-    async fn put_subscription(&self, subscription: &Subscription) -> Result<Subscription> {
+    async fn put_subscription(
+        &self,
+        subscription: &Subscription,
+    ) -> Result<Committed<Subscription>> {
         let mut state = self.lock();
         if !state.applications.contains_key(&subscription.application) {
             return Err(Error::ApplicationNotFound(subscription.application));
@@ -152,7 +203,11 @@ impl Store for MemoryStore {
             stored.created_at = existing.created_at;
         }
         state.subscriptions.insert(key, stored.clone());
-        Ok(stored)
+        let event = Event::SubscriptionChanged {
+            subscription: stored.clone(),
+        };
+        let revision = state.publish(&self.log, [event]);
+        Ok(Committed::new(stored, revision))
     }
 
     async fn subscription(
@@ -171,11 +226,17 @@ impl Store for MemoryStore {
         &self,
         application: ApplicationId,
         api: &ApiId,
-    ) -> Result<Option<Subscription>> {
-        Ok(self
-            .lock()
-            .subscriptions
-            .remove(&(application, api.clone())))
+    ) -> Result<Option<Committed<Subscription>>> {
+        let mut state = self.lock();
+        let Some(removed) = state.subscriptions.remove(&(application, api.clone())) else {
+            return Ok(None);
+        };
+        let event = Event::SubscriptionRemoved {
+            application,
+            api: api.clone(),
+        };
+        let revision = state.publish(&self.log, [event]);
+        Ok(Some(Committed::new(removed, revision)))
     }
 
     async fn subscriptions_of(&self, application: ApplicationId) -> Result<Vec<Subscription>> {
@@ -192,7 +253,7 @@ impl Store for MemoryStore {
         Ok(self.lock().subscriptions.values().cloned().collect())
     }
 
-    async fn insert_mapping(&self, mapping: &KeyMapping) -> Result<()> {
+    async fn insert_mapping(&self, mapping: &KeyMapping) -> Result<Revision> {
         let mut state = self.lock();
         if !state.applications.contains_key(&mapping.application) {
             return Err(Error::ApplicationNotFound(mapping.application));
@@ -219,7 +280,10 @@ impl Store for MemoryStore {
         state.by_slot.insert(slot, mapping.id);
         state.by_consumer_key.insert(key, mapping.id);
         state.mappings.insert(mapping.id, mapping.clone());
-        Ok(())
+        let event = Event::MappingCreated {
+            mapping: mapping.clone(),
+        };
+        Ok(state.publish(&self.log, [event]))
     }
 
     async fn mapping(&self, id: MappingId) -> Result<Option<KeyMapping>> {
@@ -254,7 +318,7 @@ impl Store for MemoryStore {
         Ok(self.lock().mappings.values().cloned().collect())
     }
 
-    async fn delete_mapping(&self, id: MappingId) -> Result<Option<KeyMapping>> {
+    async fn delete_mapping(&self, id: MappingId) -> Result<Option<Committed<KeyMapping>>> {
         let mut state = self.lock();
         let Some(m) = state.mappings.remove(&id) else {
             return Ok(None);
@@ -265,7 +329,8 @@ impl Store for MemoryStore {
         state
             .by_slot
             .remove(&(m.application, m.key_type, m.key_manager.clone()));
-        Ok(Some(m))
+        let revision = state.publish(&self.log, [Event::MappingRemoved { mapping: m.clone() }]);
+        Ok(Some(Committed::new(m, revision)))
     }
 
     async fn set_mapping_state(
@@ -273,12 +338,23 @@ impl Store for MemoryStore {
         id: MappingId,
         new_state: MappingState,
         at: DateTime<Utc>,
-    ) -> Result<Option<KeyMapping>> {
+    ) -> Result<Option<Committed<StateChange>>> {
         let mut state = self.lock();
-        Ok(state.mappings.get_mut(&id).map(|m| {
-            m.state = new_state;
-            m.updated_at = at;
-            m.clone()
-        }))
+        let Some(m) = state.mappings.get_mut(&id) else {
+            return Ok(None);
+        };
+        let previous = m.state;
+        m.state = new_state;
+        m.updated_at = at;
+        let mapping = m.clone();
+        let events = (previous != new_state).then(|| Event::MappingStateChanged {
+            mapping: mapping.clone(),
+            previous,
+        });
+        let revision = state.publish(&self.log, events);
+        Ok(Some(Committed::new(
+            StateChange { mapping, previous },
+            revision,
+        )))
     }
 }

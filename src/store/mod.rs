@@ -1,8 +1,10 @@
 //! Storage: the [`Store`] trait and its backends.
 //!
-//! Every backend enforces the uniqueness rules of behaviour.md P3 itself (unique constraints,
-//! not a read before the write), so that concurrent attempts have exactly one winner, and every
-//! write is atomic. All backends pass one conformance suite (`tests/conformance/`).
+//! Every backend enforces the [uniqueness rules (P3)](crate::guide::provisioning) itself
+//! (unique constraints, not a read before the write), so that concurrent attempts have exactly
+//! one winner, and every write is atomic. Every write publishes its changes, numbered by
+//! [`Revision`], on the store's change stream ([`Store::changes`]) once it is durable. All
+//! backends pass one conformance suite (`tests/conformance/`).
 //!
 //! - [`MemoryStore`]: in-process, for tests and embedding.
 //! - `SqliteStore` (feature `sqlite`, default): an embedded SQLite file, or in-memory.
@@ -15,6 +17,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::error::Result;
+use crate::events::{Changes, Committed, Revision};
 use crate::model::{
     Api, ApiId, Application, ApplicationId, ConsumerKey, KeyManagerId, KeyMapping, MappingId,
     MappingState, Subscription, UserId,
@@ -34,6 +37,25 @@ mod sqlite;
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::{Durability, Execution, SqliteOptions, SqliteStore};
 
+/// The changes deleting an application makes, in the order they are published: each mapping
+/// removed, each subscription removed, then the application.
+pub(crate) fn deletion_events(
+    mappings: &[KeyMapping],
+    subscriptions: &[Subscription],
+    application: ApplicationId,
+) -> Vec<crate::events::Event> {
+    use crate::events::Event;
+    mappings
+        .iter()
+        .map(|m| Event::MappingRemoved { mapping: m.clone() })
+        .chain(subscriptions.iter().map(|s| Event::SubscriptionRemoved {
+            application: s.application,
+            api: s.api.clone(),
+        }))
+        .chain([Event::ApplicationDeleted { application }])
+        .collect()
+}
+
 /// What deleting an application removed, so that events can be published for each part.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DeletedApplication {
@@ -43,19 +65,65 @@ pub struct DeletedApplication {
     pub mappings: Vec<KeyMapping>,
     /// Its subscriptions, each removed.
     pub subscriptions: Vec<Subscription>,
+    /// The revision of the last change the deletion made.
+    pub revision: Revision,
+}
+
+/// A mapping's state change: the mapping as it is now and the state before.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StateChange {
+    /// The mapping as it is now.
+    pub mapping: KeyMapping,
+    /// Its state before.
+    pub previous: MappingState,
+}
+
+/// Everything a gateway's view holds, read at one revision.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Snapshot {
+    /// The revision the snapshot reflects: every change up to it, none after.
+    pub revision: Revision,
+    /// Every API.
+    pub apis: Vec<Api>,
+    /// Every mapping.
+    pub mappings: Vec<KeyMapping>,
+    /// Every subscription.
+    pub subscriptions: Vec<Subscription>,
 }
 
 /// Durable state: applications, APIs, subscriptions and key mappings.
 ///
 /// Implementations are used as `Arc<dyn Store>` and must be safe under concurrent calls.
+/// Each write publishes its changes on [`Store::changes`] after it is durable, one
+/// [`Revision`] per change, in revision order, and returns the revision of its last change
+/// (a write that changed nothing returns the store's current revision).
 #[async_trait]
 pub trait Store: fmt::Debug + Send + Sync + 'static {
+    /// Subscribes to the changes published from now on.
+    ///
+    /// # Errors
+    /// [`Error::Config`](crate::Error::Config) when this store was opened without a change
+    /// stream (a PostgreSQL store opened with its change feed off).
+    fn changes(&self) -> Result<Changes>;
+
+    /// The current revision.
+    ///
+    /// # Errors
+    /// `Storage` on backend failure.
+    async fn revision(&self) -> Result<Revision>;
+
+    /// APIs, mappings and subscriptions, with the revision they reflect, read consistently.
+    ///
+    /// # Errors
+    /// `Storage` on backend failure.
+    async fn snapshot(&self) -> Result<Snapshot>;
+
     /// Stores a new application.
     ///
     /// # Errors
     /// `ApplicationExists` when the owner already has an application of that name in the
     /// organization; `Storage` on backend failure.
-    async fn create_application(&self, application: &Application) -> Result<()>;
+    async fn create_application(&self, application: &Application) -> Result<Revision>;
 
     /// An application by id.
     ///
@@ -79,7 +147,7 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
     ///
     /// # Errors
     /// `Storage` on backend failure.
-    async fn put_api(&self, api: &Api) -> Result<()>;
+    async fn put_api(&self, api: &Api) -> Result<Revision>;
 
     /// An API by id.
     ///
@@ -99,7 +167,10 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
     /// # Errors
     /// `ApplicationNotFound` / `ApiNotFound` when either does not exist; `Storage` on backend
     /// failure.
-    async fn put_subscription(&self, subscription: &Subscription) -> Result<Subscription>;
+    async fn put_subscription(
+        &self,
+        subscription: &Subscription,
+    ) -> Result<Committed<Subscription>>;
 
     /// One subscription.
     ///
@@ -119,7 +190,7 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
         &self,
         application: ApplicationId,
         api: &ApiId,
-    ) -> Result<Option<Subscription>>;
+    ) -> Result<Option<Committed<Subscription>>>;
 
     /// An application's subscriptions.
     ///
@@ -138,7 +209,7 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
     /// # Errors
     /// `MappingExists(rule)` naming the rule hit; `ApplicationNotFound` when the application
     /// does not exist (any more); `Storage` on backend failure. On error nothing is stored.
-    async fn insert_mapping(&self, mapping: &KeyMapping) -> Result<()>;
+    async fn insert_mapping(&self, mapping: &KeyMapping) -> Result<Revision>;
 
     /// A mapping by id.
     ///
@@ -172,9 +243,10 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
     ///
     /// # Errors
     /// `Storage` on backend failure.
-    async fn delete_mapping(&self, id: MappingId) -> Result<Option<KeyMapping>>;
+    async fn delete_mapping(&self, id: MappingId) -> Result<Option<Committed<KeyMapping>>>;
 
-    /// Sets a mapping's state and `updated_at`, returning the mapping as it is now.
+    /// Sets a mapping's state and `updated_at`, returning the mapping as it is now and the
+    /// state it replaced. The change is published only when the state differs.
     ///
     /// # Errors
     /// `Storage` on backend failure.
@@ -183,5 +255,5 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
         id: MappingId,
         state: MappingState,
         at: DateTime<Utc>,
-    ) -> Result<Option<KeyMapping>>;
+    ) -> Result<Option<Committed<StateChange>>>;
 }

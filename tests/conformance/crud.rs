@@ -108,7 +108,7 @@ pub async fn subscriptions_round_trip(store: Arc<dyn Store>) {
         store.put_api(&api(id)).await.unwrap();
     }
     let sub = subscription(app.id, "b-api", SubscriptionState::ProdOnlyBlocked);
-    assert_eq!(store.put_subscription(&sub).await.unwrap(), sub);
+    assert_eq!(store.put_subscription(&sub).await.unwrap().value, sub);
     assert_eq!(
         store.subscription(app.id, &sub.api).await.unwrap(),
         Some(sub.clone())
@@ -118,7 +118,7 @@ pub async fn subscriptions_round_trip(store: Arc<dyn Store>) {
     let mut replaced = subscription(app.id, "b-api", SubscriptionState::Blocked);
     replaced.created_at = at(500);
     replaced.updated_at = at(600);
-    let stored = store.put_subscription(&replaced).await.unwrap();
+    let stored = store.put_subscription(&replaced).await.unwrap().value;
     assert_eq!(stored.created_at, sub.created_at);
     assert_eq!(stored.state, SubscriptionState::Blocked);
     assert_eq!(stored.updated_at, at(600));
@@ -142,12 +142,19 @@ pub async fn subscriptions_round_trip(store: Arc<dyn Store>) {
     assert_eq!(all, expected);
 
     assert_eq!(
-        store.delete_subscription(app.id, &a.api).await.unwrap(),
+        store
+            .delete_subscription(app.id, &a.api)
+            .await
+            .unwrap()
+            .map(|c| c.value),
         Some(a.clone())
     );
-    assert_eq!(
-        store.delete_subscription(app.id, &a.api).await.unwrap(),
-        None
+    assert!(
+        store
+            .delete_subscription(app.id, &a.api)
+            .await
+            .unwrap()
+            .is_none()
     );
     assert_eq!(store.subscription(app.id, &a.api).await.unwrap(), None);
     assert_eq!(store.subscriptions_of(app.id).await.unwrap(), vec![stored]);
@@ -225,10 +232,14 @@ pub async fn mappings_round_trip(store: Arc<dyn Store>) {
     );
 
     assert_eq!(
-        store.delete_mapping(sandbox.id).await.unwrap(),
+        store
+            .delete_mapping(sandbox.id)
+            .await
+            .unwrap()
+            .map(|c| c.value),
         Some(sandbox.clone())
     );
-    assert_eq!(store.delete_mapping(sandbox.id).await.unwrap(), None);
+    assert!(store.delete_mapping(sandbox.id).await.unwrap().is_none());
     assert_eq!(store.mapping(sandbox.id).await.unwrap(), None);
     assert_eq!(
         store.mappings_of(app.id).await.unwrap(),
@@ -253,7 +264,7 @@ pub async fn mapping_needs_application(store: Arc<dyn Store>) {
     assert!(store.all_mappings().await.unwrap().is_empty());
 }
 
-fn assert_conflict(result: keyprov::Result<()>, rule: ConflictRule) {
+fn assert_conflict(result: keyprov::Result<keyprov::Revision>, rule: ConflictRule) {
     match result {
         Err(Error::MappingExists(hit)) => assert_eq!(hit, rule),
         other => panic!("expected MappingExists({rule:?}), got {other:?}"),
@@ -326,7 +337,8 @@ pub async fn set_mapping_state(store: Arc<dyn Store>) {
     let mut expected = m.clone();
     expected.state = MappingState::Orphaned;
     expected.updated_at = at(999);
-    assert_eq!(updated, expected);
+    assert_eq!(updated.mapping, expected);
+    assert_eq!(updated.previous, MappingState::Active);
     assert_eq!(store.mapping(m.id).await.unwrap(), Some(expected));
     assert_eq!(
         store

@@ -18,6 +18,7 @@ use keyprov::store::{Execution, MemoryStore, SqliteOptions, SqliteStore, Store};
 
 pub mod support;
 
+mod changes;
 mod crud;
 mod provisioning;
 mod races;
@@ -86,6 +87,9 @@ macro_rules! store_conformance {
                 crud::uniqueness_rules,
                 crud::set_mapping_state,
                 crud::delete_application_cascades,
+                changes::every_write_publishes_its_changes_in_revision_order,
+                changes::failed_writes_publish_nothing,
+                changes::snapshot_holds_everything_at_its_revision,
                 races::same_consumer_key_has_one_winner,
                 races::same_key_slot_has_one_winner,
                 races::same_consumer_key_under_other_key_managers_is_allowed,

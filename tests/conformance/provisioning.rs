@@ -1,5 +1,6 @@
-//! Provisioning-level atomicity (behaviour.md P5/P6): through `Provisioner::provision`, a
-//! failure at any step leaves no row and publishes no event.
+//! Provisioning-level atomicity (P5/P6 in `docs/provisioning.md`): through
+//! `Provisioner::provision`, a failure at any step leaves no row and publishes no change (the
+//! store's revision does not move).
 
 use std::fmt;
 use std::future::Future;
@@ -11,12 +12,10 @@ use keyprov::error::{ConflictRule, UnusableReason};
 use keyprov::store::Store;
 use keyprov::testkit::{Outage, ScriptedKeyManager};
 use keyprov::{
-    AccessToken, Actor, Application, Broadcast, Capabilities, ClientInfo, ConsumerKey,
-    ConsumerSecret, Error, Event, Introspection, JwkSet, KeyManager, KeyManagerConfig, KeyManagers,
-    KeyType, NewApplication, OrganizationId, ProvisionRequest, Provisioner, UserId,
+    AccessToken, Actor, Application, Capabilities, ClientInfo, ConsumerKey, ConsumerSecret, Error,
+    Event, Introspection, JwkSet, KeyManager, KeyManagerConfig, KeyManagers, KeyType,
+    NewApplication, OrganizationId, ProvisionRequest, Provisioner, Revision, UserId,
 };
-use tokio::sync::broadcast::Receiver;
-use tokio::sync::broadcast::error::TryRecvError;
 
 use super::support::mapping;
 
@@ -77,7 +76,6 @@ struct Setup {
     provisioner: Provisioner,
     km: Arc<ScriptedKeyManager>,
     window: Arc<WindowKeyManager>,
-    events: Broadcast,
     app: Application,
 }
 
@@ -92,7 +90,6 @@ async fn setup(store: Arc<dyn Store>) -> Setup {
         inner: Arc::clone(&km),
         during_lookup: Mutex::new(None),
     });
-    let events = Broadcast::new(1024);
     let provisioner = Provisioner::builder()
         .store(Arc::clone(&store))
         .key_managers(
@@ -103,30 +100,35 @@ async fn setup(store: Arc<dyn Store>) -> Setup {
                 )
                 .unwrap(),
         )
-        .events(Arc::new(events.clone()))
         .build()
         .unwrap();
     let app = provisioner
-        .create_application(NewApplication {
-            name: "shop".to_owned(),
-            owner: UserId::new("alice").unwrap(),
-            organization: OrganizationId::new("carbon.super").unwrap(),
-        })
+        .create_application(NewApplication::new(
+            "shop",
+            UserId::new("alice").unwrap(),
+            OrganizationId::new("carbon.super").unwrap(),
+        ))
         .await
-        .unwrap();
+        .unwrap()
+        .into_inner();
     Setup {
         store,
         provisioner,
         km,
         window,
-        events,
         app,
     }
 }
 
 impl Setup {
     fn request(&self, key: &str, secret: &str) -> ProvisionRequest {
-        ProvisionRequest::new(self.app.id, "IS", KeyType::Production, key, secret)
+        ProvisionRequest::new(
+            self.app.id,
+            "IS",
+            KeyType::Production,
+            ConsumerKey::new(key).unwrap(),
+        )
+        .secret(ConsumerSecret::new(secret))
     }
 
     fn open_window(&self, hook: impl Future<Output = ()> + Send + 'static) {
@@ -134,9 +136,15 @@ impl Setup {
     }
 
     /// Provisions `request`, expecting an error; asserts that no mapping of the application
-    /// was stored and that no event was published. Returns the error.
+    /// was stored and that no change was published. Returns the error.
     async fn fails(&self, request: ProvisionRequest) -> Error {
-        let mut rx = self.events.subscribe();
+        self.fails_beside(request, 0).await
+    }
+
+    /// As [`Setup::fails`], when the window's hook itself makes `hook_changes` changes.
+    async fn fails_beside(&self, request: ProvisionRequest, hook_changes: u64) -> Error {
+        let before = self.store.revision().await.unwrap();
+        let before = Revision::new(before.get() + hook_changes);
         let err = self
             .provisioner
             .provision(&alice(), request)
@@ -149,36 +157,60 @@ impl Setup {
                 .unwrap()
                 .is_empty()
         );
-        assert_no_event(&mut rx);
+        assert_unchanged_since(&self.store, before).await;
         err
     }
 }
 
-fn assert_no_event(rx: &mut Receiver<Event>) {
-    match rx.try_recv() {
-        Err(TryRecvError::Empty) => {}
-        other => panic!("expected no event, got {other:?}"),
+/// No change was published since `before`: every change advances the store's revision. (A
+/// hook may have written in between: the caller then passes the revision after the hook.)
+async fn assert_unchanged_since(store: &Arc<dyn Store>, before: Revision) {
+    assert_eq!(
+        store.revision().await.unwrap(),
+        before,
+        "a change was published"
+    );
+}
+
+/// The next change on `changes` after `revision`, with a bound on the wait (PostgreSQL
+/// delivers through LISTEN, so changes made just before the subscription may still arrive).
+async fn next_change(
+    changes: &mut keyprov::events::Changes,
+    revision: Revision,
+) -> keyprov::Change {
+    loop {
+        let change = tokio::time::timeout(std::time::Duration::from_secs(10), changes.recv())
+            .await
+            .expect("a change within 10 s")
+            .expect("open stream");
+        if change.revision > revision {
+            return change;
+        }
     }
 }
 
 pub async fn success_stores_one_row_and_publishes_one_event(store: Arc<dyn Store>) {
     let s = setup(store).await;
-    let mut rx = s.events.subscribe();
+    let mut changes = s.store.changes().unwrap();
+    let before = s.store.revision().await.unwrap();
     let done = s
         .provisioner
         .provision(&alice(), s.request("client-1", "secret-1"))
         .await
         .unwrap();
+    assert_eq!(done.revision.get(), before.get() + 1, "one change");
     assert!(done.mapping.validated && done.mapping.secret_proven);
     assert_eq!(
         s.store.all_mappings().await.unwrap(),
         vec![done.mapping.clone()]
     );
-    match rx.try_recv() {
-        Ok(Event::MappingCreated { mapping }) => assert_eq!(mapping, done.mapping),
+    let change = next_change(&mut changes, before).await;
+    assert_eq!(change.revision, done.revision);
+    match change.event {
+        Event::MappingCreated { mapping } => assert_eq!(mapping, done.mapping),
         other => panic!("expected MappingCreated, got {other:?}"),
     }
-    assert_no_event(&mut rx);
+    assert_unchanged_since(&s.store, done.revision).await;
 }
 
 pub async fn key_manager_unavailable_leaves_nothing(store: Arc<dyn Store>) {
@@ -229,9 +261,11 @@ pub async fn conflict_at_insert_leaves_nothing(store: Arc<dyn Store>) {
     let rival = mapping(rival_app.id, KeyType::Production, "IS", "client-1", 0);
     {
         let (store, rival) = (Arc::clone(&s.store), rival.clone());
-        s.open_window(async move { store.insert_mapping(&rival).await.unwrap() });
+        s.open_window(async move {
+            store.insert_mapping(&rival).await.unwrap();
+        });
     }
-    let err = s.fails(s.request("client-1", "secret-1")).await;
+    let err = s.fails_beside(s.request("client-1", "secret-1"), 1).await;
     assert!(
         matches!(
             err,
@@ -255,7 +289,7 @@ pub async fn application_deleted_before_insert_leaves_nothing(store: Arc<dyn Sto
                 .expect("deleted");
         });
     }
-    let err = s.fails(s.request("client-1", "secret-1")).await;
+    let err = s.fails_beside(s.request("client-1", "secret-1"), 1).await;
     assert!(
         matches!(err, Error::ApplicationNotFound(id) if id == s.app.id),
         "{err:?}"
@@ -270,16 +304,17 @@ pub async fn concurrent_provisioning_has_one_winner(store: Arc<dyn Store>) {
     for i in 0..32 {
         let app = s
             .provisioner
-            .create_application(NewApplication {
-                name: format!("app-{i}"),
-                owner: UserId::new("alice").unwrap(),
-                organization: OrganizationId::new("carbon.super").unwrap(),
-            })
+            .create_application(NewApplication::new(
+                format!("app-{i}"),
+                UserId::new("alice").unwrap(),
+                OrganizationId::new("carbon.super").unwrap(),
+            ))
             .await
             .unwrap();
         apps.push(app.id);
     }
-    let mut rx = s.events.subscribe();
+    let mut changes = s.store.changes().unwrap();
+    let before = s.store.revision().await.unwrap();
     let barrier = Arc::new(tokio::sync::Barrier::new(apps.len()));
     let handles: Vec<_> = apps
         .iter()
@@ -287,8 +322,13 @@ pub async fn concurrent_provisioning_has_one_winner(store: Arc<dyn Store>) {
             let (p, barrier) = (s.provisioner.clone(), Arc::clone(&barrier));
             tokio::spawn(async move {
                 barrier.wait().await;
-                let request =
-                    ProvisionRequest::new(app, "IS", KeyType::Production, "client-1", "secret-1");
+                let request = ProvisionRequest::new(
+                    app,
+                    "IS",
+                    KeyType::Production,
+                    ConsumerKey::new("client-1").unwrap(),
+                )
+                .secret(ConsumerSecret::new("secret-1"));
                 p.provision(&alice(), request).await
             })
         })
@@ -303,9 +343,11 @@ pub async fn concurrent_provisioning_has_one_winner(store: Arc<dyn Store>) {
     }
     assert_eq!(winners.len(), 1, "exactly one winner");
     assert_eq!(s.store.all_mappings().await.unwrap(), winners);
-    match rx.try_recv() {
-        Ok(Event::MappingCreated { mapping }) => assert_eq!(mapping, winners[0]),
+    let change = next_change(&mut changes, before).await;
+    match change.event {
+        Event::MappingCreated { mapping } => assert_eq!(mapping, winners[0]),
         other => panic!("expected MappingCreated, got {other:?}"),
     }
-    assert_no_event(&mut rx);
+    assert_eq!(change.revision.get(), before.get() + 1);
+    assert_unchanged_since(&s.store, change.revision).await;
 }

@@ -15,7 +15,7 @@ const TASKS: usize = 32;
 async fn insert_concurrently(
     store: &Arc<dyn Store>,
     mappings: Vec<KeyMapping>,
-) -> Vec<keyprov::Result<()>> {
+) -> Vec<keyprov::Result<keyprov::Revision>> {
     let barrier = Arc::new(Barrier::new(mappings.len()));
     let handles: Vec<_> = mappings
         .into_iter()
@@ -35,7 +35,7 @@ async fn insert_concurrently(
 }
 
 /// Exactly one `Ok`, every other result the conflict `rule`; returns the winner's index.
-fn one_winner(results: &[keyprov::Result<()>], rule: ConflictRule) -> usize {
+fn one_winner(results: &[keyprov::Result<keyprov::Revision>], rule: ConflictRule) -> usize {
     let winners: Vec<usize> = (0..results.len()).filter(|&i| results[i].is_ok()).collect();
     assert_eq!(winners.len(), 1, "exactly one winner: {results:?}");
     for result in results.iter().filter(|r| r.is_err()) {
@@ -147,7 +147,7 @@ pub async fn delete_application_is_atomic_under_concurrent_inserts(store: Arc<dy
     let mut inserted = vec![existing.clone()];
     for (handle, attempt) in inserters.into_iter().zip(&attempts) {
         match handle.await.unwrap() {
-            Ok(()) => inserted.push(attempt.clone()),
+            Ok(_) => inserted.push(attempt.clone()),
             Err(Error::ApplicationNotFound(id)) => assert_eq!(id, app.id),
             Err(other) => panic!("unexpected {other:?}"),
         }

@@ -216,11 +216,11 @@ async fn storage_never_holds_the_secret() {
         .build()
         .unwrap();
     let app = provisioner
-        .create_application(NewApplication {
-            name: "shop".to_owned(),
-            owner: UserId::new("alice").unwrap(),
-            organization: OrganizationId::new("carbon.super").unwrap(),
-        })
+        .create_application(NewApplication::new(
+            "shop",
+            UserId::new("alice").unwrap(),
+            OrganizationId::new("carbon.super").unwrap(),
+        ))
         .await
         .unwrap();
     let done = provisioner
@@ -230,9 +230,9 @@ async fn storage_never_holds_the_secret() {
                 app.id,
                 "IS",
                 KeyType::Production,
-                &consumer_key,
-                secret.as_str(),
-            ),
+                keyprov::ConsumerKey::new(&consumer_key).unwrap(),
+            )
+            .secret(secret.as_str().into()),
         )
         .await
         .unwrap();
@@ -336,7 +336,7 @@ async fn two_stores_on_one_file_have_one_winner() {
     let mut winners = Vec::new();
     for (handle, attempt) in handles.into_iter().zip(&attempts) {
         match handle.await.unwrap() {
-            Ok(()) => winners.push(attempt.clone()),
+            Ok(_) => winners.push(attempt.clone()),
             Err(Error::MappingExists(keyprov::error::ConflictRule::ConsumerKeyAlreadyMapped)) => {}
             Err(other) => panic!("unexpected {other:?}"),
         }

@@ -36,18 +36,18 @@ pub async fn stored_application(store: &Arc<dyn Store>, name: &str) -> Applicati
 
 /// An API restricted to some key managers, with an audience.
 pub fn api(id: &str) -> Api {
-    Api {
-        id: ApiId::new(id).unwrap(),
-        name: format!("{id} API"),
-        version: "1.0.0".to_owned(),
-        context: format!("/{id}/1.0.0"),
-        organization: OrganizationId::new("carbon.super").unwrap(),
-        key_managers: AllowedKeyManagers::Only(vec![
-            KeyManagerId::new("IS").unwrap(),
-            KeyManagerId::new("Keycloak").unwrap(),
-        ]),
-        audience: Some(format!("https://api.example.com/{id}")),
-    }
+    Api::new(
+        ApiId::new(id).unwrap(),
+        format!("{id} API"),
+        "1.0.0",
+        format!("/{id}/1.0.0"),
+        OrganizationId::new("carbon.super").unwrap(),
+    )
+    .key_managers(AllowedKeyManagers::Only(vec![
+        KeyManagerId::new("IS").unwrap(),
+        KeyManagerId::new("Keycloak").unwrap(),
+    ]))
+    .audience(format!("https://api.example.com/{id}"))
 }
 
 /// A subscription in `state`.

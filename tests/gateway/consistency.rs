@@ -1,11 +1,12 @@
-//! Changes reach tokens already in the verified-token cache on the very next call.
+//! Changes reach tokens already in the verified-token cache on the very next call once the
+//! gateway has applied their revision.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use keyprov::gateway::{Gateway, GatewaySettings, Refusal};
-use keyprov::store::Store;
-use keyprov::{Broadcast, EventSink, KeyType, MappingState, Provisioner, SubscriptionState};
+use keyprov::gateway::{Denial, Gateway, GatewaySettings};
+use keyprov::store::{MemoryStore, Store};
+use keyprov::{Error, KeyType, MappingState, Provisioner, Revision, SubscriptionState};
 
 use super::support::*;
 
@@ -25,10 +26,12 @@ async fn removing_a_mapping_refuses_a_cached_token_on_the_next_call() {
             .resolve_now(&token, &w.api, KeyType::Production)
             .is_some()
     );
-    w.provisioner
+    let removed = w
+        .provisioner
         .remove_mapping(&w.owner, w.app, w.prod.id)
         .await
         .unwrap();
+    w.sync(removed.revision).await;
     let r = w
         .gateway
         .resolve(&token, &w.api, KeyType::Production)
@@ -42,23 +45,27 @@ async fn suspending_a_mapping_refuses_then_reactivating_accepts_again() {
     let w = World::new().await;
     let token = w.prod_token();
     warm(&w, &token).await;
-    w.provisioner
+    let suspended = w
+        .provisioner
         .set_mapping_state(w.prod.id, MappingState::Suspended)
         .await
         .unwrap();
+    w.sync(suspended.revision).await;
     assert_eq!(
         w.gateway
             .resolve(&token, &w.api, KeyType::Production)
             .await
             .unwrap_err(),
-        Refusal::MappingNotActive {
+        Denial::MappingNotActive {
             state: MappingState::Suspended
         }
     );
-    w.provisioner
+    let active = w
+        .provisioner
         .set_mapping_state(w.prod.id, MappingState::Active)
         .await
         .unwrap();
+    w.sync(active.revision).await;
     assert!(
         w.gateway
             .resolve(&token, &w.api, KeyType::Production)
@@ -72,10 +79,12 @@ async fn blocking_or_removing_a_subscription_refuses_a_cached_token() {
     let w = World::new().await;
     let token = w.prod_token();
     warm(&w, &token).await;
-    w.provisioner
+    let blocked = w
+        .provisioner
         .set_subscription_state(w.app, &w.api, SubscriptionState::Blocked)
         .await
         .unwrap();
+    w.sync(blocked.revision).await;
     let r = w
         .gateway
         .resolve(&token, &w.api, KeyType::Production)
@@ -86,10 +95,12 @@ async fn blocking_or_removing_a_subscription_refuses_a_cached_token() {
         .set_subscription_state(w.app, &w.api, SubscriptionState::Unblocked)
         .await
         .unwrap();
-    w.provisioner
+    let removed = w
+        .provisioner
         .unsubscribe(&w.owner, w.app, &w.api)
         .await
         .unwrap();
+    w.sync(removed).await;
     let r = w
         .gateway
         .resolve(&token, &w.api, KeyType::Production)
@@ -103,10 +114,12 @@ async fn deleting_the_application_refuses_its_tokens() {
     let w = World::new().await;
     let token = w.prod_token();
     warm(&w, &token).await;
-    w.provisioner
+    let deleted = w
+        .provisioner
         .delete_application(&w.owner, w.app)
         .await
         .unwrap();
+    w.sync(deleted).await;
     assert!(
         w.gateway
             .resolve(&token, &w.api, KeyType::Production)
@@ -115,110 +128,146 @@ async fn deleting_the_application_refuses_its_tokens() {
     );
 }
 
-/// A second gateway that follows a broadcast (as a peer node would through the database's
-/// change feed) sees the same changes, loads what existed before it started, and recovers
-/// from lagging by reloading.
+/// A second gateway (as on a peer node) loads what existed before it started, and recovers
+/// from lagging behind the store's change stream by reloading.
 #[tokio::test]
-async fn a_following_gateway_loads_the_store_and_applies_events() {
+async fn a_following_gateway_loads_the_store_and_recovers_from_lagging() {
     let w = World::new().await;
-    let events = Broadcast::new(2);
     let kms = w.provisioner.key_managers().clone();
-    let follower = Gateway::builder()
+    // A store that buffers two changes per subscriber, with the world's rows.
+    let store = Arc::new(MemoryStore::with_change_buffer(2));
+    let admin = Provisioner::builder()
+        .store(store.clone())
         .key_managers(kms.clone())
+        .build()
+        .unwrap();
+    copy_world(&w, &admin).await;
+    let follower = Gateway::builder()
+        .key_managers(kms)
         .settings(GatewaySettings::default())
         .build()
         .unwrap();
-    let store: Arc<dyn Store> = w.store.clone();
-    let task = follower.follow(&events, store.clone()).await.unwrap();
-    // Loaded from the store: the mapping created before it started is known.
+    let following = follower.follow(&admin).await.unwrap();
+    // Loaded from the store: the mapping created before it started is known at once.
     let token = w.prod_token();
     follower
         .resolve(&token, &w.api, KeyType::Production)
         .await
         .unwrap();
-    let admin = Provisioner::builder()
-        .store(store)
-        .key_managers(kms)
-        .events(Arc::new(events.clone()))
-        .build()
-        .unwrap();
-    // More changes than the broadcast buffers, published before the follower runs: it lags,
+    // More changes than the stream buffers, published before the follower runs: it lags,
     // reloads from the store, and ends up right.
+    let mut last = Revision::ZERO;
     for state in [
         SubscriptionState::OnHold,
         SubscriptionState::Rejected,
         SubscriptionState::Unblocked,
         SubscriptionState::Blocked,
     ] {
-        admin
+        last = admin
             .set_subscription_state(w.app, &w.api, state)
             .await
-            .unwrap();
+            .unwrap()
+            .revision;
     }
-    let refused = wait_for(|| async {
-        follower
-            .resolve(&token, &w.api, KeyType::Production)
-            .await
-            .is_err_and(|r| r.code() == "subscription_refuses")
-    })
-    .await;
-    assert!(refused, "the follower never saw the subscription blocked");
-    admin
-        .set_subscription_state(w.app, &w.api, SubscriptionState::Unblocked)
+    follower.wait_for(last, WAIT).await.unwrap();
+    let refused = follower
+        .resolve(&token, &w.api, KeyType::Production)
         .await
-        .unwrap();
-    admin
-        .remove_mapping(&w.owner, w.app, w.prod.id)
-        .await
-        .unwrap();
-    let removed = wait_for(|| async {
-        follower
-            .resolve(&token, &w.api, KeyType::Production)
-            .await
-            .is_err_and(|r| r.code() == "no_mapping")
-    })
-    .await;
-    assert!(removed, "the follower never saw the mapping removed");
-    task.abort();
+        .unwrap_err();
+    assert_eq!(refused.code(), "subscription_refuses");
+    assert!(following.is_running());
+    following.stop();
 }
 
-/// A change feed that lost its connection publishes `Event::Resync`: a following gateway
-/// reloads from the store and so sees a change whose own event never arrived.
+/// A write made on the store itself, not through a provisioner, reaches the gateway too: the
+/// store publishes its changes.
 #[tokio::test]
-async fn a_resync_event_reloads_changes_whose_events_were_missed() {
+async fn a_write_on_the_store_itself_reaches_the_gateway() {
     let w = World::new().await;
-    let events = Broadcast::new(64);
-    let follower = Gateway::builder()
+    let token = w.prod_token();
+    warm(&w, &token).await;
+    let removed = w.store.delete_mapping(w.prod.id).await.unwrap().unwrap();
+    w.sync(removed.revision).await;
+    let r = w
+        .gateway
+        .resolve(&token, &w.api, KeyType::Production)
+        .await
+        .unwrap_err();
+    assert_eq!(r.code(), "no_mapping");
+}
+
+/// Waiting for a revision the gateway cannot reach times out with a typed, retryable error
+/// that says where the gateway is.
+#[tokio::test]
+async fn waiting_for_an_unreached_revision_times_out_with_not_caught_up() {
+    let w = World::new().await;
+    let applied = w.gateway.applied_revision();
+    assert_eq!(applied, w.store.revision().await.unwrap());
+    let wanted = Revision::new(applied.get() + 10);
+    let err = w
+        .gateway
+        .wait_for(wanted, Duration::from_millis(50))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::NotCaughtUp { wanted: w2, applied: a2 } if w2 == wanted && a2 == applied),
+        "{err:?}"
+    );
+    assert_eq!(err.code(), 901432);
+    assert!(err.is_retryable());
+    // A gateway that follows nothing never catches up with anything after zero.
+    let idle = Gateway::builder()
         .key_managers(w.provisioner.key_managers().clone())
         .build()
         .unwrap();
-    let store: Arc<dyn Store> = w.store.clone();
-    let task = follower.follow(&events, store.clone()).await.unwrap();
-    let token = w.prod_token();
-    follower
-        .resolve(&token, &w.api, KeyType::Production)
+    assert!(idle.wait_for(Revision::ZERO, WAIT).await.is_ok());
+    assert!(
+        idle.wait_for(Revision::new(1), Duration::from_millis(20))
+            .await
+            .is_err()
+    );
+}
+
+/// Every change gets the next revision, in order, on the stream a gateway follows.
+#[tokio::test]
+async fn changes_arrive_in_revision_order_without_gaps() {
+    let w = World::new().await;
+    let mut changes = w.store.changes().unwrap();
+    let start = w.store.revision().await.unwrap();
+    w.provisioner
+        .set_subscription_state(w.app, &w.api, SubscriptionState::Blocked)
         .await
         .unwrap();
-    // Removed behind the follower's back: no event reaches it.
-    store.delete_mapping(w.prod.id).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(
-        follower
-            .resolve(&token, &w.api, KeyType::Production)
-            .await
-            .is_ok(),
-        "without an event the follower still holds the mapping"
-    );
-    events.publish(&keyprov::Event::Resync);
-    let removed = wait_for(|| async {
-        follower
-            .resolve(&token, &w.api, KeyType::Production)
-            .await
-            .is_err_and(|r| r.code() == "no_mapping")
-    })
-    .await;
-    assert!(removed, "the follower did not reload on Resync");
-    task.abort();
+    let deleted = w
+        .provisioner
+        .delete_application(&w.owner, w.app)
+        .await
+        .unwrap();
+    let mut expected = start.get();
+    while expected < deleted.get() {
+        let change = changes.recv().await.unwrap();
+        expected += 1;
+        assert_eq!(change.revision.get(), expected, "{change:?}");
+    }
+    // The deletion's last change is the application's own.
+    assert_eq!(expected, deleted.get());
+}
+
+/// Copies the world's APIs, application, subscriptions and mappings into another provisioner's
+/// store (same ids), so that the world's tokens resolve there.
+async fn copy_world(w: &World, into: &Provisioner) {
+    let target = into.store();
+    for api in w.store.apis().await.unwrap() {
+        target.put_api(&api).await.unwrap();
+    }
+    let app = w.store.application(w.app).await.unwrap().unwrap();
+    target.create_application(&app).await.unwrap();
+    for s in w.store.subscriptions_of(w.app).await.unwrap() {
+        target.put_subscription(&s).await.unwrap();
+    }
+    for m in w.store.mappings_of(w.app).await.unwrap() {
+        target.insert_mapping(&m).await.unwrap();
+    }
 }
 
 /// Accepted, then served from the cache with a memoized decision (the path a change must
@@ -230,18 +279,4 @@ async fn warm(w: &World, token: &str) {
             .await
             .unwrap();
     }
-}
-
-async fn wait_for<F, Fut>(mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..200 {
-        if check().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    false
 }

@@ -35,10 +35,12 @@ async fn an_accepted_token_is_explained_step_by_step_without_secrets() {
 #[tokio::test]
 async fn a_refused_token_is_explained_with_the_rule_that_refused_it() {
     let w = World::new().await;
-    w.provisioner
+    let changed = w
+        .provisioner
         .set_subscription_state(w.app, &w.api, SubscriptionState::ProdOnlyBlocked)
         .await
         .unwrap();
+    w.sync(changed.revision).await;
     let text = w
         .gateway
         .explain(w.prod_token(), &w.api, KeyType::Production)

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use keyprov::gateway::{GatewaySettings, Refusal};
+use keyprov::gateway::{Denial, GatewaySettings};
 use keyprov::testkit::Outage;
 use keyprov::{JwkSet, KeyType};
 
@@ -39,7 +39,7 @@ async fn a_thousand_unknown_kids_cause_at_most_one_fetch_per_interval() {
     assert!(
         results
             .iter()
-            .all(|r| matches!(r, Err(Refusal::UnknownKey { .. })))
+            .all(|r| matches!(r, Err(Denial::UnknownKey { .. })))
     );
     assert_eq!(w.km_a.jwks_calls(), 2, "one fetch for the burst");
     // ...and spread over tasks and threads of a runtime.
@@ -84,7 +84,7 @@ async fn concurrent_unknown_kids_on_two_threads_fetch_once() {
         }));
     }
     for h in handles {
-        assert!(matches!(h.await.unwrap(), Err(Refusal::UnknownKey { .. })));
+        assert!(matches!(h.await.unwrap(), Err(Denial::UnknownKey { .. })));
     }
     assert_eq!(w.km_a.jwks_calls(), 1);
 }

@@ -7,3 +7,4 @@ mod keys;
 mod opaque;
 mod security;
 mod support;
+mod wiring;

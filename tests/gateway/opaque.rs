@@ -43,10 +43,12 @@ async fn an_opaque_token_is_introspected_once_then_served_from_the_cache() {
         "positive answers are cached"
     );
     // The cache does not outlive the mapping.
-    w.provisioner
+    let removed = w
+        .provisioner
         .remove_mapping(&w.owner, w.app, w.prod.id)
         .await
         .unwrap();
+    w.sync(removed.revision).await;
     let r = w
         .gateway
         .resolve(&token, &w.api, KeyType::Production)

@@ -1,14 +1,14 @@
-//! issue 6 §4: each hostile or wrong token is refused with its own reason. Every test also
+//! Each hostile or wrong token is refused with its own reason. Every test also
 //! resolves a valid neighbour first, so that a refusal cannot come from a broken fixture.
 
 use aws_lc_rs::hmac;
-use keyprov::gateway::{GatewaySettings, Refusal};
+use keyprov::gateway::{Denial, GatewaySettings};
 use keyprov::{KeyType, MappingState, SubscriptionState};
 use serde_json::json;
 
 use super::support::*;
 
-async fn refused(w: &World, token: impl AsRef<[u8]>, kt: KeyType) -> Refusal {
+async fn refused(w: &World, token: impl AsRef<[u8]>, kt: KeyType) -> Denial {
     w.gateway
         .resolve(token, &w.api, kt)
         .await
@@ -70,7 +70,7 @@ async fn hs256_signed_with_the_rsa_public_key_is_refused() {
         let r = refused(&w, token, KeyType::Production).await;
         assert_eq!(
             r,
-            Refusal::UnsupportedAlgorithm {
+            Denial::UnsupportedAlgorithm {
                 alg: "HS256".into()
             }
         );
@@ -122,7 +122,7 @@ async fn unknown_kid_with_a_forged_signature_is_refused_and_fetches_at_most_once
     let r = refused(&w, &token, KeyType::Production).await;
     assert_eq!(
         r,
-        Refusal::UnknownKey {
+        Denial::UnknownKey {
             key_manager: "IS".parse().unwrap(),
             kid: Some("evil".into())
         }
@@ -145,15 +145,15 @@ async fn expired_and_not_yet_valid_tokens_are_refused() {
     let mut c = claims(ISS_A, "client-prod");
     c["exp"] = json!(now() - 3600);
     let r = refused(&w, w.key_a.token(&c), KeyType::Production).await;
-    assert!(matches!(r, Refusal::Expired { .. }), "{r}");
+    assert!(matches!(r, Denial::Expired { .. }), "{r}");
     let mut c = claims(ISS_A, "client-prod");
     c["nbf"] = json!(now() + 3600);
     let r = refused(&w, w.key_a.token(&c), KeyType::Production).await;
-    assert!(matches!(r, Refusal::NotYetValid { .. }), "{r}");
+    assert!(matches!(r, Denial::NotYetValid { .. }), "{r}");
     let mut c = claims(ISS_A, "client-prod");
     c["iat"] = json!(now() + 3600);
     let r = refused(&w, w.key_a.token(&c), KeyType::Production).await;
-    assert!(matches!(r, Refusal::IssuedInFuture { .. }), "{r}");
+    assert!(matches!(r, Denial::IssuedInFuture { .. }), "{r}");
     // Within the leeway (30 s) both are accepted.
     let mut c = claims(ISS_A, "client-prod");
     c["exp"] = json!(now() - 5);
@@ -172,7 +172,7 @@ async fn missing_exp_is_refused_by_default_and_accepted_with_the_parity_option()
     c.as_object_mut().unwrap().remove("exp");
     let w = World::new().await;
     let r = refused(&w, w.key_a.token(&c), KeyType::Production).await;
-    assert_eq!(r, Refusal::MissingExpiry);
+    assert_eq!(r, Denial::MissingExpiry);
     let parity = World::with(GatewaySettings::default().require_exp(false), |_| {}).await;
     let ok = parity
         .gateway
@@ -242,7 +242,7 @@ async fn wrong_audience_is_refused_where_one_is_configured() {
         .unwrap_err();
     assert_eq!(
         r,
-        Refusal::WrongAudience {
+        Denial::WrongAudience {
             expected: "https://api.example/aud".into()
         }
     );
@@ -271,7 +271,7 @@ async fn no_consumer_key_claim_is_refused_naming_the_claims_tried_and_sub_is_nev
     let r = refused(&w, w.key_a.token(&c), KeyType::Production).await;
     assert_eq!(
         r,
-        Refusal::NoConsumerKey {
+        Denial::NoConsumerKey {
             tried: vec!["azp".into(), "client_id".into(), "clientId".into()]
         }
     );
@@ -295,7 +295,7 @@ async fn no_consumer_key_claim_is_refused_naming_the_claims_tried_and_sub_is_nev
     let r = refused(&w, w.prod_token(), KeyType::Production).await;
     assert_eq!(
         r,
-        Refusal::NoConsumerKey {
+        Denial::NoConsumerKey {
             tried: vec!["cid".into()]
         }
     );
@@ -321,7 +321,7 @@ async fn a_client_mapped_only_under_another_key_manager_is_refused() {
     .await;
     assert_eq!(
         r,
-        Refusal::NoMapping {
+        Denial::NoMapping {
             key_manager: "IS".parse().unwrap(),
             consumer_key: "client-b".into()
         }
@@ -346,7 +346,7 @@ async fn sandbox_keys_never_reach_production_and_vice_versa() {
     let r = refused(&w, &sbx, KeyType::Production).await;
     assert_eq!(
         r,
-        Refusal::KeyTypeMismatch {
+        Denial::KeyTypeMismatch {
             mapping: KeyType::Sandbox,
             endpoint: KeyType::Production
         }
@@ -376,10 +376,12 @@ async fn subscription_states_refuse_as_their_rules_say() {
         (Rejected, false, false),
         (Unblocked, true, true),
     ] {
-        w.provisioner
+        let changed = w
+            .provisioner
             .set_subscription_state(w.app, &w.api, state)
             .await
             .unwrap();
+        w.sync(changed.revision).await;
         let p = w.gateway.resolve(&prod, &w.api, KeyType::Production).await;
         let s = w.gateway.resolve(&sbx, &w.api, KeyType::Sandbox).await;
         assert_eq!(p.is_ok(), prod_ok, "{state} production: {p:?}");
@@ -387,7 +389,7 @@ async fn subscription_states_refuse_as_their_rules_say() {
         if let Err(r) = p {
             assert_eq!(
                 r,
-                Refusal::SubscriptionRefuses {
+                Denial::SubscriptionRefuses {
                     state,
                     key_type: KeyType::Production
                 }
@@ -417,14 +419,16 @@ async fn an_unsubscribed_api_is_refused() {
 #[tokio::test]
 async fn a_suspended_mapping_is_refused() {
     let w = World::new().await;
-    w.provisioner
+    let suspended = w
+        .provisioner
         .set_mapping_state(w.prod.id, MappingState::Suspended)
         .await
         .unwrap();
+    w.sync(suspended.revision).await;
     let r = refused(&w, w.prod_token(), KeyType::Production).await;
     assert_eq!(
         r,
-        Refusal::MappingNotActive {
+        Denial::MappingNotActive {
             state: MappingState::Suspended
         }
     );
@@ -468,7 +472,7 @@ async fn truncated_padded_oversized_and_non_utf8_tokens_are_refused() {
     for (name, bytes) in cases {
         let r = refused(&w, &bytes, KeyType::Production).await;
         assert!(
-            matches!(r, Refusal::Malformed(_) | Refusal::BadSignature { .. }),
+            matches!(r, Denial::Malformed(_) | Denial::BadSignature { .. }),
             "{name}: {r}"
         );
         // Neither is ever introspected or sent anywhere as an opaque token.

@@ -1,7 +1,8 @@
 //! A small world for gateway tests: real keys generated in-test, real signatures, a provisioner
-//! over the memory store whose events feed the gateway, and scripted key managers serving JWKS.
+//! over the memory store that the gateway follows, and scripted key managers serving JWKS.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
@@ -14,9 +15,9 @@ use keyprov::model::AllowedKeyManagers;
 use keyprov::store::{MemoryStore, Store};
 use keyprov::testkit::ScriptedKeyManager;
 use keyprov::{
-    Actor, Api, ApiId, ApplicationId, Jwk, JwkSet, KeyManager, KeyManagerConfig, KeyManagerId,
-    KeyManagers, KeyMapping, KeyType, NewApplication, OrganizationId, ProvisionRequest,
-    Provisioner, UserId,
+    Actor, Api, ApiId, ApplicationId, ConsumerKey, Jwk, JwkSet, KeyManager, KeyManagerConfig,
+    KeyManagerId, KeyManagers, KeyMapping, KeyType, NewApplication, OrganizationId,
+    ProvisionRequest, Provisioner, Revision, UserId,
 };
 use serde_json::{Value, json};
 
@@ -24,13 +25,15 @@ pub const ISS_A: &str = "https://a.example/oauth2/token";
 pub const ISS_B: &str = "https://b.example/realms/r";
 pub const ISS_OFF: &str = "https://off.example/token";
 pub const SECRET: &str = "secret-never-logged-4242";
+/// Longest a test waits for a gateway to apply a change.
+pub const WAIT: Duration = Duration::from_secs(5);
 
 pub fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
 pub fn now() -> i64 {
-    keyprov::model::now().timestamp()
+    chrono::Utc::now().timestamp()
 }
 
 /// A signing key of any supported type, with its key id.
@@ -227,14 +230,17 @@ pub fn km_config(name: &str, issuer: &str) -> KeyManagerConfig {
 }
 
 fn api(id: &str, org: &OrganizationId, allowed: AllowedKeyManagers, aud: Option<&str>) -> Api {
-    Api {
-        id: ApiId::new(id).unwrap(),
-        name: id.into(),
-        version: "1.0.0".into(),
-        context: format!("/{id}/1.0.0"),
-        organization: org.clone(),
-        key_managers: allowed,
-        audience: aud.map(str::to_owned),
+    let api = Api::new(
+        ApiId::new(id).unwrap(),
+        id,
+        "1.0.0",
+        format!("/{id}/1.0.0"),
+        org.clone(),
+    )
+    .key_managers(allowed);
+    match aud {
+        Some(aud) => api.audience(aud),
+        None => api,
     }
 }
 
@@ -285,9 +291,9 @@ impl World {
         let provisioner = Provisioner::builder()
             .store(store.clone() as Arc<dyn Store>)
             .key_managers(kms)
-            .events(Arc::new(gateway.clone()))
             .build()
             .unwrap();
+        gateway.follow(&provisioner).await.unwrap();
         let org = OrganizationId::new("org-1").unwrap();
         let owner = Actor::User(UserId::new("alice").unwrap());
         let apis = [
@@ -309,11 +315,8 @@ impl World {
         for a in &apis {
             provisioner.put_api(a.clone()).await.unwrap();
         }
-        let new_app = |name: &str| NewApplication {
-            name: name.into(),
-            owner: UserId::new("alice").unwrap(),
-            organization: org.clone(),
-        };
+        let new_app =
+            |name: &str| NewApplication::new(name, UserId::new("alice").unwrap(), org.clone());
         let app = provisioner
             .create_application(new_app("app"))
             .await
@@ -332,7 +335,8 @@ impl World {
             .await
             .unwrap();
         let map = |app, km: &str, kt, client: &str| {
-            ProvisionRequest::new(app, km, kt, client, keyprov::ConsumerSecret::new(SECRET))
+            ProvisionRequest::new(app, km, kt, ConsumerKey::new(client).unwrap())
+                .secret(keyprov::ConsumerSecret::new(SECRET))
         };
         let prod = provisioner
             .provision(&owner, map(app, "IS", KeyType::Production, "client-prod"))
@@ -348,6 +352,8 @@ impl World {
             .await
             .unwrap()
             .mapping;
+        let revision = store.revision().await.unwrap();
+        gateway.wait_for(revision, WAIT).await.unwrap();
         World {
             gateway,
             provisioner,
@@ -365,6 +371,11 @@ impl World {
             prod,
             mapped_b,
         }
+    }
+
+    /// Waits until the gateway has applied `revision`.
+    pub async fn sync(&self, revision: Revision) {
+        self.gateway.wait_for(revision, WAIT).await.unwrap();
     }
 
     /// A valid production token of key manager A.

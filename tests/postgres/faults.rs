@@ -45,7 +45,7 @@ async fn a_long_statement_is_cut_by_the_statement_timeout_with_a_typed_error() {
     .unwrap();
     let started = Instant::now();
     let err = store
-        .set_mapping_state(m.id, MappingState::Suspended, keyprov::model::now())
+        .set_mapping_state(m.id, MappingState::Suspended, crate::postgres::now_ms())
         .await
         .unwrap_err();
     let took = started.elapsed();
@@ -65,11 +65,11 @@ async fn a_long_statement_is_cut_by_the_statement_timeout_with_a_typed_error() {
         MappingState::Active
     );
     let now = store
-        .set_mapping_state(m.id, MappingState::Suspended, keyprov::model::now())
+        .set_mapping_state(m.id, MappingState::Suspended, crate::postgres::now_ms())
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(now.state, MappingState::Suspended);
+    assert_eq!(now.mapping.state, MappingState::Suspended);
 }
 
 #[tokio::test]
@@ -120,7 +120,7 @@ async fn terminated_backends_fail_the_call_in_flight_retryably_and_the_pool_reco
         let store = store.clone();
         tokio::spawn(async move {
             store
-                .set_mapping_state(m.id, MappingState::Orphaned, keyprov::model::now())
+                .set_mapping_state(m.id, MappingState::Orphaned, crate::postgres::now_ms())
                 .await
         })
     };
@@ -140,7 +140,7 @@ async fn terminated_backends_fail_the_call_in_flight_retryably_and_the_pool_reco
             .create_application(&application("alice", &format!("after-{i}")))
             .await
         {
-            Ok(()) => {
+            Ok(_) => {
                 recovered = true;
                 break;
             }

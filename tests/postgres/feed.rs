@@ -6,25 +6,26 @@ use std::time::Duration;
 
 use keyprov::store::Store;
 use keyprov::store::postgres::ChangeFeed;
-use keyprov::{Broadcast, Event, KeyType, MappingState};
+use keyprov::{Event, KeyType, MappingState};
 use tokio::sync::broadcast::Receiver;
 
 use super::{View, api, application, eventually, mapping, require_pg, subscription};
 
-async fn next(rx: &mut Receiver<Event>) -> Event {
+async fn next(rx: &mut Receiver<keyprov::Change>) -> Event {
     tokio::time::timeout(Duration::from_secs(5), rx.recv())
         .await
         .expect("an event within 5 s")
         .expect("broadcast open")
+        .event
 }
 
 #[tokio::test]
 async fn every_committed_change_arrives_as_its_event_in_commit_order() {
     let schema = require_pg!();
     let store = schema.open().await;
-    let events = Broadcast::new(1024);
+    let events = Arc::new(keyprov::events::ChangeLog::with_capacity(1024));
     let mut rx = events.subscribe();
-    let feed = ChangeFeed::start(schema.config().build().unwrap(), Arc::new(events.clone()))
+    let feed = ChangeFeed::start(schema.config().build().unwrap(), events.clone())
         .await
         .unwrap();
     assert!(feed.is_connected());
@@ -38,7 +39,8 @@ async fn every_committed_change_arrives_as_its_event_in_commit_order() {
     let sub = store
         .put_subscription(&subscription(app.id, "pizza"))
         .await
-        .unwrap();
+        .unwrap()
+        .into_inner();
     let m = mapping(app.id, "IS", KeyType::Production, "k1");
     store.insert_mapping(&m).await.unwrap();
     // Failed or no-op changes publish nothing.
@@ -49,12 +51,14 @@ async fn every_committed_change_arrives_as_its_event_in_commit_order() {
             .is_err()
     );
     assert!(store.create_application(&app).await.is_err());
-    let at = keyprov::model::now();
+    let at = crate::postgres::now_ms();
     let suspended = store
         .set_mapping_state(m.id, MappingState::Suspended, at)
         .await
         .unwrap()
-        .unwrap();
+        .unwrap()
+        .into_inner()
+        .mapping;
     store
         .set_mapping_state(m.id, MappingState::Suspended, at)
         .await
@@ -73,7 +77,8 @@ async fn every_committed_change_arrives_as_its_event_in_commit_order() {
     let sub2 = store
         .put_subscription(&subscription(app.id, "pizza"))
         .await
-        .unwrap();
+        .unwrap()
+        .into_inner();
     store.delete_application(app.id).await.unwrap();
 
     let expected = vec![
@@ -123,9 +128,9 @@ async fn every_committed_change_arrives_as_its_event_in_commit_order() {
 async fn events_too_large_for_notify_travel_through_the_outbox() {
     let schema = require_pg!();
     let store = schema.open().await;
-    let events = Broadcast::new(16);
+    let events = Arc::new(keyprov::events::ChangeLog::with_capacity(16));
     let mut rx = events.subscribe();
-    let _feed = ChangeFeed::start(schema.config().build().unwrap(), Arc::new(events.clone()))
+    let _feed = ChangeFeed::start(schema.config().build().unwrap(), events.clone())
         .await
         .unwrap();
     let app = application("alice", "big");
@@ -154,11 +159,12 @@ async fn events_too_large_for_notify_travel_through_the_outbox() {
 #[tokio::test]
 async fn a_view_converges_after_its_listener_is_terminated_while_changes_happen() {
     let schema = require_pg!();
-    let writer = schema.open().await;
-    let reader: Arc<dyn Store> = schema.open().await;
+    // The stores' own feeds are off: the listener under test is the only one.
+    let writer = schema.open_without_feed().await;
+    let reader: Arc<dyn Store> = schema.open_without_feed().await;
     // Node B: feed first, then the view's initial load.
-    let events = Broadcast::new(4096);
-    let feed = ChangeFeed::start(schema.config().build().unwrap(), Arc::new(events.clone()))
+    let events = Arc::new(keyprov::events::ChangeLog::with_capacity(4096));
+    let feed = ChangeFeed::start(schema.config().build().unwrap(), events.clone())
         .await
         .unwrap();
     let rx = events.subscribe();
@@ -187,7 +193,7 @@ async fn a_view_converges_after_its_listener_is_terminated_while_changes_happen(
                 if i % 5 == 0 && !live.is_empty() {
                     let m = &live[live.len() / 2];
                     writer
-                        .set_mapping_state(m.id, MappingState::Suspended, keyprov::model::now())
+                        .set_mapping_state(m.id, MappingState::Suspended, crate::postgres::now_ms())
                         .await
                         .unwrap();
                 }

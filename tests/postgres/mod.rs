@@ -6,6 +6,7 @@
 pub mod conformance;
 mod faults;
 mod feed;
+mod nodes;
 mod race;
 mod restart;
 mod store;
@@ -75,6 +76,15 @@ impl TestSchema {
         )
     }
 
+    /// A store that does not run its own change feed.
+    pub async fn open_without_feed(&self) -> Arc<PostgresStore> {
+        Arc::new(
+            PostgresStore::open(self.config().change_feed(false).build().unwrap())
+                .await
+                .unwrap(),
+        )
+    }
+
     /// Terminates every backend whose application_name is `name`; returns how many.
     pub async fn terminate(&self, name: &str) -> i64 {
         let admin = admin(&self.url).await;
@@ -136,24 +146,22 @@ pub fn application(owner: &str, name: &str) -> Application {
         name: name.into(),
         owner: UserId::new(owner).unwrap(),
         organization: OrganizationId::new("org").unwrap(),
-        created_at: keyprov::model::now(),
+        created_at: crate::postgres::now_ms(),
     }
 }
 
 pub fn api(id: &str) -> Api {
-    Api {
-        id: ApiId::new(id).unwrap(),
-        name: id.into(),
-        version: "1.0.0".into(),
-        context: format!("/{id}/1.0.0"),
-        organization: OrganizationId::new("org").unwrap(),
-        key_managers: Default::default(),
-        audience: None,
-    }
+    Api::new(
+        ApiId::new(id).unwrap(),
+        id,
+        "1.0.0",
+        format!("/{id}/1.0.0"),
+        OrganizationId::new("org").unwrap(),
+    )
 }
 
 pub fn subscription(application: ApplicationId, api: &str) -> Subscription {
-    let at = keyprov::model::now();
+    let at = crate::postgres::now_ms();
     Subscription {
         application,
         api: ApiId::new(api).unwrap(),
@@ -164,7 +172,7 @@ pub fn subscription(application: ApplicationId, api: &str) -> Subscription {
 }
 
 pub fn mapping(application: ApplicationId, km: &str, key_type: KeyType, key: &str) -> KeyMapping {
-    let at = keyprov::model::now();
+    let at = crate::postgres::now_ms();
     KeyMapping {
         id: MappingId::random(),
         application,
@@ -231,13 +239,13 @@ impl View {
     /// Runs a view fed by `events` until the returned handle is dropped; `view` is shared.
     pub fn follow(
         store: Arc<dyn Store>,
-        mut events: tokio::sync::broadcast::Receiver<Event>,
+        mut events: tokio::sync::broadcast::Receiver<keyprov::Change>,
         view: Arc<tokio::sync::Mutex<View>>,
     ) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             loop {
                 let reload = match events.recv().await {
-                    Ok(event) => !view.lock().await.apply(&event),
+                    Ok(change) => !view.lock().await.apply(&change.event),
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => true,
                     Err(_) => return,
                 };
@@ -248,6 +256,12 @@ impl View {
             }
         })
     }
+}
+
+/// Now, to the millisecond (the precision every store keeps).
+pub fn now_ms() -> chrono::DateTime<chrono::Utc> {
+    let now = chrono::Utc::now();
+    chrono::DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap()
 }
 
 /// Polls `check` until it holds or `within` passes.

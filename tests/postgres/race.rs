@@ -144,7 +144,7 @@ async fn race_worker() {
         let (mut won, mut lost) = (0, 0);
         for task in tasks {
             match task.await.unwrap() {
-                Ok(()) => won += 1,
+                Ok(_) => won += 1,
                 Err(Error::MappingExists(ConflictRule::ConsumerKeyAlreadyMapped)) => lost += 1,
                 Err(other) => panic!("unexpected error: {other:?}"),
             }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use keyprov::store::Store;
 use keyprov::store::postgres::{ChangeFeed, PostgresConfig, PostgresStore};
-use keyprov::{Broadcast, Event, KeyType};
+use keyprov::{Event, KeyType};
 
 use super::{application, eventually, mapping, pg_url};
 
@@ -86,11 +86,9 @@ async fn store_and_feed_recover_after_the_server_restarts() {
         .build()
         .unwrap();
     let store = Arc::new(PostgresStore::open(config.clone()).await.unwrap());
-    let events = Broadcast::new(256);
+    let events = Arc::new(keyprov::events::ChangeLog::with_capacity(256));
     let mut rx = events.subscribe();
-    let feed = ChangeFeed::start(config, Arc::new(events.clone()))
-        .await
-        .unwrap();
+    let feed = ChangeFeed::start(config, events.clone()).await.unwrap();
     let app = application("alice", "before");
     store.create_application(&app).await.unwrap();
 
@@ -108,7 +106,7 @@ async fn store_and_feed_recover_after_the_server_restarts() {
     let mut written = false;
     for _ in 0..50 {
         match store.insert_mapping(&m).await {
-            Ok(()) => {
+            Ok(_) => {
                 written = true;
                 break;
             }
@@ -133,7 +131,8 @@ async fn store_and_feed_recover_after_the_server_restarts() {
         let event = tokio::time::timeout(Duration::from_secs(10), rx.recv())
             .await
             .expect("events after the restart")
-            .unwrap();
+            .unwrap()
+            .event;
         saw_resync |= event == Event::Resync;
         saw_mapping |= matches!(&event, Event::MappingCreated { mapping } if mapping.id == m.id);
     }

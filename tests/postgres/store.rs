@@ -42,11 +42,12 @@ async fn round_trips_every_record_and_deletes_an_application_whole() {
     let sub = store
         .put_subscription(&subscription(app.id, "pizza"))
         .await
-        .unwrap();
+        .unwrap()
+        .into_inner();
     let mut blocked = sub.clone();
     blocked.state = keyprov::SubscriptionState::Blocked;
-    blocked.created_at = keyprov::model::now() + chrono::Duration::days(1);
-    let stored = store.put_subscription(&blocked).await.unwrap();
+    blocked.created_at = crate::postgres::now_ms() + chrono::Duration::days(1);
+    let stored = store.put_subscription(&blocked).await.unwrap().into_inner();
     assert_eq!(
         stored.created_at, sub.created_at,
         "created_at kept on replace"
@@ -71,14 +72,14 @@ async fn round_trips_every_record_and_deletes_an_application_whole() {
             .unwrap(),
         Some(m.clone())
     );
-    let at = keyprov::model::now();
+    let at = crate::postgres::now_ms();
     let suspended = store
         .set_mapping_state(m.id, MappingState::Suspended, at)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(
-        (suspended.state, suspended.updated_at),
+        (suspended.mapping.state, suspended.mapping.updated_at),
         (MappingState::Suspended, at)
     );
     let sandbox = mapping(app.id, "IS", KeyType::Sandbox, "client-2");
@@ -150,7 +151,7 @@ async fn uniqueness_is_enforced_by_constraints_and_names_the_rule() {
     let mut wins = 0;
     for task in tasks {
         match task.await.unwrap() {
-            Ok(()) => wins += 1,
+            Ok(_) => wins += 1,
             Err(Error::MappingExists(ConflictRule::ConsumerKeyAlreadyMapped)) => {}
             Err(other) => panic!("unexpected {other:?}"),
         }
@@ -213,7 +214,7 @@ async fn concurrent_opens_apply_each_migration_once() {
         .collect();
     for open in opens {
         let store = open.await.unwrap().expect("every concurrent open succeeds");
-        assert_eq!(store.schema_version().await.unwrap(), 1);
+        assert_eq!(store.schema_version().await.unwrap(), 2);
     }
     let admin = admin(&schema.url).await;
     let rows: i64 = admin
@@ -224,7 +225,7 @@ async fn concurrent_opens_apply_each_migration_once() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(rows, 1);
+    assert_eq!(rows, 2, "each of the two migrations once");
 
     // A database migrated by a newer build is refused, not written to.
     admin
@@ -262,13 +263,13 @@ async fn the_store_is_usable_as_a_dyn_store() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_burst_of_inserts_gets_each_callers_own_answer_and_one_event_per_row() {
     use keyprov::store::postgres::ChangeFeed;
-    use keyprov::{ApplicationId, Broadcast, Event};
+    use keyprov::{ApplicationId, Event};
 
     let schema = require_pg!();
     let store = schema.open().await;
-    let events = Broadcast::new(4096);
+    let events = Arc::new(keyprov::events::ChangeLog::with_capacity(4096));
     let mut rx = events.subscribe();
-    let feed = ChangeFeed::start(schema.config().build().unwrap(), Arc::new(events.clone()))
+    let feed = ChangeFeed::start(schema.config().build().unwrap(), events.clone())
         .await
         .unwrap();
     let mut apps = Vec::new();
@@ -325,7 +326,10 @@ async fn a_burst_of_inserts_gets_each_callers_own_answer_and_one_event_per_row()
     let mut announced = Vec::new();
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     while announced.len() < 33 {
-        match tokio::time::timeout_at(deadline, rx.recv()).await {
+        match tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .map(|r| r.map(|c| c.event))
+        {
             Ok(Ok(Event::MappingCreated { mapping })) => announced.push(mapping.id),
             Ok(Ok(_)) => {}
             other => panic!("after {} events: {other:?}", announced.len()),

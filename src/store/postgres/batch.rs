@@ -23,6 +23,7 @@ use uuid::Uuid;
 
 use super::error::{Context, from_pg};
 use crate::error::{Error, Result};
+use crate::events::Revision;
 use crate::model::KeyMapping;
 
 /// Most inserts written by one statement.
@@ -41,7 +42,7 @@ pub(super) struct PendingInsert {
 /// An insert waiting for the writer, with its caller's answer.
 struct Job {
     insert: PendingInsert,
-    reply: oneshot::Sender<Result<()>>,
+    reply: oneshot::Sender<Result<Revision>>,
 }
 
 impl std::ops::Deref for Job {
@@ -66,7 +67,7 @@ impl Batcher {
     }
 
     /// Queues `insert` and waits for its answer.
-    pub(super) async fn insert(&self, insert: PendingInsert) -> Result<()> {
+    pub(super) async fn insert(&self, insert: PendingInsert) -> Result<Revision> {
         let (reply, answer) = oneshot::channel();
         self.queue
             .send(Job { insert, reply })
@@ -98,9 +99,20 @@ async fn writer(pool: Pool, channel: String, mut rx: mpsc::UnboundedReceiver<Job
         }
         tracing::trace!(rows = jobs.len(), "insert_mapping batch");
         match many(&pool, &channel, &jobs).await {
-            Ok(()) => {
+            Ok(revisions) => {
                 for job in jobs {
-                    let _ = job.reply.send(Ok(()));
+                    let revision =
+                        revisions
+                            .get(job.mapping.id.as_uuid())
+                            .copied()
+                            .ok_or_else(|| {
+                                Error::storage(
+                                    "insert_mapping (batch): a row's revision is missing",
+                                    false,
+                                    std::io::Error::other("missing revision"),
+                                )
+                            });
+                    let _ = job.reply.send(revision);
                 }
             }
             Err(Failure::Constraint) => {
@@ -123,8 +135,9 @@ async fn writer(pool: Pool, channel: String, mut rx: mpsc::UnboundedReceiver<Job
     }
 }
 
-/// The single-row statement: one implicit transaction holding the row and its notification.
-async fn single(pool: &Pool, channel: &str, job: &Job) -> Result<()> {
+/// The single-row statement: one implicit transaction holding the row, the counter's advance
+/// and its notification.
+async fn single(pool: &Pool, channel: &str, job: &Job) -> Result<Revision> {
     let what = "insert_mapping";
     let m = &job.mapping;
     let (key_type, key_manager, consumer_key, mode, state) = (
@@ -153,8 +166,11 @@ async fn single(pool: &Pool, channel: &str, job: &Job) -> Result<()> {
     ];
     let sql = format!(
         "WITH ins AS (INSERT INTO mappings ({}) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id) \
-         SELECT pg_notify($14, $15) FROM ins",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id), \
+         rev AS (UPDATE change_revision SET value = value + (SELECT count(*) FROM ins) \
+         WHERE id = 0 RETURNING value) \
+         SELECT pg_notify($14, '{{\"revision\":' || rev.value || ',' || substr($15, 2)), \
+         rev.value FROM ins, rev",
         super::rows::MAPPING_COLUMNS
     );
     let client = pool
@@ -165,11 +181,15 @@ async fn single(pool: &Pool, channel: &str, job: &Job) -> Result<()> {
         .prepare_cached(&sql)
         .await
         .map_err(|e| from_pg(e, what, &job.ctx))?;
-    client
+    let rows = client
         .query(&statement, &params)
         .await
         .map_err(|e| from_pg(e, what, &job.ctx))?;
-    Ok(())
+    let value: i64 = rows
+        .first()
+        .ok_or_else(|| super::error::corrupt(what, "no row returned"))?
+        .get(1);
+    Ok(super::store::revision_of(value))
 }
 
 enum Failure {
@@ -179,8 +199,12 @@ enum Failure {
     Other(String, bool),
 }
 
-/// Every job in one statement (one implicit transaction).
-async fn many(pool: &Pool, channel: &str, jobs: &[Job]) -> Result<(), Failure> {
+/// Every job in one statement (one implicit transaction); the revision of each row by id.
+async fn many(
+    pool: &Pool,
+    channel: &str,
+    jobs: &[Job],
+) -> Result<std::collections::HashMap<Uuid, Revision>, Failure> {
     let what = "insert_mapping (batch)";
     let column = |f: &dyn Fn(&KeyMapping) -> &str| -> Vec<String> {
         jobs.iter().map(|j| f(&j.mapping).to_owned()).collect()
@@ -219,14 +243,21 @@ async fn many(pool: &Pool, channel: &str, jobs: &[Job]) -> Result<(), Failure> {
         &channel,
         &payloads,
     ];
-    // The notifications join on the inserted ids, so a row and its notification go together.
+    // The notifications join on the inserted ids, so a row and its notification go together;
+    // each row takes the next revision in job order, and is notified in that order.
     let sql = format!(
         "WITH ins AS (INSERT INTO mappings ({}) \
          SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], \
          $6::text[], $7::text[], $8::bool[], $9::bool[], $10::jsonb[], $11::timestamptz[], \
-         $12::timestamptz[], $13::jsonb[]) RETURNING id) \
-         SELECT pg_notify($14, n.payload) FROM ins \
-         JOIN unnest($1::uuid[], $15::text[]) AS n(id, payload) ON n.id = ins.id",
+         $12::timestamptz[], $13::jsonb[]) RETURNING id), \
+         rev AS (UPDATE change_revision SET value = value + (SELECT count(*) FROM ins) \
+         WHERE id = 0 RETURNING value), \
+         numbered AS (SELECT n.id, n.payload, \
+             rev.value - (SELECT count(*) FROM ins) + row_number() OVER (ORDER BY n.ord) AS revision \
+             FROM unnest($1::uuid[], $15::text[]) WITH ORDINALITY AS n(id, payload, ord) \
+             JOIN ins ON n.id = ins.id CROSS JOIN rev ORDER BY n.ord) \
+         SELECT pg_notify($14, '{{\"revision\":' || revision || ',' || substr(payload, 2)), \
+         id, revision FROM numbered",
         super::rows::MAPPING_COLUMNS
     );
     let ctx = Context::default();
@@ -240,7 +271,10 @@ async fn many(pool: &Pool, channel: &str, jobs: &[Job]) -> Result<(), Failure> {
         .await
         .map_err(|e| other(from_pg(e, what, &ctx)))?;
     match client.query(&statement, &params).await {
-        Ok(rows) if rows.len() == jobs.len() => Ok(()),
+        Ok(rows) if rows.len() == jobs.len() => Ok(rows
+            .iter()
+            .map(|row| (row.get::<_, Uuid>(1), super::store::revision_of(row.get(2))))
+            .collect()),
         Ok(rows) => Err(Failure::Other(
             format!("{what}: {} of {} rows written", rows.len(), jobs.len()),
             false,

@@ -33,6 +33,7 @@ pub struct PostgresConfig {
     pub(super) wait_timeout: Duration,
     pub(super) application_name: String,
     pub(super) synchronous_commit: bool,
+    pub(super) change_feed: bool,
 }
 
 impl fmt::Debug for PostgresConfig {
@@ -46,6 +47,7 @@ impl fmt::Debug for PostgresConfig {
             .field("connect_timeout", &self.connect_timeout)
             .field("application_name", &self.application_name)
             .field("synchronous_commit", &self.synchronous_commit)
+            .field("change_feed", &self.change_feed)
             .finish()
     }
 }
@@ -63,6 +65,7 @@ impl PostgresConfig {
             wait_timeout: Duration::from_secs(10),
             application_name: "keyprov".into(),
             synchronous_commit: true,
+            change_feed: true,
         }
     }
 
@@ -111,6 +114,7 @@ pub struct PostgresConfigBuilder {
     wait_timeout: Duration,
     application_name: String,
     synchronous_commit: bool,
+    change_feed: bool,
 }
 
 impl fmt::Debug for PostgresConfigBuilder {
@@ -174,6 +178,16 @@ impl PostgresConfigBuilder {
         self
     }
 
+    /// Whether [`PostgresStore::open`](super::PostgresStore::open) starts the store's change
+    /// feed, a dedicated connection that LISTENs for every node's changes (default `true`).
+    /// Without it the store still writes its changes for other nodes, but
+    /// [`Store::changes`](crate::store::Store::changes) is refused, so no gateway can follow
+    /// it.
+    pub fn change_feed(mut self, on: bool) -> Self {
+        self.change_feed = on;
+        self
+    }
+
     /// Validates the settings.
     ///
     /// # Errors
@@ -226,6 +240,7 @@ impl PostgresConfigBuilder {
             wait_timeout: self.wait_timeout,
             application_name: self.application_name,
             synchronous_commit: self.synchronous_commit,
+            change_feed: self.change_feed,
         })
     }
 }

@@ -1,5 +1,5 @@
 //! The change feed: one dedicated connection LISTENing on the schema's channel, turning
-//! notifications back into [`Event`]s for a local [`EventSink`].
+//! notifications back into [`Change`]s on a local [`ChangeLog`].
 //!
 //! PostgreSQL delivers notifications in commit order, and only while the listener is
 //! connected. So after a lost connection the feed reconnects with exponential backoff,
@@ -18,7 +18,7 @@ use tokio_postgres::{AsyncMessage, Client, Notification};
 use super::config::PostgresConfig;
 use super::error::{Context, corrupt, from_pg};
 use crate::error::Result;
-use crate::events::{Event, EventSink};
+use crate::events::{Change, ChangeLog, Event, Revision};
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -46,13 +46,16 @@ pub struct ChangeFeed {
 }
 
 impl ChangeFeed {
-    /// Connects, LISTENs, and returns; events then flow into `sink` until the feed is dropped.
-    /// The connection reports `application_name` `<config's application name>-feed`.
+    /// Connects, LISTENs, and returns; changes then flow into `sink` until the feed is
+    /// dropped. The connection reports `application_name` `<config's application name>-feed`.
+    /// [`PostgresStore::open`](super::PostgresStore::open) starts one for its own
+    /// [`Store::changes`](crate::store::Store::changes); start another only to forward changes
+    /// elsewhere.
     ///
     /// # Errors
     /// Retryable [`crate::Error::Storage`] when the first connection fails (later losses are
     /// handled by reconnecting).
-    pub async fn start(config: PostgresConfig, sink: Arc<dyn EventSink>) -> Result<Self> {
+    pub async fn start(config: PostgresConfig, sink: Arc<ChangeLog>) -> Result<Self> {
         let application_name = format!("{}-feed", config.application_name());
         let listener = Listener::connect(&config, &application_name).await?;
         let status = Arc::new(Status::default());
@@ -81,7 +84,7 @@ impl ChangeFeed {
         self.status.reconnects.load(Ordering::SeqCst)
     }
 
-    /// How many events it republished (excluding `Resync`).
+    /// How many changes it republished (excluding `Resync`).
     pub fn received(&self) -> u64 {
         self.status.received.load(Ordering::SeqCst)
     }
@@ -151,8 +154,8 @@ impl Listener {
         Ok(listener)
     }
 
-    /// The event a notification stands for (reading the outbox for large ones).
-    async fn event(&self, notification: &Notification) -> Result<Event> {
+    /// The change a notification stands for (reading the outbox for large ones).
+    async fn change(&self, notification: &Notification) -> Result<Change> {
         let payload = notification.payload();
         let value: serde_json::Value =
             serde_json::from_str(payload).map_err(|e| corrupt("notification", e))?;
@@ -174,25 +177,29 @@ async fn run(
     config: PostgresConfig,
     application_name: String,
     mut listener: Listener,
-    sink: Arc<dyn EventSink>,
+    sink: Arc<ChangeLog>,
     status: Arc<Status>,
 ) {
+    let resync = || Change {
+        revision: Revision::ZERO,
+        event: Event::Resync,
+    };
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let alive = tokio::select! {
             notification = listener.notifications.recv() => match notification {
                 Some(n) => {
-                    match listener.event(&n).await {
-                        Ok(event) => {
+                    match listener.change(&n).await {
+                        Ok(change) => {
                             status.received.fetch_add(1, Ordering::SeqCst);
-                            sink.publish(&event);
+                            sink.publish(change);
                         }
                         // An event we cannot read (outbox row expired, a newer writer's
                         // format): consumers reload rather than miss it.
                         Err(error) => {
                             tracing::warn!(%error, "change feed could not read an event; asking for a resync");
-                            sink.publish(&Event::Resync);
+                            sink.publish(resync());
                         }
                     }
                     true
@@ -223,6 +230,6 @@ async fn run(
         status.connected.store(true, Ordering::SeqCst);
         status.reconnects.fetch_add(1, Ordering::SeqCst);
         tracing::info!("change feed listening again; publishing resync");
-        sink.publish(&Event::Resync);
+        sink.publish(resync());
     }
 }

@@ -2,14 +2,14 @@
 //!
 //! - **Uniqueness (P3)** is two `UNIQUE` constraints on `mappings`, so it holds across
 //!   processes; a violation becomes [`Error::MappingExists`] naming the rule, by constraint name.
-//! - **Events (P6)**: every change writes `pg_notify('<schema>_events', <event JSON>)` in the
-//!   transaction of the change (the outbox table carries events over 8000 bytes), so a
-//!   notification is delivered iff the change committed. A [`ChangeFeed`] on each node LISTENs
-//!   and republishes the events into a local [`EventSink`](crate::EventSink); after a lost
-//!   connection it reconnects and publishes [`Event::Resync`], upon which consumers reload
-//!   their view from the tables. On a node that uses the feed, leave the provisioner's own
-//!   event sink unconnected (its default), or its events arrive twice (harmless: every event
-//!   carries the state after the change, so applying one again changes nothing).
+//! - **Changes ([P6](crate::guide::provisioning))**: every write advances a counter in the
+//!   database (its [`Revision`](crate::events::Revision), which every node agrees on) and
+//!   writes `pg_notify('<schema>_events', <change JSON>)` in the transaction of the change (the
+//!   outbox table carries changes over 8000 bytes), so a notification is delivered iff the
+//!   change committed, in revision order. Each store runs a [`ChangeFeed`] that LISTENs and
+//!   republishes every node's changes on [`Store::changes`](crate::store::Store::changes);
+//!   after a lost connection it reconnects and publishes [`Event::Resync`], upon which
+//!   gateways reload their view from the tables.
 //! - **Faults**: connection loss, server shutdown, serialization failures and statement
 //!   timeouts are retryable [`Error::Storage`]; the pool drops dead connections and opens new
 //!   ones by itself. Multi-row changes run in one transaction.
@@ -18,16 +18,24 @@
 //! # Example
 //! ```no_run
 //! use std::sync::Arc;
-//! use keyprov::store::postgres::{ChangeFeed, PostgresConfig, PostgresStore};
-//! use keyprov::Broadcast;
+//! use std::time::Duration;
+//! use keyprov::gateway::Gateway;
+//! use keyprov::store::postgres::{PostgresConfig, PostgresStore};
+//! use keyprov::{KeyManagers, Provisioner};
 //!
-//! # async fn run() -> keyprov::Result<()> {
+//! # async fn run(key_managers: KeyManagers) -> keyprov::Result<()> {
 //! let config = PostgresConfig::builder("postgres://keyprov@db.internal/keyprov").build()?;
-//! let store = Arc::new(PostgresStore::open(config.clone()).await?);
-//! // Every node: events of every node's changes arrive here.
-//! let events = Broadcast::default();
-//! let feed = ChangeFeed::start(config, Arc::new(events.clone())).await?;
-//! # drop((store, feed)); Ok(()) }
+//! let store = Arc::new(PostgresStore::open(config).await?); // migrated, change feed listening
+//! let provisioner = Provisioner::builder()
+//!     .store(store.clone())
+//!     .key_managers(key_managers.clone())
+//!     .build()?;
+//! let gateway = Gateway::builder().key_managers(key_managers).build()?;
+//! let _following = gateway.follow(&provisioner).await?; // every node's changes arrive here
+//! let api = provisioner.revision().await?;
+//! // A revision returned on any node can be waited for on every node.
+//! gateway.wait_for(api, Duration::from_secs(2)).await?;
+//! # Ok(()) }
 //! ```
 
 mod batch;
@@ -43,7 +51,10 @@ pub use feed::ChangeFeed;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 
+use std::sync::Arc;
+
 use crate::error::{Error, Result};
+use crate::events::ChangeLog;
 #[cfg(doc)]
 use crate::events::Event;
 
@@ -54,6 +65,8 @@ pub struct PostgresStore {
     config: PostgresConfig,
     channel: String,
     batcher: batch::Batcher,
+    log: Arc<ChangeLog>,
+    feed: Option<ChangeFeed>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -68,8 +81,9 @@ impl std::fmt::Debug for PostgresStore {
 }
 
 impl PostgresStore {
-    /// Connects, and brings the schema to the latest version (creating it if needed). Safe
-    /// when several processes open the same database at once.
+    /// Connects, brings the schema to the latest version (creating it if needed), and starts
+    /// the store's change feed (unless the config turns it off). Safe when several processes
+    /// open the same database at once.
     ///
     /// # Errors
     /// Retryable [`Error::Storage`] when the database cannot be reached; non-retryable
@@ -94,15 +108,26 @@ impl PostgresStore {
             .recycle_timeout(Some(config.connect_timeout))
             .build()
             .map_err(|e| Error::storage("open: cannot build the connection pool", false, e))?;
-        let store = Self {
+        let mut store = Self {
             batcher: batch::Batcher::start(pool.clone(), config.channel()),
             pool,
             channel: config.channel(),
             config,
+            log: Arc::new(ChangeLog::new()),
+            feed: None,
         };
         let mut client = store.conn("open").await?;
         schema::migrate(&mut client, store.config.schema()).await?;
+        drop(client);
+        if store.config.change_feed {
+            store.feed = Some(ChangeFeed::start(store.config.clone(), store.log.clone()).await?);
+        }
         Ok(store)
+    }
+
+    /// The store's change feed, when it runs (to watch its connection).
+    pub fn change_feed(&self) -> Option<&ChangeFeed> {
+        self.feed.as_ref()
     }
 
     /// The configuration it was opened with.

@@ -6,7 +6,7 @@ use tokio_postgres::Row;
 
 use super::error::{Context, corrupt, from_pg};
 use crate::error::Result;
-use crate::events::Event;
+use crate::events::{Change, Event};
 use crate::model::{
     Api, ApiId, Application, ConsumerKey, KeyManagerId, KeyMapping, OrganizationId, Subscription,
     UserId,
@@ -98,10 +98,10 @@ pub(super) fn to_json<T: serde::Serialize>(value: &T) -> Result<serde_json::Valu
 pub(super) async fn notify<C: GenericClient + Sync>(
     client: &C,
     channel: &str,
-    event: &Event,
+    change: &Change,
 ) -> Result<()> {
     let ctx = Context::default();
-    let payload = encode(event)?;
+    let payload = serde_json::to_string(change).map_err(|e| corrupt("encode change", e))?;
     let statement = if payload.len() <= MAX_INLINE_PAYLOAD {
         "SELECT pg_notify($1, $2)"
     } else {

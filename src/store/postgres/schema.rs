@@ -7,9 +7,10 @@ use super::error::{Context, from_pg};
 use crate::error::{Error, Result};
 
 /// `(version, SQL)`, applied in order. Constraint names are relied on by `error.rs`.
-pub(super) const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    r#"
+pub(super) const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE applications (
     id           uuid PRIMARY KEY,
     name         text NOT NULL,
@@ -73,7 +74,21 @@ CREATE TABLE event_outbox (
     created_at timestamptz NOT NULL DEFAULT now()
 );
 "#,
-)];
+    ),
+    (
+        2,
+        r#"
+-- The change counter. A write advances it by the number of changes it publishes, in its own
+-- transaction and just before committing: the row lock orders the writers, so revisions
+-- commit, and are notified, in order on every node.
+CREATE TABLE change_revision (
+    id    integer PRIMARY KEY CHECK (id = 0),
+    value bigint NOT NULL
+);
+INSERT INTO change_revision (id, value) VALUES (0, 0);
+"#,
+    ),
+];
 
 /// Brings the schema to the latest version.
 ///

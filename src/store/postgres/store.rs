@@ -14,13 +14,13 @@ use super::rows::{
     self, API_COLUMNS, APPLICATION_COLUMNS, MAPPING_COLUMNS, MAX_INLINE_PAYLOAD,
     SUBSCRIPTION_COLUMNS, notify, to_json,
 };
-use crate::error::Result;
-use crate::events::Event;
+use crate::error::{Error, Result};
+use crate::events::{Change, Changes, Committed, Event, Revision};
 use crate::model::{
     Api, ApiId, Application, ApplicationId, ConsumerKey, KeyManagerId, KeyMapping, MappingId,
     MappingState, Subscription, UserId,
 };
-use crate::store::{DeletedApplication, Store};
+use crate::store::{DeletedApplication, Snapshot, StateChange, Store, deletion_events};
 
 type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
@@ -56,7 +56,8 @@ impl PostgresStore {
     }
 
     /// One statement `sql` (which must return at least one row when it changed something),
-    /// then the events built from its rows, in one transaction. Returns the rows.
+    /// then the events built from its rows, in one transaction. Returns the rows and the
+    /// revision of the last event.
     async fn write(
         &self,
         what: &str,
@@ -64,24 +65,130 @@ impl PostgresStore {
         sql: &str,
         params: Params<'_>,
         events: impl Fn(&[Row]) -> Result<Vec<Event>>,
-    ) -> Result<Vec<Row>> {
+    ) -> Result<(Vec<Row>, Revision)> {
         let mut client = self.conn(what).await?;
         let tx = client
             .transaction()
             .await
             .map_err(|e| from_pg(e, what, ctx))?;
         let rows = run(&tx, what, ctx, sql, params).await?;
-        for event in events(&rows)? {
-            notify(&tx, &self.channel, &event).await?;
-        }
+        let revision = publish(&tx, &self.channel, events(&rows)?, what, ctx).await?;
         tx.commit().await.map_err(|e| from_pg(e, what, ctx))?;
-        Ok(rows)
+        Ok((rows, revision))
     }
+}
+
+/// Advances the change counter by the number of `events` and notifies each with its
+/// revision, inside the caller's transaction; returns the last revision (the current one when
+/// there is no event). Called last before the commit: the counter's row lock, held until the
+/// commit, puts writers' commits, and so their notifications, in revision order.
+async fn publish<C: GenericClient + Sync>(
+    tx: &C,
+    channel: &str,
+    events: Vec<Event>,
+    what: &str,
+    ctx: &Context,
+) -> Result<Revision> {
+    if events.is_empty() {
+        return current_revision(tx, what, ctx).await;
+    }
+    let count = i64::try_from(events.len()).unwrap_or(i64::MAX);
+    let rows = run(
+        tx,
+        what,
+        ctx,
+        "UPDATE change_revision SET value = value + $1 WHERE id = 0 RETURNING value",
+        &[&count],
+    )
+    .await?;
+    let last: i64 = rows
+        .first()
+        .ok_or_else(|| super::error::corrupt(what, "the change counter row is missing"))?
+        .get(0);
+    let mut revision = revision_of(last - count);
+    for event in events {
+        revision = Revision::new(revision.get() + 1);
+        notify(tx, channel, &Change { revision, event }).await?;
+    }
+    Ok(revision)
+}
+
+async fn current_revision<C: GenericClient + Sync>(
+    client: &C,
+    what: &str,
+    ctx: &Context,
+) -> Result<Revision> {
+    let rows = run(
+        client,
+        what,
+        ctx,
+        "SELECT value FROM change_revision WHERE id = 0",
+        &[],
+    )
+    .await?;
+    let value: i64 = rows
+        .first()
+        .ok_or_else(|| super::error::corrupt(what, "the change counter row is missing"))?
+        .get(0);
+    Ok(revision_of(value))
+}
+
+/// Bytes the `{"revision":N,` prefix can take.
+const REVISION_PREFIX_ROOM: usize = 32;
+
+pub(super) fn revision_of(value: i64) -> Revision {
+    Revision::new(u64::try_from(value).unwrap_or_default())
 }
 
 #[async_trait]
 impl Store for PostgresStore {
-    async fn create_application(&self, application: &Application) -> Result<()> {
+    fn changes(&self) -> Result<Changes> {
+        match &self.feed {
+            Some(_) => Ok(self.log.subscribe()),
+            None => Err(Error::config(
+                "change_feed",
+                "this PostgreSQL store was opened without its change feed: \
+                 build its config with change_feed(true) to follow its changes",
+            )),
+        }
+    }
+
+    async fn revision(&self) -> Result<Revision> {
+        let client = self.conn("revision").await?;
+        current_revision(&client, "revision", &Context::default()).await
+    }
+
+    async fn snapshot(&self) -> Result<Snapshot> {
+        let what = "snapshot";
+        let ctx = Context::default();
+        let mut client = self.conn(what).await?;
+        // One snapshot for the counter and the rows: REPEATABLE READ, read only.
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(|e| from_pg(e, what, &ctx))?;
+        let revision = current_revision(&tx, what, &ctx).await?;
+        let sql = format!("SELECT {API_COLUMNS} FROM apis ORDER BY id COLLATE \"C\"");
+        let apis = all(run(&tx, what, &ctx, &sql, &[]).await?, rows::api)?;
+        let sql = format!("SELECT {MAPPING_COLUMNS} FROM mappings ORDER BY created_at, id");
+        let mappings = all(run(&tx, what, &ctx, &sql, &[]).await?, rows::mapping)?;
+        let sql = format!(
+            "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions ORDER BY application, api COLLATE \"C\""
+        );
+        let subscriptions = all(run(&tx, what, &ctx, &sql, &[]).await?, rows::subscription)?;
+        tx.commit().await.map_err(|e| from_pg(e, what, &ctx))?;
+        Ok(Snapshot {
+            revision,
+            apis,
+            mappings,
+            subscriptions,
+        })
+    }
+
+    async fn create_application(&self, application: &Application) -> Result<Revision> {
         let ctx = Context {
             application_name: Some(application.name.clone()),
             ..Context::default()
@@ -99,11 +206,12 @@ impl Store for PostgresStore {
             &application.organization.as_str(),
             &application.created_at,
         ];
-        self.write("create_application", &ctx, &sql, params, |_| {
-            Ok(vec![event.clone()])
-        })
-        .await?;
-        Ok(())
+        let (_, revision) = self
+            .write("create_application", &ctx, &sql, params, |_| {
+                Ok(vec![event.clone()])
+            })
+            .await?;
+        Ok(revision)
     }
 
     async fn application(&self, id: ApplicationId) -> Result<Option<Application>> {
@@ -130,7 +238,17 @@ impl Store for PostgresStore {
             .transaction()
             .await
             .map_err(|e| from_pg(e, what, &ctx))?;
-        // Locking the parent row first makes a concurrent insert_mapping for this application
+        // The change counter first: a concurrent insert_mapping holds it while its foreign
+        // key check waits for the application row, so taking the row first would deadlock.
+        run(
+            &tx,
+            what,
+            &ctx,
+            "SELECT value FROM change_revision WHERE id = 0 FOR UPDATE",
+            &[],
+        )
+        .await?;
+        // Locking the parent row makes a concurrent insert_mapping for this application
         // wait and then fail its foreign key instead of slipping in. The children go before
         // the parent so that their rows are returned (the cascade would remove them silently).
         let sql =
@@ -160,26 +278,18 @@ impl Store for PostgresStore {
         subscriptions.sort_by(|a, b| a.api.cmp(&b.api));
         let sql = "DELETE FROM applications WHERE id = $1";
         run(&tx, what, &ctx, sql, &[id.as_uuid()]).await?;
-        let events = mappings
-            .iter()
-            .map(|m| Event::MappingRemoved { mapping: m.clone() })
-            .chain(subscriptions.iter().map(|s| Event::SubscriptionRemoved {
-                application: s.application,
-                api: s.api.clone(),
-            }))
-            .chain([Event::ApplicationDeleted { application: id }]);
-        for event in events {
-            notify(&tx, &self.channel, &event).await?;
-        }
+        let events = deletion_events(&mappings, &subscriptions, id);
+        let revision = publish(&tx, &self.channel, events, what, &ctx).await?;
         tx.commit().await.map_err(|e| from_pg(e, what, &ctx))?;
         Ok(Some(DeletedApplication {
             application,
             mappings,
             subscriptions,
+            revision,
         }))
     }
 
-    async fn put_api(&self, api: &Api) -> Result<()> {
+    async fn put_api(&self, api: &Api) -> Result<Revision> {
         let sql = format!(
             "INSERT INTO apis ({API_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, version = excluded.version, \
@@ -197,11 +307,12 @@ impl Store for PostgresStore {
             &key_managers,
             &api.audience,
         ];
-        self.write("put_api", &Context::default(), &sql, params, |_| {
-            Ok(vec![event.clone()])
-        })
-        .await?;
-        Ok(())
+        let (_, revision) = self
+            .write("put_api", &Context::default(), &sql, params, |_| {
+                Ok(vec![event.clone()])
+            })
+            .await?;
+        Ok(revision)
     }
 
     async fn api(&self, id: &ApiId) -> Result<Option<Api>> {
@@ -215,7 +326,10 @@ impl Store for PostgresStore {
         all(self.read("apis", &sql, &[]).await?, rows::api)
     }
 
-    async fn put_subscription(&self, subscription: &Subscription) -> Result<Subscription> {
+    async fn put_subscription(
+        &self,
+        subscription: &Subscription,
+    ) -> Result<Committed<Subscription>> {
         let ctx = Context {
             application: Some(subscription.application),
             api: Some(subscription.api.clone()),
@@ -233,7 +347,7 @@ impl Store for PostgresStore {
             &subscription.created_at,
             &subscription.updated_at,
         ];
-        let rows = self
+        let (rows, revision) = self
             .write("put_subscription", &ctx, &sql, params, |rows| {
                 all(rows.to_vec(), rows::subscription).map(|subs| {
                     subs.into_iter()
@@ -242,8 +356,9 @@ impl Store for PostgresStore {
                 })
             })
             .await?;
-        first(rows, rows::subscription)?
-            .ok_or_else(|| super::error::corrupt("put_subscription", "no row returned"))
+        let stored = first(rows, rows::subscription)?
+            .ok_or_else(|| super::error::corrupt("put_subscription", "no row returned"))?;
+        Ok(Committed::new(stored, revision))
     }
 
     async fn subscription(
@@ -268,7 +383,7 @@ impl Store for PostgresStore {
         &self,
         application: ApplicationId,
         api: &ApiId,
-    ) -> Result<Option<Subscription>> {
+    ) -> Result<Option<Committed<Subscription>>> {
         let sql = format!(
             "DELETE FROM subscriptions WHERE application = $1 AND api = $2 \
              RETURNING {SUBSCRIPTION_COLUMNS}"
@@ -278,7 +393,7 @@ impl Store for PostgresStore {
             api: api.clone(),
         };
         let params: Params<'_> = &[application.as_uuid(), &api.as_str()];
-        let rows = self
+        let (rows, revision) = self
             .write(
                 "delete_subscription",
                 &Context::default(),
@@ -293,7 +408,7 @@ impl Store for PostgresStore {
                 },
             )
             .await?;
-        first(rows, rows::subscription)
+        Ok(first(rows, rows::subscription)?.map(|s| Committed::new(s, revision)))
     }
 
     async fn subscriptions_of(&self, application: ApplicationId) -> Result<Vec<Subscription>> {
@@ -317,7 +432,7 @@ impl Store for PostgresStore {
         )
     }
 
-    async fn insert_mapping(&self, mapping: &KeyMapping) -> Result<()> {
+    async fn insert_mapping(&self, mapping: &KeyMapping) -> Result<Revision> {
         let what = "insert_mapping";
         let ctx = Context {
             application: Some(mapping.application),
@@ -329,7 +444,8 @@ impl Store for PostgresStore {
             mapping: mapping.clone(),
         };
         let payload = rows::encode(&event)?;
-        if payload.len() > MAX_INLINE_PAYLOAD {
+        // The revision is prefixed to the payload in SQL: leave it room.
+        if payload.len() + REVISION_PREFIX_ROOM > MAX_INLINE_PAYLOAD {
             // Rare: the event travels through the outbox, in an explicit transaction.
             let insert = format!(
                 "INSERT INTO mappings ({MAPPING_COLUMNS}) \
@@ -357,9 +473,10 @@ impl Store for PostgresStore {
                 &mapping.updated_at,
                 &created_by,
             ];
-            self.write(what, &ctx, &insert, params, |_| Ok(vec![event.clone()]))
+            let (_, revision) = self
+                .write(what, &ctx, &insert, params, |_| Ok(vec![event.clone()]))
                 .await?;
-            return Ok(());
+            return Ok(revision);
         }
         // The hot path: the group-committing writer (batch.rs); the row and its notification
         // share one statement, so one implicit transaction.
@@ -412,9 +529,9 @@ impl Store for PostgresStore {
         all(self.read("all_mappings", &sql, &[]).await?, rows::mapping)
     }
 
-    async fn delete_mapping(&self, id: MappingId) -> Result<Option<KeyMapping>> {
+    async fn delete_mapping(&self, id: MappingId) -> Result<Option<Committed<KeyMapping>>> {
         let sql = format!("DELETE FROM mappings WHERE id = $1 RETURNING {MAPPING_COLUMNS}");
-        let rows = self
+        let (rows, revision) = self
             .write(
                 "delete_mapping",
                 &Context::default(),
@@ -429,7 +546,7 @@ impl Store for PostgresStore {
                 },
             )
             .await?;
-        first(rows, rows::mapping)
+        Ok(first(rows, rows::mapping)?.map(|m| Committed::new(m, revision)))
     }
 
     async fn set_mapping_state(
@@ -437,7 +554,7 @@ impl Store for PostgresStore {
         id: MappingId,
         state: MappingState,
         at: DateTime<Utc>,
-    ) -> Result<Option<KeyMapping>> {
+    ) -> Result<Option<Committed<StateChange>>> {
         // The old state comes from the row lock taken by the update itself, so concurrent
         // changes each see the state they replaced.
         let columns = MAPPING_COLUMNS
@@ -451,7 +568,7 @@ impl Store for PostgresStore {
              WHERE m.id = old.id RETURNING {columns}, old.previous"
         );
         let params: Params<'_> = &[id.as_uuid(), &state.as_str(), &at];
-        let rows = self
+        let (rows, revision) = self
             .write(
                 "set_mapping_state",
                 &Context::default(),
@@ -473,6 +590,17 @@ impl Store for PostgresStore {
                 },
             )
             .await?;
-        first(rows, rows::mapping)
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let mapping = rows::mapping(row)?;
+        let previous: MappingState = row
+            .get::<_, &str>("previous")
+            .parse()
+            .map_err(|e| super::error::corrupt("previous", e))?;
+        Ok(Some(Committed::new(
+            StateChange { mapping, previous },
+            revision,
+        )))
     }
 }

@@ -45,6 +45,7 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::error::{Error, Result};
+use crate::events::{ChangeLog, Event, Revision};
 
 mod checkpoint;
 mod queries;
@@ -141,6 +142,7 @@ struct Inner {
     writer: Arc<Mutex<Connection>>,
     readers: Vec<Arc<Mutex<Connection>>>,
     next_reader: AtomicUsize,
+    log: Arc<ChangeLog>,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -265,6 +267,7 @@ impl SqliteStore {
                 writer: Arc::new(Mutex::new(writer)),
                 readers,
                 next_reader: AtomicUsize::new(0),
+                log: Arc::new(ChangeLog::new()),
             }),
         }
     }
@@ -294,6 +297,36 @@ impl SqliteStore {
         // A panic inside `f` drops its transaction (rolling it back) while unwinding, so the
         // connection stays consistent for the next caller.
         run(self.inner.execution, move || f(&mut conn)).await
+    }
+
+    /// Runs `f` in an immediate transaction on the writer connection; advances the change
+    /// counter by the number of events `f` returns, commits, then publishes them (still
+    /// holding the writer, so subscribers see revision order). Returns `f`'s value and the
+    /// revision of its last event (the current revision when there is none).
+    async fn write_changes<T, F>(&self, f: F) -> Result<(T, Revision)>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<(T, Vec<Event>)> + Send + 'static,
+    {
+        let log = Arc::clone(&self.inner.log);
+        self.write(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .db()?;
+            let (value, events) = f(&tx)?;
+            let count = i64::try_from(events.len()).unwrap_or(i64::MAX);
+            let last: i64 = tx
+                .prepare_cached(
+                    "UPDATE change_revision SET value = value + ?1 WHERE id = 0 RETURNING value",
+                )
+                .db()?
+                .query_row([count], |row| row.get(0))
+                .db()?;
+            tx.commit().db()?;
+            let before = Revision::new(u64::try_from(last - count).unwrap_or_default());
+            Ok((value, log.publish_after(before, events)))
+        })
+        .await
     }
 
     /// Runs `f` with the writer connection if it is idle, else with a reader connection.

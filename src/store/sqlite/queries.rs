@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, params};
 
 use super::SqliteStore;
 use super::rows::{
@@ -10,11 +10,12 @@ use super::rows::{
     Violation, collect, json, ms, optional,
 };
 use crate::error::{Error, Result};
+use crate::events::{Changes, Committed, Event, Revision};
 use crate::model::{
     Api, ApiId, Application, ApplicationId, ConsumerKey, KeyManagerId, KeyMapping, MappingId,
     MappingState, Subscription, UserId,
 };
-use crate::store::{DeletedApplication, Store};
+use crate::store::{DeletedApplication, Snapshot, StateChange, Store, deletion_events};
 
 // `concat!` takes only literals and the column lists are shared constants: each statement is
 // built once per process, then served from SQLite's per-connection statement cache.
@@ -31,9 +32,62 @@ fn id_text(id: &uuid::Uuid) -> String {
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn create_application(&self, application: &Application) -> Result<()> {
+    fn changes(&self) -> Result<Changes> {
+        Ok(self.inner.log.subscribe())
+    }
+
+    async fn revision(&self) -> Result<Revision> {
+        self.read(current_revision).await
+    }
+
+    async fn snapshot(&self) -> Result<Snapshot> {
+        self.read(|conn| {
+            // One read transaction: the rows and the counter are from the same commit.
+            conn.execute_batch("BEGIN DEFERRED").db()?;
+            let read = (|| {
+                let revision = current_revision(conn)?;
+                let apis = collect(
+                    conn,
+                    sql!("SELECT ", API_COLUMNS, " FROM apis ORDER BY id"),
+                    [],
+                    rows::api,
+                )?;
+                let mappings = collect(
+                    conn,
+                    sql!(
+                        "SELECT ",
+                        MAPPING_COLUMNS,
+                        " FROM key_mappings ORDER BY created_at, id"
+                    ),
+                    [],
+                    rows::mapping,
+                )?;
+                let subscriptions = collect(
+                    conn,
+                    sql!(
+                        "SELECT ",
+                        SUBSCRIPTION_COLUMNS,
+                        " FROM subscriptions ORDER BY application, api"
+                    ),
+                    [],
+                    rows::subscription,
+                )?;
+                Ok(Snapshot {
+                    revision,
+                    apis,
+                    mappings,
+                    subscriptions,
+                })
+            })();
+            conn.execute_batch("COMMIT").db()?;
+            read
+        })
+        .await
+    }
+
+    async fn create_application(&self, application: &Application) -> Result<Revision> {
         let a = application.clone();
-        self.write(move |conn| {
+        self.write_changes(move |conn| {
             let sql = sql!(
                 "INSERT INTO applications (",
                 APPLICATION_COLUMNS,
@@ -47,7 +101,7 @@ impl Store for SqliteStore {
                 ms(a.created_at),
             ]);
             match result {
-                Ok(_) => Ok(()),
+                Ok(_) => Ok(((), vec![Event::ApplicationCreated { application: a }])),
                 Err(e) if matches!(rows::violation(&e), Some(Violation::Unique(_))) => {
                     Err(Error::ApplicationExists { name: a.name })
                 }
@@ -55,6 +109,7 @@ impl Store for SqliteStore {
             }
         })
         .await
+        .map(|((), revision)| revision)
     }
 
     async fn application(&self, id: ApplicationId) -> Result<Option<Application>> {
@@ -83,48 +138,50 @@ impl Store for SqliteStore {
     }
 
     async fn delete_application(&self, id: ApplicationId) -> Result<Option<DeletedApplication>> {
-        self.write(move |conn| {
-            let key = id_text(&id.0);
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .db()?;
-            let sql = sql!(
-                "SELECT ",
-                APPLICATION_COLUMNS,
-                " FROM applications WHERE id = ?1"
-            );
-            let Some(application) = optional(&tx, sql, [&key], rows::application)? else {
-                return Ok(None);
-            };
-            let sql = sql!(
-                "DELETE FROM key_mappings WHERE application = ?1 RETURNING ",
-                MAPPING_COLUMNS
-            );
-            let mut mappings = collect(&tx, sql, [&key], rows::mapping)?;
-            mappings.sort_by_key(|m| (m.created_at, m.id));
-            let sql = sql!(
-                "DELETE FROM subscriptions WHERE application = ?1 RETURNING ",
-                SUBSCRIPTION_COLUMNS
-            );
-            let mut subscriptions = collect(&tx, sql, [&key], rows::subscription)?;
-            subscriptions.sort_by(|a, b| a.api.cmp(&b.api));
-            tx.prepare_cached("DELETE FROM applications WHERE id = ?1")
-                .db()?
-                .execute([&key])
-                .db()?;
-            tx.commit().db()?;
-            Ok(Some(DeletedApplication {
+        let (deleted, revision) = self
+            .write_changes(move |tx| {
+                let key = id_text(&id.0);
+                let sql = sql!(
+                    "SELECT ",
+                    APPLICATION_COLUMNS,
+                    " FROM applications WHERE id = ?1"
+                );
+                let Some(application) = optional(tx, sql, [&key], rows::application)? else {
+                    return Ok((None, Vec::new()));
+                };
+                let sql = sql!(
+                    "DELETE FROM key_mappings WHERE application = ?1 RETURNING ",
+                    MAPPING_COLUMNS
+                );
+                let mut mappings = collect(tx, sql, [&key], rows::mapping)?;
+                mappings.sort_by_key(|m| (m.created_at, m.id));
+                let sql = sql!(
+                    "DELETE FROM subscriptions WHERE application = ?1 RETURNING ",
+                    SUBSCRIPTION_COLUMNS
+                );
+                let mut subscriptions = collect(tx, sql, [&key], rows::subscription)?;
+                subscriptions.sort_by(|a, b| a.api.cmp(&b.api));
+                tx.prepare_cached("DELETE FROM applications WHERE id = ?1")
+                    .db()?
+                    .execute([&key])
+                    .db()?;
+                let events = deletion_events(&mappings, &subscriptions, id);
+                Ok((Some((application, mappings, subscriptions)), events))
+            })
+            .await?;
+        Ok(deleted.map(
+            |(application, mappings, subscriptions)| DeletedApplication {
                 application,
                 mappings,
                 subscriptions,
-            }))
-        })
-        .await
+                revision,
+            },
+        ))
     }
 
-    async fn put_api(&self, api: &Api) -> Result<()> {
+    async fn put_api(&self, api: &Api) -> Result<Revision> {
         let api = api.clone();
-        self.write(move |conn| {
+        self.write_changes(move |conn| {
             // An upsert, not INSERT OR REPLACE: a replace deletes the row first, which foreign
             // keys would see.
             let sql = sql!(
@@ -148,9 +205,10 @@ impl Store for SqliteStore {
                     api.audience,
                 ])
                 .db()?;
-            Ok(())
+            Ok(((), vec![Event::ApiChanged { api }]))
         })
         .await
+        .map(|((), revision)| revision)
     }
 
     async fn api(&self, id: &ApiId) -> Result<Option<Api>> {
@@ -170,12 +228,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn put_subscription(&self, subscription: &Subscription) -> Result<Subscription> {
+    async fn put_subscription(
+        &self,
+        subscription: &Subscription,
+    ) -> Result<Committed<Subscription>> {
         let s = subscription.clone();
-        self.write(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .db()?;
+        self.write_changes(move |tx| {
             let app = id_text(&s.application.0);
             let exists = |sql: &str, key: &str| -> Result<bool> {
                 tx.prepare_cached(sql)
@@ -200,7 +258,7 @@ impl Store for SqliteStore {
                 SUBSCRIPTION_COLUMNS
             );
             let stored = optional(
-                &tx,
+                tx,
                 sql,
                 params![
                     app,
@@ -216,10 +274,13 @@ impl Store for SqliteStore {
                 retryable: false,
                 source: None,
             })?;
-            tx.commit().db()?;
-            Ok(stored)
+            let event = Event::SubscriptionChanged {
+                subscription: stored.clone(),
+            };
+            Ok((stored, vec![event]))
         })
         .await
+        .map(|(stored, revision)| Committed::new(stored, revision))
     }
 
     async fn subscription(
@@ -248,21 +309,30 @@ impl Store for SqliteStore {
         &self,
         application: ApplicationId,
         api: &ApiId,
-    ) -> Result<Option<Subscription>> {
+    ) -> Result<Option<Committed<Subscription>>> {
         let api = api.to_string();
-        self.write(move |conn| {
+        self.write_changes(move |conn| {
             let sql = sql!(
                 "DELETE FROM subscriptions WHERE application = ?1 AND api = ?2 RETURNING ",
                 SUBSCRIPTION_COLUMNS
             );
-            optional(
+            let removed = optional(
                 conn,
                 sql,
                 [id_text(&application.0), api],
                 rows::subscription,
-            )
+            )?;
+            let events = removed
+                .iter()
+                .map(|s| Event::SubscriptionRemoved {
+                    application: s.application,
+                    api: s.api.clone(),
+                })
+                .collect();
+            Ok((removed, events))
         })
         .await
+        .map(|(removed, revision)| removed.map(|s| Committed::new(s, revision)))
     }
 
     async fn subscriptions_of(&self, application: ApplicationId) -> Result<Vec<Subscription>> {
@@ -289,9 +359,9 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn insert_mapping(&self, mapping: &KeyMapping) -> Result<()> {
+    async fn insert_mapping(&self, mapping: &KeyMapping) -> Result<Revision> {
         let m = mapping.clone();
-        self.write(move |conn| {
+        self.write_changes(move |conn| {
             let sql = sql!(
                 "INSERT INTO key_mappings (",
                 MAPPING_COLUMNS,
@@ -313,7 +383,7 @@ impl Store for SqliteStore {
                 json("key_mappings.created_by", &m.created_by)?,
             ]);
             let e = match result {
-                Ok(_) => return Ok(()),
+                Ok(_) => return Ok(((), vec![Event::MappingCreated { mapping: m }])),
                 Err(e) => e,
             };
             match rows::violation(&e) {
@@ -329,6 +399,7 @@ impl Store for SqliteStore {
             }
         })
         .await
+        .map(|((), revision)| revision)
     }
 
     async fn mapping(&self, id: MappingId) -> Result<Option<KeyMapping>> {
@@ -384,15 +455,21 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn delete_mapping(&self, id: MappingId) -> Result<Option<KeyMapping>> {
-        self.write(move |conn| {
+    async fn delete_mapping(&self, id: MappingId) -> Result<Option<Committed<KeyMapping>>> {
+        self.write_changes(move |conn| {
             let sql = sql!(
                 "DELETE FROM key_mappings WHERE id = ?1 RETURNING ",
                 MAPPING_COLUMNS
             );
-            optional(conn, sql, [id_text(&id.0)], rows::mapping)
+            let removed = optional(conn, sql, [id_text(&id.0)], rows::mapping)?;
+            let events = removed
+                .iter()
+                .map(|m| Event::MappingRemoved { mapping: m.clone() })
+                .collect();
+            Ok((removed, events))
         })
         .await
+        .map(|(removed, revision)| removed.map(|m| Committed::new(m, revision)))
     }
 
     async fn set_mapping_state(
@@ -400,19 +477,52 @@ impl Store for SqliteStore {
         id: MappingId,
         state: MappingState,
         at: DateTime<Utc>,
-    ) -> Result<Option<KeyMapping>> {
-        self.write(move |conn| {
+    ) -> Result<Option<Committed<StateChange>>> {
+        self.write_changes(move |conn| {
+            let sql = sql!(
+                "SELECT ",
+                MAPPING_COLUMNS,
+                " FROM key_mappings WHERE id = ?1"
+            );
+            let Some(before) = optional(conn, sql, [id_text(&id.0)], rows::mapping)? else {
+                return Ok((None, Vec::new()));
+            };
             let sql = sql!(
                 "UPDATE key_mappings SET state = ?2, updated_at = ?3 WHERE id = ?1 RETURNING ",
                 MAPPING_COLUMNS
             );
-            optional(
+            let mapping = optional(
                 conn,
                 sql,
                 params![id_text(&id.0), state.as_str(), ms(at)],
                 rows::mapping,
-            )
+            )?
+            .ok_or_else(|| Error::Storage {
+                detail: "sqlite: the mapping vanished inside its transaction".to_owned(),
+                retryable: false,
+                source: None,
+            })?;
+            let previous = before.state;
+            let events = if previous == state {
+                Vec::new()
+            } else {
+                vec![Event::MappingStateChanged {
+                    mapping: mapping.clone(),
+                    previous,
+                }]
+            };
+            Ok((Some(StateChange { mapping, previous }), events))
         })
         .await
+        .map(|(change, revision)| change.map(|c| Committed::new(c, revision)))
     }
+}
+
+fn current_revision(conn: &rusqlite::Connection) -> Result<Revision> {
+    let value: i64 = conn
+        .prepare_cached("SELECT value FROM change_revision WHERE id = 0")
+        .db()?
+        .query_row([], |row| row.get(0))
+        .db()?;
+    Ok(Revision::new(u64::try_from(value).unwrap_or_default()))
 }

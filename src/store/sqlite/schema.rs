@@ -23,11 +23,18 @@ pub(super) struct Migration {
 }
 
 /// Every step, in order; `version` is the position plus one. Never edit a released step: add one.
-pub(super) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../migrations/0001_initial.sql"),
-}];
+pub(super) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../migrations/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "change revision",
+        sql: include_str!("../migrations/0002_revision.sql"),
+    },
+];
 
 /// The newest schema version this library knows.
 pub(super) fn latest_version() -> u32 {
