@@ -60,7 +60,8 @@ fn attribute_i64(attributes: &BTreeMap<String, Value>, name: &str) -> Option<i64
 }
 
 impl ClientRepresentation {
-    /// What the representation says about usability (behaviour.md P4.2) and for display.
+    /// What the representation says about usability (step 2 of
+    /// [P4](keyprov::guide::provisioning#p4-validation-against-the-key-manager)) and for display.
     pub(crate) fn to_client_info(&self, key: &ConsumerKey) -> ClientInfo {
         let mut info = ClientInfo::new(key.clone());
         info.client_name = self.name.clone().filter(|n| !n.is_empty());
@@ -267,7 +268,7 @@ mod tests {
         assert!(text.contains("\"secret\""), "the fixture carries a secret");
         let rep: ClientRepresentation = serde_json::from_str(text).unwrap();
         let info = rep.to_client_info(&key("billing-service"));
-        assert_eq!(info.usability(keyprov::model::now()), Ok(()));
+        assert_eq!(info.usability(chrono::Utc::now()), Ok(()));
         assert_eq!(info.client_name.as_deref(), Some("Billing service"));
         assert_eq!(info.client_credentials_allowed, Some(true));
         assert_eq!(
@@ -288,7 +289,7 @@ mod tests {
         let rep: ClientRepresentation = serde_json::from_str(text).unwrap();
         let info = rep.to_client_info(&key("spa"));
         assert_eq!(
-            info.usability(keyprov::model::now()),
+            info.usability(chrono::Utc::now()),
             Err(keyprov::error::UnusableReason::Public)
         );
         assert!(
@@ -309,7 +310,7 @@ mod tests {
         let reg: ClientRegistration = serde_json::from_str(text).unwrap();
         let info = registration_to_client_info(&reg, &key("billing-service"));
         assert_eq!(info.confidential, Some(true));
-        assert_eq!(info.usability(keyprov::model::now()), Ok(()));
+        assert_eq!(info.usability(chrono::Utc::now()), Ok(()));
         assert_eq!(info.enabled, None, "the registration API does not say");
         assert!(!format!("{reg:?}{info:?}").contains("s3cret"));
     }

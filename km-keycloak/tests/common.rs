@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use keyprov::store::{MemoryStore, Store};
 use keyprov::{
-    Actor, Application, ConsumerSecret, KeyManagerConfig, KeyManagerId, KeyManagers, KeyType,
-    NewApplication, OrganizationId, ProvisionRequest, Provisioned, Provisioner, UserId,
+    Actor, Application, ConsumerKey, ConsumerSecret, KeyManagerConfig, KeyManagerId, KeyManagers,
+    KeyType, NewApplication, OrganizationId, ProvisionRequest, Provisioned, Provisioner, UserId,
 };
 use km_keycloak::emulator::{Credentials, KeycloakEmulator};
 use km_keycloak::{KeycloakConfig, KeycloakKeyManager};
@@ -78,13 +78,14 @@ pub async fn world_with(
         .unwrap();
     let owner = UserId::new("alice").unwrap();
     let app = provisioner
-        .create_application(NewApplication {
-            name: "Billing".into(),
-            owner: owner.clone(),
-            organization: OrganizationId::new("carbon.super").unwrap(),
-        })
+        .create_application(NewApplication::new(
+            "Billing",
+            owner.clone(),
+            OrganizationId::new("carbon.super").unwrap(),
+        ))
         .await
-        .unwrap();
+        .unwrap()
+        .into_inner();
     World {
         kc,
         km,
@@ -97,13 +98,11 @@ pub async fn world_with(
 
 impl World {
     pub async fn provision(&self, key: &str, secret: Option<&str>) -> keyprov::Result<Provisioned> {
-        let request = ProvisionRequest {
-            application: self.app.id,
-            key_manager: KM.into(),
-            key_type: KeyType::Production,
-            consumer_key: key.into(),
-            consumer_secret: secret.map(ConsumerSecret::new),
-        };
+        let mut request =
+            ProvisionRequest::new(self.app.id, KM, KeyType::Production, ConsumerKey::new(key)?);
+        if let Some(secret) = secret {
+            request = request.secret(ConsumerSecret::new(secret));
+        }
         self.provisioner.provision(&self.alice, request).await
     }
 

@@ -1,5 +1,5 @@
 //! The emulator's wire behaviour, checked with a plain HTTP client (what the adapter relies
-//! on must be what the spec page says Keycloak does).
+//! on must be what the [key manager guide](keyprov::guide::key_managers) says Keycloak does).
 
 use keyprov::error::UnusableReason;
 use keyprov::{ConsumerKey, ConsumerSecret, Error, KeyManager};

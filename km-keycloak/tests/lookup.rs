@@ -29,7 +29,7 @@ async fn both_apis_describe_a_usable_client() {
             "admin secret redacted"
         );
         let info = km.client(&key("billing")).await.unwrap();
-        assert_eq!(info.usability(keyprov::model::now()), Ok(()), "{lookup:?}");
+        assert_eq!(info.usability(chrono::Utc::now()), Ok(()), "{lookup:?}");
         assert_eq!(info.client_name.as_deref(), Some("Billing"), "{lookup:?}");
         assert_eq!(info.confidential, Some(true), "{lookup:?}");
         assert!(
@@ -64,7 +64,7 @@ async fn registration_api_knows_public_clients_and_missing_service_accounts() {
     let km =
         KeycloakKeyManager::new(adapter(&kc, &admin).client_lookup(ClientLookup::RegistrationApi))
             .unwrap();
-    let now = keyprov::model::now();
+    let now = chrono::Utc::now();
     let spa = km.client(&key("spa")).await.unwrap();
     assert_eq!(spa.usability(now), Err(UnusableReason::Public));
     let web = km.client(&key("web")).await.unwrap();

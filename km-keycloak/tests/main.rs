@@ -5,5 +5,7 @@ mod common;
 mod admin_token;
 mod emulator;
 mod faults;
+mod gateway;
 mod lookup;
 mod provisioning;
+mod readme;

@@ -1,4 +1,5 @@
-//! behaviour.md P4 through `keyprov::Provisioner` with the Keycloak adapter.
+//! Validation at the key manager ([P4](keyprov::guide::provisioning)) through
+//! `keyprov::Provisioner` with the Keycloak adapter.
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use keyprov::error::UnusableReason;

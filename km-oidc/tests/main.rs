@@ -3,6 +3,7 @@
 mod common;
 mod emulator;
 mod faults;
+mod readme;
 mod suite;
 
 mod against_emulator {

@@ -1,7 +1,12 @@
 //! The adapter suite, run unchanged against the emulator and against a real `oidc-provider`.
 
+use std::sync::Arc;
+
 use jsonwebtoken::{DecodingKey, Validation, decode, decode_header};
-use keyprov::{ConsumerKey, ConsumerSecret, Error, KeyManager, SecretProof};
+use keyprov::gateway::Gateway;
+use keyprov::{
+    ConsumerKey, ConsumerSecret, Error, KeyManager, KeyManagerConfig, KeyManagers, SecretProof,
+};
 use km_oidc::client::{Http, find_signing_key, signing_keys};
 use km_oidc::{HttpSettings, RegistrationAccess, TokenAuthMethod};
 use secrecy::SecretString;
@@ -46,6 +51,42 @@ pub async fn discovery_refuses_another_issuer(server: &Server) {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// The issuer a gateway matches tokens by: the configured one, else the one discovery read.
+/// [`KeyManagers::register`] fills a configuration's missing issuer from it, and the gateway
+/// refuses an enabled key manager without one.
+pub async fn issuer_for_the_gateway(server: &Server) {
+    let km = server.km(server.config());
+    assert_eq!(KeyManager::issuer(&km), Some(server.issuer.clone()));
+
+    let mut config = server.config();
+    config.issuer = None;
+    config.discovery_url = Some(format!(
+        "{}/.well-known/openid-configuration",
+        server.issuer
+    ));
+    let km = Arc::new(server.km(config));
+    assert_eq!(KeyManager::issuer(km.as_ref()), None, "not discovered yet");
+    let unknown = KeyManagers::new()
+        .with(KeyManagerConfig::new("idp").unwrap(), km.clone())
+        .unwrap();
+    let err = Gateway::builder()
+        .key_managers(unknown)
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, Error::Config { .. }), "{err:?}");
+
+    km.endpoints().await.unwrap();
+    assert_eq!(KeyManager::issuer(km.as_ref()), Some(server.issuer.clone()));
+    let known = KeyManagers::new()
+        .with(KeyManagerConfig::new("idp").unwrap(), km)
+        .unwrap();
+    assert_eq!(
+        known.iter().next().unwrap().config.issuer.as_deref(),
+        Some(server.issuer.as_str())
+    );
+    Gateway::builder().key_managers(known).build().unwrap();
 }
 
 pub async fn jwks(server: &Server) {
@@ -132,7 +173,7 @@ pub async fn rfc7592_read(server: &Server) {
             .map(String::as_str),
         Some("client_secret_post")
     );
-    assert_eq!(info.usability(keyprov::model::now()), Ok(()));
+    assert_eq!(info.usability(chrono::Utc::now()), Ok(()));
 }
 
 pub async fn client_deleted_after_mapping(server: &Server) {
@@ -142,7 +183,8 @@ pub async fn client_deleted_after_mapping(server: &Server) {
         .config()
         .registration(reg.client_id.clone(), access.clone()));
     let secret = ConsumerSecret::new(secret_of(&reg));
-    // What mapping does (P4): read the client, prove the secret.
+    // What mapping does (validation, P4 in docs/provisioning.md): read the client, prove the
+    // secret.
     km.client(&key(&reg.client_id)).await.unwrap();
     km.prove_secret(&key(&reg.client_id), &secret)
         .await
@@ -239,10 +281,10 @@ fn km_payload_with_other_client(payload: &str) -> String {
 macro_rules! adapter_suite {
     ($start:expr) => {
         $crate::adapter_suite!(@tests $start;
-            discovery, discovery_refuses_another_issuer, jwks, token_with_the_right_secret,
-            refusal_with_a_wrong_secret, refusal_for_an_unknown_client, rfc7592_read,
-            client_deleted_after_mapping, introspection_of_an_opaque_token,
-            jwt_verifies_against_the_jwks);
+            discovery, discovery_refuses_another_issuer, issuer_for_the_gateway, jwks,
+            token_with_the_right_secret, refusal_with_a_wrong_secret,
+            refusal_for_an_unknown_client, rfc7592_read, client_deleted_after_mapping,
+            introspection_of_an_opaque_token, jwt_verifies_against_the_jwks);
     };
     (@tests $start:expr; $($name:ident),*) => {
         $(

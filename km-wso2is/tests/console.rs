@@ -1,13 +1,14 @@
-//! The seed's Step 2 against the emulated console, and the DCR API's write side.
+//! Creating a client in the emulated console, as an administrator would, then provisioning it;
+//! and the DCR API's write side.
 
-use keyprov::{KeyType, ProvisionRequest};
+use keyprov::{ConsumerKey, ConsumerSecret, KeyType, ProvisionRequest};
 use km_wso2is::emulator::{ConsoleError, IsTokenType, IsVersion, Protocol};
 use serde_json::{Value, json};
 
 use crate::common::*;
 
 #[tokio::test]
-async fn step_2_create_a_traditional_application_then_provision_it() {
+async fn create_a_traditional_application_then_provision_it() {
     let is = is(IsVersion::V7).await;
     let console = is.console();
     // 1-2. Create a traditional application.
@@ -36,9 +37,9 @@ async fn step_2_create_a_traditional_application_then_provision_it() {
                 world.app.id,
                 KM,
                 KeyType::Production,
-                &copied.client_id,
-                copied.client_secret.as_str(),
-            ),
+                ConsumerKey::new(copied.client_id.as_str()).unwrap(),
+            )
+            .secret(ConsumerSecret::new(copied.client_secret.as_str())),
         )
         .await
         .unwrap();

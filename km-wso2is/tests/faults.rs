@@ -14,12 +14,16 @@ fn dcr(client_id: &str) -> String {
 }
 
 async fn attempt(world: &World, client_id: &str, secret: &str) -> Error {
+    let request = ProvisionRequest::new(
+        world.app.id,
+        KM,
+        KeyType::Sandbox,
+        ConsumerKey::new(client_id).unwrap(),
+    )
+    .secret(secret.into());
     world
         .provisioner
-        .provision(
-            &world.alice,
-            ProvisionRequest::new(world.app.id, KM, KeyType::Sandbox, client_id, secret),
-        )
+        .provision(&world.alice, request)
         .await
         .unwrap_err()
 }
@@ -80,9 +84,9 @@ async fn server_errors_are_retried_then_unavailable() {
                 world.app.id,
                 KM,
                 KeyType::Production,
-                &app.client_id,
-                app.client_secret.as_str(),
-            ),
+                ConsumerKey::new(app.client_id.as_str()).unwrap(),
+            )
+            .secret(ConsumerSecret::new(app.client_secret.as_str())),
         )
         .await
         .unwrap();

@@ -4,6 +4,8 @@ mod common;
 mod console;
 mod faults;
 mod fixtures;
+mod gateway;
 mod provisioning;
+mod readme;
 mod tokens;
 mod versions;

@@ -1,4 +1,5 @@
-//! P4 through `keyprov::Provisioner` with the IS adapter: every outcome, and nothing stored
+//! Validation at the key manager ([P4](keyprov::guide::provisioning)) through
+//! `keyprov::Provisioner` with the IS adapter: every outcome, and nothing stored
 //! on failure.
 
 use std::sync::Arc;
@@ -15,13 +16,14 @@ async fn provision(
     client_id: &str,
     secret: &str,
 ) -> keyprov::Result<keyprov::Provisioned> {
-    world
-        .provisioner
-        .provision(
-            &world.alice,
-            ProvisionRequest::new(world.app.id, KM, KeyType::Production, client_id, secret),
-        )
-        .await
+    let request = ProvisionRequest::new(
+        world.app.id,
+        KM,
+        KeyType::Production,
+        ConsumerKey::new(client_id)?,
+    )
+    .secret(secret.into());
+    world.provisioner.provision(&world.alice, request).await
 }
 
 async fn world_for(is: &Wso2IsEmulator, config: Wso2IsConfig) -> World {

@@ -76,7 +76,7 @@ async fn adapter_reads_every_version() {
                 .unwrap()
                 .contains(&"client_credentials".to_owned())
         );
-        assert_eq!(info.usability(keyprov::model::now()), Ok(()));
+        assert_eq!(info.usability(chrono::Utc::now()), Ok(()));
         if version == IsVersion::V7 {
             assert_eq!(info.token_type.as_deref(), Some("JWT"));
             assert_eq!(info.access_token_lifetime_s, Some(3600));

@@ -86,7 +86,8 @@ impl std::fmt::Debug for ClientRegistration {
 }
 
 impl ClientRegistration {
-    /// What the metadata says about the client's usability (behaviour.md P4.2).
+    /// What the metadata says about the client's usability (step 2 of
+    /// [P4](keyprov::guide::provisioning#p4-validation-against-the-key-manager)).
     pub fn to_client_info(&self, key: &ConsumerKey) -> ClientInfo {
         let mut info = ClientInfo::new(key.clone());
         info.client_name = self.client_name.clone();

@@ -1,6 +1,6 @@
-//! What an administrator does in the IS console (the seed's Step 2): create a "traditional
-//! application", choose its grant types and token type in the protocol tab, copy the client
-//! id and secret; and disable, regenerate or delete it.
+//! What an administrator does in the IS console to create a client outside the portal: create
+//! a "traditional application", choose its grant types and token type in the protocol tab,
+//! copy the client id and secret; and disable, regenerate or delete it.
 
 use std::fmt;
 
@@ -207,7 +207,7 @@ impl<'a> Console<'a> {
         })
     }
 
-    /// The seed's Step 2 in one call: a traditional application with `client_credentials`
+    /// The console steps in one call: a traditional application with `client_credentials`
     /// added to its grant types and token type JWT; returns its id and secret.
     ///
     /// # Errors

@@ -35,7 +35,7 @@
 //! use km_wso2is::emulator::{IsVersion, Wso2IsEmulator};
 //!
 //! let is = Wso2IsEmulator::start(IsVersion::V7).await?;
-//! let app = is.console().create_jwt_client("Billing")?; // the seed's Step 2
+//! let app = is.console().create_jwt_client("Billing")?; // as an administrator would
 //! let km = is.key_manager("IS")?;
 //! let info = km.client(&ConsumerKey::new(app.client_id.as_str())?).await?;
 //! assert_eq!(info.token_type.as_deref(), Some("JWT"));

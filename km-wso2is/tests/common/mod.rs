@@ -70,13 +70,14 @@ impl World {
             .unwrap();
         let owner = UserId::new("alice").unwrap();
         let app = provisioner
-            .create_application(NewApplication {
-                name: "shop".into(),
-                owner: owner.clone(),
-                organization: OrganizationId::new("org").unwrap(),
-            })
+            .create_application(NewApplication::new(
+                "shop",
+                owner.clone(),
+                OrganizationId::new("org").unwrap(),
+            ))
             .await
-            .unwrap();
+            .unwrap()
+            .into_inner();
         World {
             provisioner,
             alice: Actor::User(owner),
