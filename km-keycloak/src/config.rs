@@ -400,7 +400,8 @@ mod tests {
         let entry = &file.key_managers[0];
         assert_eq!(entry.kind.as_deref(), Some("keycloak"));
         let config =
-            KeycloakConfig::from_connection(entry.config.id.clone(), &entry.connection).unwrap();
+            KeycloakConfig::from_connection(entry.config.id.clone(), &entry.connection.to_table())
+                .unwrap();
         assert_eq!(
             entry.config.issuer.as_deref(),
             Some(config.issuer().as_str())

@@ -20,10 +20,14 @@
 //! base_url = "https://is.example.com:9444"
 //! ```
 
+mod table;
+
+use std::collections::HashSet;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+pub use self::table::{ConfigTable, Section};
 use crate::error::{Error, Result};
 use crate::model::{KeyManagerId, KeyManagerName, OrganizationId, TokenType};
 
@@ -56,17 +60,14 @@ impl Default for GlobalSettings {
 }
 
 impl GlobalSettings {
-    /// Reads the two keys from a WSO2 API Manager `deployment.toml`; other sections are
-    /// ignored.
+    /// Reads the two keys from a WSO2 API Manager `deployment.toml`; its other keys and
+    /// sections are WSO2's and are ignored.
     ///
     /// # Errors
-    /// [`Error::Config`] naming the file when it cannot be read, or the key and the problem
-    /// when a value has the wrong type.
+    /// [`Error::Config`] naming the file when it cannot be read, or the key, its line and the
+    /// problem when a value has the wrong type.
     pub fn from_wso2_deployment_toml(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::config(path.display().to_string(), format!("cannot read: {e}")))?;
-        Self::from_wso2_deployment_str(&text)
+        Self::from_wso2_deployment_str(&read_file(path.as_ref())?)
     }
 
     /// As [`GlobalSettings::from_wso2_deployment_toml`], from the file's text.
@@ -74,34 +75,40 @@ impl GlobalSettings {
     /// # Errors
     /// As [`GlobalSettings::from_wso2_deployment_toml`].
     pub fn from_wso2_deployment_str(text: &str) -> Result<Self> {
-        let table: toml::Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| Error::config("deployment.toml", toml_problem(&e)))?;
-        Self::from_apim_table(&table)
+        table::parse_document("deployment.toml", text)?.read_lenient(Self::read)
     }
 
-    fn from_apim_table(table: &toml::Table) -> Result<Self> {
+    /// `[apim.devportal]` and `[apim.key_manager]`, the same in both files.
+    fn read(s: &mut Section<'_>) -> Result<Self> {
         let mut settings = Self::default();
-        let apim = table.get("apim");
-        let lookup =
-            |section: &str, key: &str| apim.and_then(|a| a.get(section)).and_then(|s| s.get(key));
-        if let Some(value) = lookup("devportal", "enable_key_provisioning") {
-            settings.enable_key_provisioning =
-                lenient_bool("apim.devportal.enable_key_provisioning", value, false)?;
-        }
-        if let Some(value) = lookup("key_manager", "enable_provisioned_app_validation") {
-            settings.enable_provisioned_app_validation = lenient_bool(
-                "apim.key_manager.enable_provisioned_app_validation",
-                value,
-                true,
-            )?;
-        }
+        s.table("apim", |apim| {
+            apim.table("devportal", |d| {
+                if let Some(value) = d.get("enable_key_provisioning")? {
+                    settings.enable_key_provisioning =
+                        lenient_bool(d.key("enable_key_provisioning"), &value, false)?;
+                }
+                Ok(())
+            })?;
+            apim.table("key_manager", |k| {
+                if let Some(value) = k.get("enable_provisioned_app_validation")? {
+                    settings.enable_provisioned_app_validation =
+                        lenient_bool(k.key("enable_provisioned_app_validation"), &value, true)?;
+                }
+                Ok(())
+            })?;
+            Ok(())
+        })?;
         Ok(settings)
     }
 }
 
+fn read_file(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path)
+        .map_err(|e| Error::config(path.display().to_string(), format!("cannot read: {e}")))
+}
+
 /// WSO2 reads these flags as strings: `true`/`false` in any case, and empty means the default.
-fn lenient_bool(key: &str, value: &toml::Value, empty: bool) -> Result<bool> {
+fn lenient_bool(key: String, value: &toml::Value, empty: bool) -> Result<bool> {
     match value {
         toml::Value::Boolean(b) => Ok(*b),
         toml::Value::String(s) if s.trim().is_empty() => Ok(empty),
@@ -112,10 +119,6 @@ fn lenient_bool(key: &str, value: &toml::Value, empty: bool) -> Result<bool> {
             format!("expected true or false, found {} {other}", other.type_str()),
         )),
     }
-}
-
-fn toml_problem(e: &toml::de::Error) -> String {
-    e.to_string().replace('\n', " ").trim().to_owned()
 }
 
 /// Where the gateway gets a key manager's signing keys.
@@ -236,17 +239,17 @@ impl KeyManagerConfig {
     /// Checks values that serde cannot: non-empty claim names and issuer.
     ///
     /// # Errors
-    /// [`Error::Config`] naming the key.
+    /// [`Error::Config`] naming the key (`key_managers.{id}.{key}`).
     pub fn validate(&self) -> Result<()> {
-        let key = |field: &str| format!("key_managers.{}.{field}", self.id);
-        if self.issuer.as_deref().is_some_and(|i| i.trim().is_empty()) {
+        self.check(|field| format!("key_managers.{}.{field}", self.id))
+    }
+
+    fn check(&self, key: impl Fn(&str) -> String) -> Result<()> {
+        let blank = |value: &Option<String>| value.as_deref().is_some_and(|v| v.trim().is_empty());
+        if blank(&self.issuer) {
             return Err(Error::config(key("issuer"), "must not be empty when set"));
         }
-        if self
-            .consumer_key_claim
-            .as_deref()
-            .is_some_and(|c| c.trim().is_empty())
-        {
+        if blank(&self.consumer_key_claim) {
             return Err(Error::config(
                 key("consumer_key_claim"),
                 "must not be empty when set",
@@ -257,18 +260,82 @@ impl KeyManagerConfig {
         }
         Ok(())
     }
+
+    /// A `[[key_managers]]` entry's own keys; the id defaults to the name.
+    fn read(s: &mut Section<'_>) -> Result<Self> {
+        let name: KeyManagerName = s.require("name")?;
+        let defaults =
+            Self::new(name.as_str()).map_err(|e| Error::config(s.key("name"), e.to_string()))?;
+        let config = Self {
+            id: s.get_or("id", defaults.id)?,
+            name,
+            organization: s.get("organization")?,
+            enabled: s.get_or("enabled", defaults.enabled)?,
+            token_type: s.get_or("token_type", defaults.token_type)?,
+            enable_map_oauth_consumer_apps: s.get_or(
+                "enable_map_oauth_consumer_apps",
+                defaults.enable_map_oauth_consumer_apps,
+            )?,
+            provisioned_app_validation: s.get_or(
+                "provisioned_app_validation",
+                defaults.provisioned_app_validation,
+            )?,
+            enable_token_generation: s
+                .get_or("enable_token_generation", defaults.enable_token_generation)?,
+            allow_mapping_without_secret: s.get_or(
+                "allow_mapping_without_secret",
+                defaults.allow_mapping_without_secret,
+            )?,
+            issuer: s.get("issuer")?,
+            jwks: s.table("jwks", JwksSource::read)?.unwrap_or_default(),
+            consumer_key_claim: s.get("consumer_key_claim")?,
+            scopes_claim: s.get_or("scopes_claim", defaults.scopes_claim)?,
+            audience: s.get("audience")?,
+        };
+        config.check(|field| s.key(field))?;
+        Ok(config)
+    }
+}
+
+impl JwksSource {
+    fn read(s: &mut Section<'_>) -> Result<Self> {
+        if s.choice("kind", &["key_manager", "pem"])? == "key_manager" {
+            return Ok(JwksSource::KeyManager);
+        }
+        let keys = s.tables("keys", |k| {
+            Ok(PemKey {
+                kid: k.get("kid")?,
+                pem: k.require("pem")?,
+            })
+        })?;
+        if keys.is_empty() {
+            return Err(Error::config(s.key("keys"), "at least one key is needed"));
+        }
+        Ok(JwksSource::Pem { keys })
+    }
 }
 
 /// A key manager entry of the native file: the core settings, which adapter, and the
-/// adapter's own connection settings (left for the adapter to parse).
+/// adapter's own connection settings (left for the adapter to read).
 #[derive(Clone, Debug, PartialEq)]
 pub struct KeyManagerEntry {
     /// The core settings.
     pub config: KeyManagerConfig,
     /// Which adapter (`oidc`, `wso2is`, `keycloak`, ...), when given.
     pub kind: Option<String>,
-    /// The `[key_managers.connection]` table.
-    pub connection: toml::Table,
+    /// The `[key_managers.connection]` table, with its lines, for the adapter to read
+    /// strictly ([`ConfigTable::read`]); empty when the entry has none.
+    pub connection: ConfigTable,
+}
+
+impl KeyManagerEntry {
+    fn read(s: &mut Section<'_>) -> Result<Self> {
+        Ok(Self {
+            config: KeyManagerConfig::read(s)?,
+            kind: s.get("type")?,
+            connection: s.unread_table("connection")?,
+        })
+    }
 }
 
 /// The native configuration file.
@@ -284,101 +351,39 @@ impl Config {
     /// Reads the native TOML file.
     ///
     /// # Errors
-    /// [`Error::Config`] naming the file, or the key and the problem.
+    /// [`Error::Config`] naming the file, or as [`Config::from_toml_str`].
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::config(path.display().to_string(), format!("cannot read: {e}")))?;
-        Self::from_toml_str(&text)
+        Self::from_toml_str(&read_file(path.as_ref())?)
     }
 
-    /// Parses the native TOML text.
+    /// Parses the native TOML text. Every key must be one the file may have: a misspelt key is
+    /// refused, not ignored (the adapters read their `connection` tables the same way).
     ///
     /// # Errors
-    /// [`Error::Config`] naming the key and the problem.
+    /// [`Error::Config`] naming the key as the file spells it, with its line, and the problem:
+    /// not TOML, an unknown key (with the nearest known one), a wrong type or shape, a missing
+    /// name, a duplicate id.
     pub fn from_toml_str(text: &str) -> Result<Self> {
-        let table: toml::Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| Error::config("config", toml_problem(&e)))?;
-        let global = GlobalSettings::from_apim_table(&table)?;
-        let mut key_managers = Vec::new();
-        if let Some(list) = table.get("key_managers") {
-            let list = list.as_array().ok_or_else(|| {
-                Error::config(
-                    "key_managers",
-                    "expected an array of tables ([[key_managers]])",
-                )
+        table::parse_document("config", text)?.read(|s| {
+            let global = GlobalSettings::read(s)?;
+            let mut seen = HashSet::new();
+            let key_managers = s.tables("key_managers", |s| {
+                let entry = KeyManagerEntry::read(s)?;
+                if !seen.insert(entry.config.id.clone()) {
+                    let key = if s.has("id") { "id" } else { "name" };
+                    return Err(Error::config(
+                        s.key(key),
+                        format!("duplicate key manager id {}", entry.config.id),
+                    ));
+                }
+                Ok(entry)
             })?;
-            for (index, item) in list.iter().enumerate() {
-                key_managers.push(parse_entry(index, item)?);
-            }
-        }
-        let config = Self {
-            global,
-            key_managers,
-        };
-        let mut seen = std::collections::HashSet::new();
-        for entry in &config.key_managers {
-            entry.config.validate()?;
-            if !seen.insert(entry.config.id.clone()) {
-                return Err(Error::config(
-                    format!("key_managers.{}", entry.config.id),
-                    "duplicate key manager id",
-                ));
-            }
-        }
-        Ok(config)
+            Ok(Self {
+                global,
+                key_managers,
+            })
+        })
     }
-}
-
-fn parse_entry(index: usize, item: &toml::Value) -> Result<KeyManagerEntry> {
-    let at = |field: &str| format!("key_managers[{index}].{field}");
-    let mut table = item
-        .as_table()
-        .cloned()
-        .ok_or_else(|| Error::config(format!("key_managers[{index}]"), "expected a table"))?;
-    let kind = match table.remove("type") {
-        Some(toml::Value::String(kind)) => Some(kind),
-        Some(other) => {
-            return Err(Error::config(
-                at("type"),
-                format!("expected a string, found {}", other.type_str()),
-            ));
-        }
-        None => None,
-    };
-    let connection = match table.remove("connection") {
-        Some(toml::Value::Table(t)) => t,
-        Some(other) => {
-            return Err(Error::config(
-                at("connection"),
-                format!("expected a table, found {}", other.type_str()),
-            ));
-        }
-        None => toml::Table::new(),
-    };
-    if !table.contains_key("id")
-        && let Some(name) = table.get("name").cloned()
-    {
-        table.insert("id".to_owned(), name);
-    }
-    let config: KeyManagerConfig = serde_path_to_error::deserialize(toml::Value::Table(table))
-        .map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner().to_string();
-            let problem = inner.lines().next().unwrap_or_default().trim().to_owned();
-            Error::config(
-                at(if path == "." { "" } else { &path })
-                    .trim_end_matches('.')
-                    .to_owned(),
-                problem,
-            )
-        })?;
-    Ok(KeyManagerEntry {
-        config,
-        kind,
-        connection,
-    })
 }
 
 #[cfg(test)]
@@ -466,7 +471,15 @@ mod tests {
         assert_eq!(is.kind.as_deref(), Some("wso2is"));
         assert!(is.config.enable_map_oauth_consumer_apps);
         assert!(is.config.enabled && is.config.provisioned_app_validation);
-        assert_eq!(is.connection["base_url"].as_str(), Some("https://is:9444"));
+        assert_eq!(
+            is.connection.to_table()["base_url"].as_str(),
+            Some("https://is:9444")
+        );
+        assert_eq!(
+            is.connection.key("base_url"),
+            "key_managers[0].connection.base_url (line 11)",
+            "the adapter gets the table with its path and lines"
+        );
         let kc = &config.key_managers[1];
         assert_eq!(kc.config.id.as_str(), "kc-1");
         assert_eq!(kc.config.token_type, TokenType::Both);
@@ -490,7 +503,11 @@ mod tests {
         );
 
         let err = Config::from_toml_str("[[key_managers]]\nenabled = true").unwrap_err();
-        assert!(err.to_string().contains("missing field"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("key_managers[0].name: missing (the table starts at line 1)"),
+            "{err}"
+        );
 
         let err = Config::from_toml_str(
             "[[key_managers]]\nname = \"IS\"\n[[key_managers]]\nname = \"IS\"",
@@ -501,8 +518,183 @@ mod tests {
         let err = Config::from_toml_str("[[key_managers]]\nname = \"IS\"\nscopes_claim = \" \"")
             .unwrap_err();
         assert!(
-            err.to_string().contains("key_managers.IS.scopes_claim"),
+            err.to_string()
+                .contains("key_managers[0].scopes_claim (line 3): must not be empty"),
             "{err}"
+        );
+    }
+
+    fn problem(text: &str) -> String {
+        match Config::from_toml_str(text).unwrap_err() {
+            Error::Config { key, problem } => format!("{key}: {problem}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_misspelt_key_is_refused_at_its_line_with_the_known_name() {
+        let text = "\
+[apim.devportal]
+enable_key_provisioning = false
+
+[[key_managers]]
+name = \"IS\"
+type = \"wso2is\"
+enable_map_oauth_consumer_app = true
+";
+        assert_eq!(
+            problem(text),
+            "key_managers[0].enable_map_oauth_consumer_app (line 7): unknown key; \
+             did you mean enable_map_oauth_consumer_apps?"
+        );
+        let text = "[[key_managers]]\nname = \"A\"\n[[key_managers]]\nname = \"B\"\nisuer = \"x\"";
+        assert_eq!(
+            problem(text),
+            "key_managers[1].isuer (line 5): unknown key; did you mean issuer?"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_in_every_table_the_native_file_reads() {
+        let cases = [
+            (
+                "key_manager = []",
+                "key_manager (line 1): unknown key; did you mean key_managers?",
+            ),
+            (
+                "[apim]\ndevportl = {}",
+                "apim.devportl (line 2): unknown key; did you mean devportal?",
+            ),
+            (
+                "[apim.devportal]\nenable_key_provisionning = true",
+                "apim.devportal.enable_key_provisionning (line 2): unknown key; \
+                 did you mean enable_key_provisioning?",
+            ),
+            (
+                "[apim.key_manager]\n\nenable_provisioned_app_validaton = false",
+                "apim.key_manager.enable_provisioned_app_validaton (line 3): unknown key; \
+                 did you mean enable_provisioned_app_validation?",
+            ),
+            (
+                "[apim.gateway]\nurl = \"x\"",
+                "apim.gateway (line 1): unknown key",
+            ),
+            (
+                "[[key_managers]]\nname = \"IS\"\n[key_managers.jwks]\nkind = \"pem\"\n\
+                 [[key_managers.jwks.keys]]\npem = \"x\"\nkdi = \"k1\"",
+                "key_managers[0].jwks.keys[0].kdi (line 7): unknown key; did you mean kid?",
+            ),
+            (
+                "[[key_managers]]\nname = \"IS\"\njwks = { kind = \"pm\" }",
+                "key_managers[0].jwks.kind (line 3): unknown value \"pm\", \
+                 expected one of [\"key_manager\", \"pem\"]; did you mean pem?",
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(problem(text), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_key_as_the_file_spells_it() {
+        assert_eq!(
+            problem("[[key_managers]]\nname = 42"),
+            "key_managers[0].name (line 2): invalid type: integer `42`, expected a string"
+        );
+        assert_eq!(
+            problem("[[key_managers]]\nname = \"IS\"\nid = 7"),
+            "key_managers[0].id (line 3): invalid type: integer `7`, expected a string"
+        );
+        assert!(
+            problem("[[key_managers]]\nname = \"IS\"\ntype = 1")
+                .starts_with("key_managers[0].type (line 3): invalid type"),
+        );
+    }
+
+    #[test]
+    fn a_table_of_the_wrong_shape_is_an_error_not_a_default() {
+        let cases = [
+            ("apim = 3", "apim (line 1): expected a table, found integer"),
+            (
+                "[apim]\ndevportal = 5",
+                "apim.devportal (line 2): expected a table, found integer",
+            ),
+            (
+                "key_managers = 5",
+                "key_managers (line 1): expected an array of tables ([[key_managers]]), found integer",
+            ),
+            (
+                "key_managers = [1]",
+                "key_managers (line 1): expected an array of tables ([[key_managers]]), found array",
+            ),
+            (
+                "[[key_managers]]\nname = \"IS\"\nconnection = \"https://is\"",
+                "key_managers[0].connection (line 3): expected a table, found string",
+            ),
+            (
+                "[[key_managers]]\nname = \"IS\"\njwks = \"pem\"",
+                "key_managers[0].jwks (line 3): expected a table, found string",
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(problem(text), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_syntax_error_gives_its_line() {
+        assert!(
+            problem("[apim]\nx = \n").starts_with("config (line 2): "),
+            "{}",
+            problem("[apim]\nx = \n")
+        );
+    }
+
+    #[test]
+    fn the_deployment_file_stays_lenient_but_checks_the_two_keys_shapes() {
+        let g = GlobalSettings::from_wso2_deployment_str(
+            "[apim]\nunknown = 1\n[apim.devportal]\nenable_key_provisionning = true\n\
+             enable_key_provisioning = \"true\"",
+        )
+        .unwrap();
+        assert!(g.enable_key_provisioning);
+        let err = GlobalSettings::from_wso2_deployment_str(
+            "[server]\n[apim.key_manager]\n\
+             enable_provisioned_app_validation = 1",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("apim.key_manager.enable_provisioned_app_validation (line 3)"),
+            "{err}"
+        );
+        let err = GlobalSettings::from_wso2_deployment_str("[apim]\ndevportal = 5")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("apim.devportal (line 2): expected a table"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn pem_keys_are_read() {
+        let config = Config::from_toml_str(
+            "[[key_managers]]\nname = \"IS\"\njwks = { kind = \"pem\", keys = [{ kid = \"k\", pem = \"P\" }] }",
+        )
+        .unwrap();
+        assert_eq!(
+            config.key_managers[0].config.jwks,
+            JwksSource::Pem {
+                keys: vec![PemKey {
+                    kid: Some("k".into()),
+                    pem: "P".into()
+                }]
+            }
+        );
+        assert!(
+            problem("[[key_managers]]\nname = \"IS\"\njwks = { kind = \"pem\" }")
+                .contains("at least one key")
         );
     }
 }
