@@ -349,6 +349,23 @@ impl<'a> Section<'a> {
         })
     }
 
+    /// A secret string at `key`, which must be present; a value of another type is refused
+    /// without being repeated in the message.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the key is missing or its value is not a string.
+    pub fn require_secret(&mut self, key: &'static str) -> Result<secrecy::SecretString> {
+        match self.take(key).map(|item| (item, &item.node)) {
+            Some((_, Node::Leaf(toml::Value::String(secret)))) => Ok(secret.clone().into()),
+            Some((item, _)) => Err(self.error(
+                key,
+                item,
+                format!("expected a string, found {}", item.type_str()),
+            )),
+            None => self.require::<String>(key).map(Into::into),
+        }
+    }
+
     /// A string `key` that must be one of `choices` (a tag such as `kind`).
     ///
     /// # Errors
@@ -650,6 +667,19 @@ mod tests {
             .unwrap();
         assert_eq!(c, Some(2));
         assert!(table.read(|s| s.get::<u8>("a")).is_err(), "b is unknown");
+    }
+
+    #[test]
+    fn a_secret_of_the_wrong_type_is_not_repeated() {
+        let table = ConfigTable::parse("c", "password = 8675309").unwrap();
+        let err = table.read(|s| s.require_secret("password")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid configuration at c.password (line 1): expected a string, found integer"
+        );
+        let table = ConfigTable::parse("c", "password = \"pw\"").unwrap();
+        let secret = table.read(|s| s.require_secret("password")).unwrap();
+        assert_eq!(secrecy::ExposeSecret::expose_secret(&secret), "pw");
     }
 
     #[test]
