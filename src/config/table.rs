@@ -341,10 +341,19 @@ impl<'a> Section<'a> {
     /// As [`Section::get`], and [`Error::Config`] when the key is missing.
     pub fn require<T: DeserializeOwned>(&mut self, key: &'static str) -> Result<T> {
         self.get(key)?.ok_or_else(|| {
-            let problem = match self.line {
+            let mut problem = match self.line {
                 Some(line) => format!("missing (the table starts at line {line})"),
                 None => "missing".to_owned(),
             };
+            // A misspelling of it is the likeliest reason.
+            let misspelt = self
+                .items
+                .keys()
+                .filter(|k| !self.asked.contains(&k.as_str()))
+                .find(|k| nearest(k, std::iter::once(key)).is_some());
+            if let Some(misspelt) = misspelt {
+                problem = format!("{problem}; is {} meant to be it?", self.key(misspelt));
+            }
             Error::config(join(&self.path, key), problem)
         })
     }
