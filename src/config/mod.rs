@@ -18,7 +18,11 @@
 //!
 //! [key_managers.connection]             # adapter settings, read by the adapter
 //! base_url = "https://is.example.com:9444"
+//! admin = { kind = "basic", username = "admin", password = "..." }
 //! ```
+//!
+//! Every key is checked: one that nobody reads is an error naming it with its line and the
+//! nearest known name (`did you mean enable_map_oauth_consumer_apps?`).
 
 mod table;
 
