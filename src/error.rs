@@ -279,7 +279,8 @@ pub enum Error {
     /// A configuration file or value is invalid.
     #[error("invalid configuration at {key}: {problem}")]
     Config {
-        /// The key (dotted path) or file.
+        /// The key as the file spells it (dotted path, with its line when read from a file), or
+        /// the file.
         key: String,
         /// What is wrong.
         problem: String,

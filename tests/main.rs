@@ -5,4 +5,5 @@ mod gateway;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod provisioning;
+mod readme_toml;
 mod secrets;

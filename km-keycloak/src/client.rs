@@ -126,6 +126,7 @@ pub(crate) struct AdminSession {
     token_url: String,
     client_id: String,
     secret: SecretString,
+    scopes: Vec<String>,
     method: TokenAuthMethod,
     margin: Duration,
     // A tokio mutex held across the token request: concurrent callers wait for one request
@@ -144,16 +145,22 @@ impl fmt::Debug for AdminSession {
 }
 
 impl AdminSession {
-    pub(crate) fn new(http: Http, config: &KeycloakConfig) -> Self {
-        Self {
+    /// # Errors
+    /// [`KeycloakError::Config`] when the admin credentials are not a service account's.
+    pub(crate) fn new(http: Http, config: &KeycloakConfig) -> Result<Self, KeycloakError> {
+        let (client_id, secret, scopes) = config
+            .service_account()
+            .ok_or_else(|| KeycloakError::config("admin.kind", "a service account is required"))?;
+        Ok(Self {
             http,
             token_url: config.admin_token_url(),
-            client_id: config.admin_client_id.clone(),
-            secret: config.admin_client_secret.clone(),
-            method: config.token_auth_method,
+            client_id: client_id.to_owned(),
+            secret: secret.clone(),
+            scopes: scopes.to_vec(),
+            method: config.connection.token_auth_method,
             margin: config.admin_token_refresh_margin,
             cached: Mutex::new(None),
-        }
+        })
     }
 
     async fn token(&self) -> Result<SecretString, KeycloakError> {
@@ -168,7 +175,7 @@ impl AdminSession {
             client_id: &self.client_id,
             client_secret: self.secret.expose_secret(),
             method: self.method,
-            scopes: &[],
+            scopes: &self.scopes,
             extra: Vec::new(),
         };
         let issued = self

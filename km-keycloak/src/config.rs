@@ -1,11 +1,15 @@
 //! Settings of the Keycloak adapter: where the realm lives, the admin service account, how
 //! clients are looked up.
 
-use std::fmt;
 use std::time::Duration;
 
 use keyprov::KeyManagerId;
-use km_oidc::{HttpSettings, OidcConfig, ServerAuth, TokenAuthMethod};
+use keyprov::config::{ConfigTable, Section};
+use km_oidc::config::{KeyNames, connection_key, http_url, millis, read_connection};
+use km_oidc::{
+    AdminAuth, ConnectionSettings, HttpSettings, OidcConfig, ServerAuth, TokenAuthMethod,
+    VendorDefaults,
+};
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -26,7 +30,12 @@ pub enum ClientLookup {
     RegistrationApi,
 }
 
-/// The adapter's settings (the `[key_managers.connection]` table of the native file).
+/// The adapter's settings (the `[key_managers.connection]` table of the native file, with
+/// `type = "keycloak"` on the key manager): `base_url`, `relative_path`, `realm`,
+/// `admin_realm`, `admin`, `client_lookup`, `admin_token_refresh_margin`, and the shared
+/// [`ConnectionSettings`] (the realm's discovery document; its standard paths when
+/// `discovery = false`; introspection with the admin service account unless
+/// `introspection_auth` says otherwise).
 ///
 /// # Example
 /// ```
@@ -43,67 +52,35 @@ pub enum ClientLookup {
 /// assert_eq!(config.issuer(), "https://sso.example.com/realms/apis");
 /// config.validate().unwrap();
 /// ```
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Debug)]
 pub struct KeycloakConfig {
     /// The key manager id every error carries.
     pub key_manager: KeyManagerId,
     /// Scheme, host and port, e.g. `https://sso.example.com`.
     pub base_url: String,
     /// Keycloak's `http-relative-path`: empty on Keycloak 17+, `/auth` on 16 and older.
-    #[serde(default)]
     pub relative_path: String,
     /// The realm whose clients are provisioned.
     pub realm: String,
     /// The realm of the admin service account; default: `realm`. Keycloak refuses tokens of
     /// another realm on the registration API, and on the admin API accepts only `master`
     /// accounts granted the `{realm}-realm` roles.
-    #[serde(default)]
     pub admin_realm: Option<String>,
-    /// Client id of the admin service account (a confidential client with service accounts).
-    pub admin_client_id: String,
-    /// Its secret.
-    pub admin_client_secret: SecretString,
+    /// The admin service account (a confidential client with service accounts):
+    /// [`AdminAuth::ClientCredentials`]; Keycloak's admin APIs take no Basic.
+    pub admin: AdminAuth,
     /// Which API reads clients.
-    #[serde(default)]
     pub client_lookup: ClientLookup,
-    /// Client authentication at the token endpoint (mapped clients and the admin account).
-    #[serde(default)]
-    pub token_auth_method: TokenAuthMethod,
-    /// The realm's issuer when Keycloak's public hostname differs from `base_url`.
-    #[serde(default)]
-    pub issuer: Option<String>,
     /// How long before its expiry the cached admin token is replaced (at most half its life).
-    #[serde(default = "default_refresh_margin", with = "millis")]
     pub admin_token_refresh_margin: Duration,
-    /// HTTP client settings.
-    #[serde(default)]
-    pub http: HttpSettings,
+    /// Issuer (the realm's, unless Keycloak's public hostname differs from `base_url`),
+    /// discovery, endpoint overrides, client authentication (mapped clients and the admin
+    /// account), introspection credentials, HTTP settings.
+    pub connection: ConnectionSettings,
 }
 
 fn default_refresh_margin() -> Duration {
     Duration::from_secs(30)
-}
-
-impl fmt::Debug for KeycloakConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KeycloakConfig")
-            .field("key_manager", &self.key_manager)
-            .field("base_url", &self.base_url)
-            .field("relative_path", &self.relative_path)
-            .field("realm", &self.realm)
-            .field("admin_realm", &self.admin_realm)
-            .field("admin_client_id", &self.admin_client_id)
-            .field("admin_client_secret", &"[redacted]")
-            .field("client_lookup", &self.client_lookup)
-            .field("token_auth_method", &self.token_auth_method)
-            .field("issuer", &self.issuer)
-            .field(
-                "admin_token_refresh_margin",
-                &self.admin_token_refresh_margin,
-            )
-            .field("http", &self.http)
-            .finish()
-    }
 }
 
 fn enc(segment: &str) -> String {
@@ -125,37 +102,23 @@ impl KeycloakConfig {
             relative_path: String::new(),
             realm: realm.into(),
             admin_realm: None,
-            admin_client_id: admin_client_id.into(),
-            admin_client_secret: SecretString::from(admin_client_secret.into()),
+            admin: AdminAuth::client_credentials(admin_client_id, admin_client_secret),
             client_lookup: ClientLookup::default(),
-            token_auth_method: TokenAuthMethod::default(),
-            issuer: None,
             admin_token_refresh_margin: default_refresh_margin(),
-            http: HttpSettings::default(),
+            connection: ConnectionSettings::default(),
         }
     }
 
-    /// Reads the adapter's table from the native configuration file.
+    /// Reads the adapter's table from the native configuration file
+    /// ([`keyprov::config::KeyManagerEntry::connection`]). Unknown keys are refused.
     ///
     /// # Errors
-    /// [`keyprov::Error::Config`] naming the key.
+    /// [`keyprov::Error::Config`] naming the key as the file spells it, with its line.
     pub fn from_connection(
         key_manager: KeyManagerId,
-        table: &toml::Table,
+        table: &ConfigTable,
     ) -> keyprov::Result<Self> {
-        let mut table = table.clone();
-        table.insert(
-            "key_manager".into(),
-            toml::Value::String(key_manager.as_str().to_owned()),
-        );
-        let config: KeycloakConfig = table.try_into().map_err(|e: toml::de::Error| {
-            keyprov::Error::config(
-                format!("key_managers.{key_manager}.connection"),
-                e.to_string().replace('\n', " ").trim().to_owned(),
-            )
-        })?;
-        config.validate()?;
-        Ok(config)
+        read_connection(table, |s| Self::read(key_manager, s), Self::check)
     }
 
     /// Sets the `http-relative-path` (`/auth` for Keycloak 16 and older).
@@ -178,7 +141,7 @@ impl KeycloakConfig {
 
     /// Sets the token endpoint client authentication.
     pub fn token_auth_method(mut self, method: TokenAuthMethod) -> Self {
-        self.token_auth_method = method;
+        self.connection.token_auth_method = method;
         self
     }
 
@@ -190,7 +153,7 @@ impl KeycloakConfig {
 
     /// Sets the HTTP settings.
     pub fn http(mut self, http: HttpSettings) -> Self {
-        self.http = http;
+        self.connection.http = http;
         self
     }
 
@@ -209,7 +172,8 @@ impl KeycloakConfig {
 
     /// The realm's issuer, as its tokens' `iss` carries it.
     pub fn issuer(&self) -> String {
-        self.issuer
+        self.connection
+            .issuer
             .clone()
             .unwrap_or_else(|| self.realm_url(&self.realm))
     }
@@ -239,38 +203,73 @@ impl KeycloakConfig {
         )
     }
 
+    /// The admin service account: client id, secret, scopes.
+    pub(crate) fn service_account(&self) -> Option<(&str, &SecretString, &[String])> {
+        match &self.admin {
+            AdminAuth::ClientCredentials {
+                client_id,
+                client_secret,
+                scopes,
+            } => Some((client_id, client_secret, scopes)),
+            AdminAuth::Basic { .. } => None,
+        }
+    }
+
     /// The standards-based settings of the realm: discovery, tokens of mapped clients, JWKS,
     /// introspection with the admin service account's credentials.
     pub fn oidc_config(&self) -> OidcConfig {
-        let mut oidc = OidcConfig::new(self.key_manager.clone(), self.issuer())
-            .token_auth_method(self.token_auth_method)
-            .http(self.http.clone());
-        oidc.discovery_url = Some(format!(
-            "{}/.well-known/openid-configuration",
-            self.realm_url(&self.realm)
-        ));
-        if self.admin_realm.as_ref().is_none_or(|r| *r == self.realm) {
-            oidc = oidc.introspection_auth(ServerAuth::ClientSecretBasic {
-                client_id: self.admin_client_id.clone(),
-                client_secret: self.admin_client_secret.clone(),
-            });
-        }
-        oidc
+        let realm = self.realm_url(&self.realm);
+        let oidc = |path: &str| format!("{realm}/protocol/openid-connect{path}");
+        let same_realm = self.admin_realm.as_ref().is_none_or(|r| *r == self.realm);
+        self.connection.resolve(
+            self.key_manager.clone(),
+            VendorDefaults {
+                issuer: self.issuer(),
+                discovery_url: Some(format!("{realm}/.well-known/openid-configuration")),
+                token_endpoint: oidc("/token"),
+                jwks_uri: oidc("/certs"),
+                introspection_endpoint: oidc("/token/introspect"),
+                introspection_auth: self.service_account().filter(|_| same_realm).map(
+                    |(client_id, secret, _)| ServerAuth::ClientSecretBasic {
+                        client_id: client_id.to_owned(),
+                        client_secret: secret.clone(),
+                    },
+                ),
+            },
+        )
     }
 
-    /// Checks what serde cannot.
+    fn read(key_manager: KeyManagerId, s: &mut Section<'_>) -> keyprov::Result<Self> {
+        Ok(Self {
+            key_manager,
+            base_url: s.require("base_url")?,
+            relative_path: s.get_or("relative_path", String::new())?,
+            realm: s.require("realm")?,
+            admin_realm: s.get("admin_realm")?,
+            admin: AdminAuth::require(s)?,
+            client_lookup: s.get_or("client_lookup", ClientLookup::default())?,
+            admin_token_refresh_margin: millis(s, "admin_token_refresh_margin")?
+                .unwrap_or_else(default_refresh_margin),
+            connection: ConnectionSettings::read(s)?,
+        })
+    }
+
+    /// Checks what the types cannot.
     ///
     /// # Errors
-    /// [`keyprov::Error::Config`] naming the key.
+    /// [`keyprov::Error::Config`] naming the key (`key_managers.{id}.connection.{key}`).
     pub fn validate(&self) -> keyprov::Result<()> {
-        self.check().map_err(|e| e.into_core(&self.key_manager))
+        self.check(&connection_key(&self.key_manager))
     }
 
-    fn check(&self) -> Result<(), KeycloakError> {
-        let key = |k: &str| format!("key_managers.{}.connection.{k}", self.key_manager);
-        let url = url::Url::parse(&self.base_url)
-            .map_err(|e| KeycloakError::config(key("base_url"), format!("not a URL: {e}")))?;
-        if !matches!(url.scheme(), "http" | "https") || url.query().is_some() {
+    fn check(&self, key: KeyNames<'_>) -> keyprov::Result<()> {
+        self.check_inner(key)
+            .map_err(|e| e.into_core(&self.key_manager))
+    }
+
+    fn check_inner(&self, key: KeyNames<'_>) -> Result<(), KeycloakError> {
+        let url = http_url(key, "base_url", &self.base_url)?;
+        if url.query().is_some() {
             return Err(KeycloakError::config(
                 key("base_url"),
                 "must be an http or https URL without a query",
@@ -289,27 +288,24 @@ impl KeycloakConfig {
             ));
         }
         let blank = |s: &str| s.trim().is_empty();
-        if blank(&self.realm) || self.admin_realm.as_deref().is_some_and(blank) {
+        if blank(&self.realm) {
             return Err(KeycloakError::config(key("realm"), "must not be empty"));
         }
-        if blank(&self.admin_client_id) {
+        if self.admin_realm.as_deref().is_some_and(blank) {
             return Err(KeycloakError::config(
-                key("admin_client_id"),
+                key("admin_realm"),
                 "must not be empty",
             ));
         }
-        self.oidc_config().validate().map_err(KeycloakError::Oidc)?;
+        if self.service_account().is_none() {
+            return Err(KeycloakError::config(
+                key("admin.kind"),
+                "Keycloak's admin APIs take a service account: kind = \"client_credentials\"",
+            ));
+        }
+        self.admin.validate(key)?;
+        self.oidc_config().validate_keys(key)?;
         Ok(())
-    }
-}
-
-mod millis {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer};
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        u64::deserialize(d).map(Duration::from_millis)
     }
 }
 
@@ -321,15 +317,22 @@ mod tests {
         KeyManagerId::new("kc").unwrap()
     }
 
+    fn read(text: &str) -> keyprov::Result<KeycloakConfig> {
+        let table = ConfigTable::parse("key_managers[0].connection", text)?;
+        KeycloakConfig::from_connection(id(), &table)
+    }
+
+    const MINIMAL: &str = "base_url = \"https://sso\"\nrealm = \"apis\"\n\
+        admin = { kind = \"client_credentials\", client_id = \"adm\", client_secret = \"s\" }\n";
+
     #[test]
     fn reads_the_native_connection_table() {
-        let table: toml::Table = toml::from_str(
+        let config = read(
             r#"
             base_url = "https://sso.example.com/"
             relative_path = "/auth"
             realm = "apis"
-            admin_client_id = "keyprov-admin"
-            admin_client_secret = "adm-s3cret"
+            admin = { kind = "client_credentials", client_id = "keyprov-admin", client_secret = "adm-s3cret", scopes = ["profile"] }
             client_lookup = "registration_api"
             admin_token_refresh_margin = 10000
             [http]
@@ -337,7 +340,6 @@ mod tests {
             "#,
         )
         .unwrap();
-        let config = KeycloakConfig::from_connection(id(), &table).unwrap();
         assert_eq!(config.issuer(), "https://sso.example.com/auth/realms/apis");
         assert_eq!(
             config.admin_token_url(),
@@ -349,9 +351,46 @@ mod tests {
         );
         assert_eq!(config.client_lookup, ClientLookup::RegistrationApi);
         assert_eq!(config.admin_token_refresh_margin, Duration::from_secs(10));
-        assert_eq!(config.http.request_timeout, Duration::from_millis(2500));
+        assert_eq!(
+            config.connection.http.request_timeout,
+            Duration::from_millis(2500)
+        );
+        let (client_id, _, scopes) = config.service_account().unwrap();
+        assert_eq!(
+            (client_id, scopes),
+            ("keyprov-admin", &["profile".to_owned()][..])
+        );
         let debug = format!("{config:?}");
         assert!(!debug.contains("s3cret"), "{debug}");
+    }
+
+    #[test]
+    fn the_realm_paths_fill_what_the_table_leaves_unset() {
+        let config = read(&format!("{MINIMAL}discovery = false")).unwrap();
+        let oidc = config.oidc_config().connection;
+        assert_eq!(
+            oidc.token_endpoint.as_deref(),
+            Some("https://sso/realms/apis/protocol/openid-connect/token")
+        );
+        assert_eq!(
+            oidc.jwks_uri.as_deref(),
+            Some("https://sso/realms/apis/protocol/openid-connect/certs")
+        );
+        assert!(matches!(
+            oidc.introspection_auth,
+            Some(ServerAuth::ClientSecretBasic { ref client_id, .. }) if client_id == "adm"
+        ));
+        let master = read(&format!("{MINIMAL}admin_realm = \"master\"")).unwrap();
+        assert!(
+            master.oidc_config().connection.introspection_auth.is_none(),
+            "a master account cannot introspect the realm's tokens"
+        );
+        let discovered = read(MINIMAL).unwrap().oidc_config().connection;
+        assert_eq!(discovered.token_endpoint, None, "discovery says");
+        assert_eq!(
+            discovered.discovery_url.as_deref(),
+            Some("https://sso/realms/apis/.well-known/openid-configuration")
+        );
     }
 
     #[test]
@@ -376,34 +415,72 @@ mod tests {
             ),
             (
                 KeycloakConfig {
-                    admin_client_id: String::new(),
+                    admin: AdminAuth::client_credentials("", "s"),
                     ..ok.clone()
                 },
-                "admin_client_id",
+                "admin.client_id",
+            ),
+            (
+                KeycloakConfig {
+                    admin: AdminAuth::basic("admin", "pw"),
+                    ..ok.clone()
+                },
+                "admin.kind",
             ),
         ];
         for (config, key) in cases {
             let err = config.validate().unwrap_err();
-            assert!(err.to_string().contains(key), "{key}: {err}");
+            assert!(
+                err.to_string()
+                    .contains(&format!("key_managers.kc.connection.{key}")),
+                "{key}: {err}"
+            );
         }
-        let table: toml::Table = toml::from_str("base_url = \"https://x\"").unwrap();
-        let err = KeycloakConfig::from_connection(id(), &table).unwrap_err();
-        assert!(err.to_string().contains("realm"), "{err}");
+        let err = read("base_url = \"https://x\"").unwrap_err().to_string();
+        assert!(
+            err.contains("key_managers[0].connection.realm: missing"),
+            "{err}"
+        );
+        let err = read("base_url = \"https://x\"\nrealm = \"r\"\nadmin = { kind = \"basic\", username = \"u\", password = \"p\" }")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("key_managers[0].connection.admin.kind (line 3): Keycloak's admin APIs take a service account"),
+            "{err}"
+        );
     }
 
     #[test]
-    fn the_readme_example_is_a_valid_native_file() {
-        let readme = include_str!("../README.md");
-        let start = readme.find("```toml\n").expect("a toml block") + "```toml\n".len();
-        let text = &readme[start..start + readme[start..].find("```").unwrap()];
-        let file = keyprov::Config::from_toml_str(text).unwrap();
-        let entry = &file.key_managers[0];
-        assert_eq!(entry.kind.as_deref(), Some("keycloak"));
-        let config =
-            KeycloakConfig::from_connection(entry.config.id.clone(), &entry.connection).unwrap();
-        assert_eq!(
-            entry.config.issuer.as_deref(),
-            Some(config.issuer().as_str())
-        );
+    fn refuses_unknown_keys_with_the_nearest_known_one() {
+        let cases = [
+            (
+                "relm = \"x\"",
+                "relm (line 4): unknown key; did you mean realm?",
+            ),
+            (
+                "admin_relam = \"master\"",
+                "admin_relam (line 4): unknown key; did you mean admin_realm?",
+            ),
+            (
+                "client_lokup = \"admin_api\"",
+                "client_lokup (line 4): unknown key; did you mean client_lookup?",
+            ),
+            ("tenant = \"acme\"", "tenant (line 4): unknown key"),
+            (
+                "admin_client_id = \"adm\"",
+                "admin_client_id (line 4): unknown key",
+            ),
+            (
+                "[http]\nca_cert_pem = []",
+                "http.ca_cert_pem (line 5): unknown key; did you mean ca_certs_pem?",
+            ),
+        ];
+        for (extra, expected) in cases {
+            let err = read(&format!("{MINIMAL}{extra}")).unwrap_err().to_string();
+            assert_eq!(
+                err,
+                format!("invalid configuration at key_managers[0].connection.{expected}"),
+            );
+        }
     }
 }

@@ -70,7 +70,8 @@ impl KeycloakKeyManager {
     pub fn new(config: KeycloakConfig) -> Result<Self> {
         config.validate()?;
         let oidc = OidcKeyManager::new(config.oidc_config())?;
-        let admin = AdminSession::new(oidc.http().clone(), &config);
+        let admin = AdminSession::new(oidc.http().clone(), &config)
+            .map_err(|e| e.into_core(&config.key_manager))?;
         Ok(Self {
             config,
             oidc,
@@ -128,7 +129,8 @@ impl KeycloakKeyManager {
 #[async_trait]
 impl KeyManager for KeycloakKeyManager {
     fn capabilities(&self) -> Capabilities {
-        Capabilities::ALL.with_introspection(self.oidc.config().introspection_auth.is_some())
+        Capabilities::ALL
+            .with_introspection(self.oidc.config().connection.introspection_auth.is_some())
     }
 
     fn issuer(&self) -> Option<String> {

@@ -10,7 +10,8 @@ mod manager;
 pub mod emulator;
 
 pub use config::{
-    HttpSettings, OidcConfig, RegistrationAccess, RetryPolicy, ServerAuth, TokenAuthMethod,
+    AdminAuth, ConnectionSettings, HttpSettings, OidcConfig, RegistrationAccess, RetryPolicy,
+    ServerAuth, TokenAuthMethod, VendorDefaults,
 };
 pub use error::{EndpointKind, OidcError};
 pub use manager::{Endpoints, OidcKeyManager};

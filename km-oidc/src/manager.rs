@@ -66,7 +66,7 @@ impl OidcKeyManager {
     pub fn new(config: OidcConfig) -> Result<Self> {
         config
             .validate()
-            .and_then(|()| Http::new(&config.http))
+            .and_then(|()| Http::new(&config.connection.http))
             .map(|http| Self {
                 http,
                 config: config.clone(),
@@ -107,7 +107,7 @@ impl OidcKeyManager {
     }
 
     async fn resolve(&self) -> std::result::Result<Endpoints, OidcError> {
-        let c = &self.config;
+        let c = &self.config.connection;
         let discovered = if c.discovery {
             let url = match (&c.discovery_url, &c.issuer) {
                 (Some(url), _) => url.clone(),
@@ -143,7 +143,8 @@ impl OidcKeyManager {
                 .introspection_endpoint
                 .clone()
                 .or(discovered.introspection_endpoint),
-            registration: c
+            registration: self
+                .config
                 .registration_endpoint
                 .clone()
                 .or(discovered.registration_endpoint),
@@ -202,7 +203,7 @@ impl KeyManager for OidcKeyManager {
             .with_client_lookup(!self.config.registrations.is_empty())
             .with_client_credentials(true)
             .with_jwks(true)
-            .with_introspection(self.config.introspection_auth.is_some())
+            .with_introspection(self.config.connection.introspection_auth.is_some())
     }
 
     /// The configured issuer, else the discovered one once [`OidcKeyManager::endpoints`] has
@@ -232,7 +233,7 @@ impl KeyManager for OidcKeyManager {
         let request = TokenRequest {
             client_id: consumer_key.as_str(),
             client_secret: secret.expose(),
-            method: self.config.token_auth_method,
+            method: self.config.connection.token_auth_method,
             scopes,
             extra: self
                 .config
@@ -257,11 +258,16 @@ impl KeyManager for OidcKeyManager {
     }
 
     async fn introspect(&self, token: &str) -> Result<Introspection> {
-        let auth = self.config.introspection_auth.as_ref().ok_or_else(|| {
-            self.map_err(OidcError::NotSupported {
-                operation: "introspect",
-            })
-        })?;
+        let auth = self
+            .config
+            .connection
+            .introspection_auth
+            .as_ref()
+            .ok_or_else(|| {
+                self.map_err(OidcError::NotSupported {
+                    operation: "introspect",
+                })
+            })?;
         let endpoints = self.endpoints().await?;
         let url = endpoints.introspection.as_deref().ok_or_else(|| {
             self.map_err(OidcError::NotSupported {

@@ -36,11 +36,11 @@ pub async fn discovery(server: &Server) {
 
 pub async fn discovery_refuses_another_issuer(server: &Server) {
     let mut config = server.config();
-    config.discovery_url = Some(format!(
+    config.connection.discovery_url = Some(format!(
         "{}/.well-known/openid-configuration",
         server.issuer
     ));
-    config.issuer = Some("https://impostor.example.com".into());
+    config.connection.issuer = Some("https://impostor.example.com".into());
     let err = server.km(config).endpoints().await.unwrap_err();
     match err {
         Error::KeyManagerProtocol {

@@ -1,84 +1,25 @@
 //! Settings of the WSO2 IS adapter: where IS is, which tenant, how the adapter authenticates
 //! to IS's admin APIs, and the HTTP client (timeouts, IS's self-signed CA).
 
-use std::fmt;
-
 use keyprov::KeyManagerId;
-use km_oidc::{HttpSettings, OidcConfig, ServerAuth, TokenAuthMethod};
-use secrecy::SecretString;
-use serde::Deserialize;
+use keyprov::config::{ConfigTable, Section};
+pub use km_oidc::AdminAuth;
+use km_oidc::config::{KeyNames, connection_key, http_url, read_connection};
+use km_oidc::{ConnectionSettings, HttpSettings, OidcConfig, ServerAuth, VendorDefaults};
 
 use crate::error::IsError;
 
 /// DCR path under the (tenant-qualified) base URL.
 pub(crate) const DCR_PATH: &str = "/api/identity/oauth2/dcr/v1.1/register";
 
-/// The scope a bearer admin token needs to read clients through DCR.
+/// The scope a bearer admin token needs to read clients through DCR, asked for when
+/// [`AdminAuth::ClientCredentials`] names no scopes.
 pub const DCR_VIEW_SCOPE: &str = "internal_dcr_view";
 
-/// How the adapter authenticates to IS's DCR API.
-#[derive(Clone, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "kind")]
-#[non_exhaustive]
-pub enum AdminAuth {
-    /// HTTP Basic of an admin user (every IS version). For a tenant, the user name carries
-    /// the tenant domain (`admin@acme.com`).
-    Basic {
-        /// The user name.
-        username: String,
-        /// The password.
-        password: SecretString,
-    },
-    /// A bearer token the adapter obtains with `client_credentials` for its own admin
-    /// client, asking for `scopes` (IS 7.x: `internal_dcr_view`, plus `internal_dcr_create`,
-    /// `_update`, `_delete` for tooling that writes).
-    ClientCredentials {
-        /// The admin client's id.
-        client_id: String,
-        /// Its secret.
-        client_secret: SecretString,
-        /// Scopes to ask for; default `["internal_dcr_view"]`.
-        #[serde(default = "default_admin_scopes")]
-        scopes: Vec<String>,
-    },
-}
-
-fn default_admin_scopes() -> Vec<String> {
-    vec![DCR_VIEW_SCOPE.to_owned()]
-}
-
-impl AdminAuth {
-    /// Basic of an admin user.
-    pub fn basic(username: impl Into<String>, password: impl Into<String>) -> Self {
-        AdminAuth::Basic {
-            username: username.into(),
-            password: SecretString::from(password.into()),
-        }
-    }
-
-    /// Bearer obtained with `client_credentials`, scope `internal_dcr_view`.
-    pub fn client_credentials(client_id: impl Into<String>, secret: impl Into<String>) -> Self {
-        AdminAuth::ClientCredentials {
-            client_id: client_id.into(),
-            client_secret: SecretString::from(secret.into()),
-            scopes: default_admin_scopes(),
-        }
-    }
-}
-
-impl fmt::Debug for AdminAuth {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            AdminAuth::Basic { username, .. } => write!(f, "Basic({username}, [redacted])"),
-            AdminAuth::ClientCredentials {
-                client_id, scopes, ..
-            } => write!(f, "ClientCredentials({client_id}, [redacted], {scopes:?})"),
-        }
-    }
-}
-
 /// The adapter's settings (the `[key_managers.connection]` table of the native file, with
-/// `kind = "wso2is"` on the key manager).
+/// `type = "wso2is"` on the key manager): `base_url`, `tenant`, `admin`, and the shared
+/// [`ConnectionSettings`] (IS's standard paths when `discovery = false`; introspection by the
+/// admin user's Basic unless `introspection_auth` says otherwise).
 ///
 /// # Example
 /// ```
@@ -94,46 +35,22 @@ impl fmt::Debug for AdminAuth {
 /// assert_eq!(config.issuer(), "https://is.example.com:9443/t/acme.com/oauth2/token");
 /// config.validate().unwrap();
 /// ```
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug)]
 pub struct Wso2IsConfig {
     /// The key manager id every error carries.
     pub key_manager: KeyManagerId,
     /// `https://{host}:{port}` of IS, without a tenant.
     pub base_url: String,
     /// Tenant domain; paths become `/t/{tenant}/...`. `None` or `carbon.super`: root paths.
-    #[serde(default)]
     pub tenant: Option<String>,
-    /// Admin credentials for the DCR API.
+    /// Admin credentials for the DCR API: an admin user's Basic (every IS version), or a
+    /// `client_credentials` token of an admin application (IS 7.x; scopes default to
+    /// `internal_dcr_view`).
     pub admin: AdminAuth,
-    /// The issuer; default `{base}{/t/tenant}/oauth2/token`.
-    #[serde(default)]
-    pub issuer: Option<String>,
-    /// Read `{issuer}/.well-known/openid-configuration`; when off, IS's standard paths are used.
-    #[serde(default = "yes")]
-    pub discovery: bool,
-    /// Token endpoint override.
-    #[serde(default)]
-    pub token_endpoint: Option<String>,
-    /// JWKS override.
-    #[serde(default)]
-    pub jwks_uri: Option<String>,
-    /// Introspection endpoint override.
-    #[serde(default)]
-    pub introspection_endpoint: Option<String>,
-    /// Introspection credentials; default: the admin user's Basic (IS wants an admin user).
-    /// Without them (admin auth by bearer) introspection is not supported.
-    #[serde(default)]
-    pub introspection_auth: Option<ServerAuth>,
-    /// Client authentication of token requests for mapped clients.
-    #[serde(default)]
-    pub token_auth_method: TokenAuthMethod,
-    /// HTTP client settings (timeouts, `ca_certs_pem` for IS's self-signed certificate).
-    #[serde(default)]
-    pub http: HttpSettings,
-}
-
-fn yes() -> bool {
-    true
+    /// Issuer (default `{base}{/t/tenant}/oauth2/token`), discovery, endpoint overrides,
+    /// client authentication, introspection credentials, HTTP settings (`ca_certs_pem` for
+    /// IS's self-signed certificate).
+    pub connection: ConnectionSettings,
 }
 
 impl Wso2IsConfig {
@@ -144,38 +61,20 @@ impl Wso2IsConfig {
             base_url: base_url.into(),
             tenant: None,
             admin,
-            issuer: None,
-            discovery: true,
-            token_endpoint: None,
-            jwks_uri: None,
-            introspection_endpoint: None,
-            introspection_auth: None,
-            token_auth_method: TokenAuthMethod::default(),
-            http: HttpSettings::default(),
+            connection: ConnectionSettings::default(),
         }
     }
 
-    /// Reads the adapter's table from the native configuration file.
+    /// Reads the adapter's table from the native configuration file
+    /// ([`keyprov::config::KeyManagerEntry::connection`]). Unknown keys are refused.
     ///
     /// # Errors
-    /// [`keyprov::Error::Config`] naming the key.
+    /// [`keyprov::Error::Config`] naming the key as the file spells it, with its line.
     pub fn from_connection(
         key_manager: KeyManagerId,
-        table: &toml::Table,
+        table: &ConfigTable,
     ) -> keyprov::Result<Self> {
-        let mut table = table.clone();
-        table.insert(
-            "key_manager".into(),
-            toml::Value::String(key_manager.as_str().to_owned()),
-        );
-        let config: Wso2IsConfig = table.try_into().map_err(|e: toml::de::Error| {
-            keyprov::Error::config(
-                format!("key_managers.{key_manager}.connection"),
-                e.to_string().replace('\n', " ").trim().to_owned(),
-            )
-        })?;
-        config.validate()?;
-        Ok(config)
+        read_connection(table, |s| Self::read(key_manager, s), Self::check)
     }
 
     /// Sets the tenant domain.
@@ -186,19 +85,19 @@ impl Wso2IsConfig {
 
     /// Sets the HTTP settings.
     pub fn http(mut self, http: HttpSettings) -> Self {
-        self.http = http;
+        self.connection.http = http;
         self
     }
 
     /// Sets the introspection credentials.
     pub fn introspection_auth(mut self, auth: ServerAuth) -> Self {
-        self.introspection_auth = Some(auth);
+        self.connection.introspection_auth = Some(auth);
         self
     }
 
     /// Turns discovery off: IS's standard paths are used.
     pub fn without_discovery(mut self) -> Self {
-        self.discovery = false;
+        self.connection.discovery = false;
         self
     }
 
@@ -213,7 +112,8 @@ impl Wso2IsConfig {
 
     /// The issuer of IS's tokens.
     pub fn issuer(&self) -> String {
-        self.issuer
+        self.connection
+            .issuer
             .clone()
             .unwrap_or_else(|| format!("{}/oauth2/token", self.tenant_base()))
     }
@@ -225,71 +125,64 @@ impl Wso2IsConfig {
 
     /// The introspection credentials in use, if any.
     pub(crate) fn effective_introspection_auth(&self) -> Option<ServerAuth> {
-        self.introspection_auth.clone().or(match &self.admin {
-            AdminAuth::Basic { username, password } => Some(ServerAuth::UserBasic {
-                username: username.clone(),
-                password: password.clone(),
-            }),
-            AdminAuth::ClientCredentials { .. } => None,
-        })
+        self.oidc().connection.introspection_auth
     }
 
     /// The settings of the standards part (discovery, token, JWKS, introspection).
     pub(crate) fn oidc(&self) -> OidcConfig {
         let base = self.tenant_base();
-        let mut oidc = OidcConfig::new(self.key_manager.clone(), self.issuer())
-            .token_auth_method(self.token_auth_method)
-            .http(self.http.clone());
-        oidc.discovery = self.discovery;
-        let standard = |path: &str| (!self.discovery).then(|| format!("{base}{path}"));
-        oidc.token_endpoint = self
-            .token_endpoint
-            .clone()
-            .or_else(|| standard("/oauth2/token"));
-        oidc.jwks_uri = self.jwks_uri.clone().or_else(|| standard("/oauth2/jwks"));
-        oidc.introspection_endpoint = self
-            .introspection_endpoint
-            .clone()
-            .or_else(|| standard("/oauth2/introspect"));
-        oidc.introspection_auth = self.effective_introspection_auth();
-        oidc
+        self.connection.resolve(
+            self.key_manager.clone(),
+            VendorDefaults {
+                issuer: self.issuer(),
+                discovery_url: None,
+                token_endpoint: format!("{base}/oauth2/token"),
+                jwks_uri: format!("{base}/oauth2/jwks"),
+                introspection_endpoint: format!("{base}/oauth2/introspect"),
+                // IS introspects for an admin user.
+                introspection_auth: match &self.admin {
+                    AdminAuth::Basic { username, password } => Some(ServerAuth::UserBasic {
+                        username: username.clone(),
+                        password: password.clone(),
+                    }),
+                    _ => None,
+                },
+            },
+        )
     }
 
-    /// Checks what serde cannot.
-    ///
-    /// # Errors
-    /// [`IsError`] of kind configuration, naming the key.
-    pub(crate) fn validate_inner(&self) -> Result<(), IsError> {
-        let key = |k: &str| format!("key_managers.{}.connection.{k}", self.key_manager);
-        let url = url::Url::parse(&self.base_url)
-            .map_err(|e| IsError::config(key("base_url"), format!("not a URL: {e}")))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(IsError::config(key("base_url"), "must be http or https"));
-        }
+    fn check(&self, key: KeyNames<'_>) -> keyprov::Result<()> {
+        self.check_inner(key)
+            .map_err(|e| e.into_core(&self.key_manager))
+    }
+
+    fn check_inner(&self, key: KeyNames<'_>) -> Result<(), IsError> {
+        http_url(key, "base_url", &self.base_url)?;
         if let Some(t) = &self.tenant
             && (t.is_empty() || t.contains(['/', '?', '#', ' ']))
         {
             return Err(IsError::config(key("tenant"), "must be a tenant domain"));
         }
-        match &self.admin {
-            AdminAuth::Basic { username, .. } if username.is_empty() => {
-                return Err(IsError::config(key("admin.username"), "must not be empty"));
-            }
-            AdminAuth::ClientCredentials { client_id, .. } if client_id.is_empty() => {
-                return Err(IsError::config(key("admin.client_id"), "must not be empty"));
-            }
-            _ => {}
-        }
-        self.oidc().validate().map_err(IsError::Oidc)
+        self.admin.validate(key)?;
+        Ok(self.oidc().validate_keys(key)?)
     }
 
-    /// Checks what serde cannot.
+    fn read(key_manager: KeyManagerId, s: &mut Section<'_>) -> keyprov::Result<Self> {
+        Ok(Self {
+            key_manager,
+            base_url: s.require("base_url")?,
+            tenant: s.get("tenant")?,
+            admin: AdminAuth::require(s)?,
+            connection: ConnectionSettings::read(s)?,
+        })
+    }
+
+    /// Checks what the types cannot.
     ///
     /// # Errors
-    /// [`keyprov::Error::Config`] naming the key.
+    /// [`keyprov::Error::Config`] naming the key (`key_managers.{id}.connection.{key}`).
     pub fn validate(&self) -> keyprov::Result<()> {
-        self.validate_inner()
-            .map_err(|e| e.into_core(&self.key_manager))
+        self.check(&connection_key(&self.key_manager))
     }
 }
 
@@ -301,9 +194,14 @@ mod tests {
         KeyManagerId::new("IS").unwrap()
     }
 
+    fn read(text: &str) -> keyprov::Result<Wso2IsConfig> {
+        let table = ConfigTable::parse("key_managers[0].connection", text)?;
+        Wso2IsConfig::from_connection(id(), &table)
+    }
+
     #[test]
     fn reads_the_native_connection_table() {
-        let table: toml::Table = toml::from_str(
+        let config = read(
             r#"
             base_url = "https://is.example.com:9443"
             tenant = "acme.com"
@@ -313,14 +211,17 @@ mod tests {
             "#,
         )
         .unwrap();
-        let config = Wso2IsConfig::from_connection(id(), &table).unwrap();
         assert_eq!(
             config.dcr_endpoint(),
             "https://is.example.com:9443/t/acme.com/api/identity/oauth2/dcr/v1.1/register"
         );
+        assert_eq!(
+            config.connection.http.request_timeout,
+            std::time::Duration::from_millis(2500)
+        );
         match &config.admin {
             AdminAuth::ClientCredentials { scopes, .. } => {
-                assert_eq!(scopes, &vec!["internal_dcr_view".to_owned()])
+                assert!(scopes.is_empty(), "the adapter's default: {DCR_VIEW_SCOPE}")
             }
             other => panic!("{other:?}"),
         }
@@ -338,7 +239,7 @@ mod tests {
             .tenant("carbon.super")
             .without_discovery();
         assert_eq!(config.issuer(), "https://is:9443/oauth2/token");
-        let oidc = config.oidc();
+        let oidc = config.oidc().connection;
         assert_eq!(
             oidc.introspection_endpoint.as_deref(),
             Some("https://is:9443/oauth2/introspect")
@@ -356,8 +257,55 @@ mod tests {
         let bad =
             Wso2IsConfig::new(id(), "https://is", AdminAuth::basic("admin", "pw")).tenant("a/b");
         assert!(bad.validate().unwrap_err().to_string().contains("tenant"));
-        let table: toml::Table = toml::from_str(r#"base_url = "https://is""#).unwrap();
-        let err = Wso2IsConfig::from_connection(id(), &table).unwrap_err();
-        assert!(err.to_string().contains("admin"), "{err}");
+        let err = read(r#"base_url = "https://is""#).unwrap_err().to_string();
+        assert!(
+            err.contains("key_managers[0].connection.admin: missing"),
+            "{err}"
+        );
+        let err = read("\nbase_url = \"https://is\"\ntenant = \"a/b\"\nadmin = { kind = \"basic\", username = \"u\", password = \"p\" }")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("key_managers[0].connection.tenant (line 3): must be a tenant domain"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn refuses_unknown_keys_with_the_nearest_known_one() {
+        let base = "base_url = \"https://is\"\nadmin = { kind = \"basic\", username = \"u\", password = \"p\" }\n";
+        let cases = [
+            (
+                "tennant = \"acme.com\"",
+                "tennant (line 3): unknown key; did you mean tenant?",
+            ),
+            (
+                "isuer = \"https://is\"",
+                "isuer (line 3): unknown key; did you mean issuer?",
+            ),
+            (
+                "[http]\nrequest_timout = 1",
+                "http.request_timout (line 4): unknown key; did you mean request_timeout?",
+            ),
+            ("realm = \"apis\"", "realm (line 3): unknown key"),
+        ];
+        for (extra, expected) in cases {
+            let err = read(&format!("{base}{extra}")).unwrap_err().to_string();
+            assert_eq!(
+                err,
+                format!("invalid configuration at key_managers[0].connection.{expected}"),
+            );
+        }
+        let err = read("base_url = \"https://is\"\nadmin = { kind = \"basic\", usrname = \"u\", password = \"p\" }")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("admin.username: missing"), "{err}");
+        let err = read("base_url = \"https://is\"\nadmin = { kind = \"basic\", username = \"u\", usrname = \"u\", password = \"p\" }")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("admin.usrname (line 2): unknown key; did you mean username?"),
+            "{err}"
+        );
     }
 }

@@ -127,6 +127,12 @@ impl Wso2IsKeyManager {
                 scopes,
             } => (client_id, client_secret, scopes),
         };
+        let default_scopes = [DCR_VIEW_SCOPE.to_owned()];
+        let scopes = if scopes.is_empty() {
+            &default_scopes[..]
+        } else {
+            scopes
+        };
         let mut cached = self.admin_token.lock().await;
         if !fresh
             && let Some(c) = cached.as_ref()
@@ -141,7 +147,7 @@ impl Wso2IsKeyManager {
             &token_url,
             client_id,
             secret.expose_secret(),
-            self.config.token_auth_method,
+            self.config.connection.token_auth_method,
             scopes,
         )
         .await
@@ -308,7 +314,7 @@ impl KeyManager for Wso2IsKeyManager {
             &token_url,
             consumer_key.as_str(),
             secret.expose(),
-            self.config.token_auth_method,
+            self.config.connection.token_auth_method,
             scopes,
         )
         .await
