@@ -16,7 +16,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// Result with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Which half of the uniqueness rule (behaviour.md P3) a mapping attempt hit.
+/// Which half of the uniqueness rule ([P3](crate::guide::provisioning#p3-uniqueness)) a mapping attempt hit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ConflictRule {
     /// The application already holds a client of this key type at this key manager.
@@ -38,7 +38,7 @@ impl fmt::Display for ConflictRule {
     }
 }
 
-/// Why a client at a key manager cannot be used for provisioning (behaviour.md P4.2).
+/// Why a client at a key manager cannot be used for provisioning ([P4.2](crate::guide::provisioning#p4-validation-against-the-key-manager)).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum UnusableReason {
@@ -178,10 +178,10 @@ pub enum Error {
         "out-of-band provisioning is disabled for key manager {0} (its own flag and the global fallback are off)"
     )]
     ProvisioningDisabled(KeyManagerId),
-    /// A uniqueness rule (behaviour.md P3) was hit.
+    /// A uniqueness rule ([P3](crate::guide::provisioning#p3-uniqueness)) was hit.
     #[error("mapping already exists: {0}")]
     MappingExists(ConflictRule),
-    /// Updating the client of a `MAPPED` key is refused (behaviour.md P7).
+    /// Updating the client of a `MAPPED` key is refused ([P7](crate::guide::provisioning#p7-removal)).
     #[error("the client of a MAPPED key is owned by its key manager and cannot be changed here")]
     MappedClientImmutable,
     /// The mapping is not `ACTIVE`.

@@ -120,7 +120,7 @@ impl ClientInfo {
         }
     }
 
-    /// Whether the client can be provisioned (behaviour.md P4.2), from what the key manager said.
+    /// Whether the client can be provisioned ([P4.2](crate::guide::provisioning#p4-validation-against-the-key-manager)), from what the key manager said.
     ///
     /// # Errors
     /// The first reason it cannot.
@@ -279,7 +279,7 @@ pub trait KeyManager: fmt::Debug + Send + Sync + 'static {
         None
     }
 
-    /// Looks a client up at the key manager (behaviour.md P4.1).
+    /// Looks a client up at the key manager ([P4.1](crate::guide::provisioning#p4-validation-against-the-key-manager)).
     ///
     /// # Errors
     /// `ClientNotFound` when it does not exist; `KeyManagerCredentialsRejected` when the key
@@ -287,7 +287,7 @@ pub trait KeyManager: fmt::Debug + Send + Sync + 'static {
     /// timeouts, 429 and 5xx; `KeyManagerProtocol` on malformed answers.
     async fn client(&self, consumer_key: &ConsumerKey) -> Result<ClientInfo>;
 
-    /// Obtains a token with the `client_credentials` grant (behaviour.md P8). Never retried
+    /// Obtains a token with the `client_credentials` grant ([P8](crate::guide::provisioning#p8-tokens-for-a-mapped-client)). Never retried
     /// blindly.
     ///
     /// # Errors
@@ -300,7 +300,7 @@ pub trait KeyManager: fmt::Debug + Send + Sync + 'static {
         scopes: &[String],
     ) -> Result<AccessToken>;
 
-    /// Proves that `secret` is the client's secret (behaviour.md P4.3). The default asks for a
+    /// Proves that `secret` is the client's secret ([P4.3](crate::guide::provisioning#p4-validation-against-the-key-manager)). The default asks for a
     /// `client_credentials` token, which survives secret hashing and masking.
     ///
     /// # Errors

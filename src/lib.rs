@@ -1,3 +1,18 @@
+// The README's relative links point into the repository; on the crate's documentation page the
+// same link labels point at the rendered pages. The first definition of a label wins, so these
+// go first.
+#![doc = "[examples]: https://github.com/keyprov/keyprov/tree/main/examples"]
+#![doc = "[docs]: crate::guide"]
+#![doc = "[provisioning]: crate::guide::provisioning"]
+#![doc = "[gateway]: crate::guide::gateway"]
+#![doc = "[key-managers]: crate::guide::key_managers"]
+#![doc = "[errors]: crate::guide::errors"]
+#![doc = "[wso2]: crate::guide::wso2_differences"]
+#![doc = "[performance]: crate::guide::performance"]
+#![doc = "[keyprov]: crate"]
+#![doc = "[km-oidc]: https://docs.rs/km-oidc"]
+#![doc = "[km-wso2is]: https://docs.rs/km-wso2is"]
+#![doc = "[km-keycloak]: https://docs.rs/km-keycloak"]
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

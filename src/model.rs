@@ -512,7 +512,7 @@ pub struct Subscription {
 }
 
 /// What the key manager said about a client when it was mapped, kept for display only
-/// (behaviour.md P4.4): never compared against portal settings, never holds a secret.
+/// ([P4.4](crate::guide::provisioning#p4-validation-against-the-key-manager)): never compared against portal settings, never holds a secret.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientSnapshot {
     /// Client name as the KM knows it.
@@ -549,7 +549,7 @@ impl fmt::Display for Actor {
     }
 }
 
-/// The association (application, key type, key manager) → consumer key (behaviour.md P5).
+/// The association (application, key type, key manager) → consumer key ([P5](crate::guide::provisioning#p5-what-is-stored)).
 ///
 /// The consumer secret is not part of it: it is never stored.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -351,7 +351,7 @@ mod tests {
         assert_eq!(rows, 24);
     }
 
-    /// The seed: "This global setting only takes effect when Out Of Band Provisioning is
+    /// WSO2's documentation: "This global setting only takes effect when Out Of Band Provisioning is
     /// disabled in the third-party key manager configuration."
     #[test]
     fn global_setting_takes_effect_only_when_the_km_flag_is_off() {

@@ -7,7 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 /// An OAuth2 client secret supplied by a caller.
 ///
 /// It prints as `[redacted]` in `Debug` and `Display`, is not `Serialize`, and is zeroized on
-/// drop. The library never stores it (behaviour.md P5); it only passes it to the key manager to
+/// drop. The library never stores it ([P5](crate::guide::provisioning#p5-what-is-stored)); it only passes it to the key manager to
 /// prove it, or to obtain a token.
 #[derive(Clone)]
 pub struct ConsumerSecret(SecretString);

@@ -1,6 +1,7 @@
 //! The core's integration tests, in one binary.
 
 mod conformance;
+mod front_page;
 mod gateway;
 #[cfg(feature = "postgres")]
 mod postgres;

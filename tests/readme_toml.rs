@@ -186,7 +186,8 @@ fn every_toml_snippet_of_the_documentation_is_read_strictly() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let files = documentation(root);
     for (name, text) in &files {
-        if name.ends_with("README.md") {
+        // The crates' READMEs each hold a configuration example (docs/README.md is an index).
+        if name.ends_with("README.md") && !name.starts_with("docs") {
             assert!(
                 !snippets(name, text).is_empty(),
                 "{name} has no toml snippet: the extraction is broken"

@@ -1,4 +1,4 @@
-//! Gateway benchmark figures (issue 6 §5), printed as `name: value` lines. Run it in release:
+//! Gateway benchmark figures (the targets are in `docs/performance.md`), printed as `name: value` lines. Run it in release:
 //!
 //! ```text
 //! cargo run --release --example bench_gateway

@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use crate::error::KeycloakError;
 
-/// Which Keycloak API reads clients (behaviour.md P4.1).
+/// Which Keycloak API reads clients ([P4](keyprov::guide::provisioning#p4-validation-against-the-key-manager)).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ClientLookup {

@@ -8,4 +8,3 @@ mod faults;
 mod gateway;
 mod lookup;
 mod provisioning;
-mod readme;

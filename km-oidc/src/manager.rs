@@ -211,6 +211,7 @@ impl KeyManager for OidcKeyManager {
     /// discovery URL is configured).
     fn issuer(&self) -> Option<String> {
         self.config
+            .connection
             .issuer
             .clone()
             .or_else(|| self.endpoints.get().and_then(|e| e.issuer.clone()))

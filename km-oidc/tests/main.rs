@@ -3,7 +3,6 @@
 mod common;
 mod emulator;
 mod faults;
-mod readme;
 mod suite;
 
 mod against_emulator {

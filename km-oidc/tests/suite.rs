@@ -61,8 +61,8 @@ pub async fn issuer_for_the_gateway(server: &Server) {
     assert_eq!(KeyManager::issuer(&km), Some(server.issuer.clone()));
 
     let mut config = server.config();
-    config.issuer = None;
-    config.discovery_url = Some(format!(
+    config.connection.issuer = None;
+    config.connection.discovery_url = Some(format!(
         "{}/.well-known/openid-configuration",
         server.issuer
     ));

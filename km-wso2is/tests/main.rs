@@ -6,6 +6,5 @@ mod faults;
 mod fixtures;
 mod gateway;
 mod provisioning;
-mod readme;
 mod tokens;
 mod versions;

@@ -148,7 +148,8 @@ pub struct PemKey {
     pub pem: String,
 }
 
-/// One key manager's settings (behaviour.md's configuration table, plus token validation).
+/// One key manager's settings (the [configuration table](crate::guide::provisioning#configuration),
+/// plus token validation).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyManagerConfig {
     /// Stable identifier stored on mappings. Defaults to the name.

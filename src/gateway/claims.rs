@@ -62,7 +62,7 @@ pub(crate) const NBF: usize = 2;
 pub(crate) const IAT: usize = 3;
 pub(crate) const AUD: usize = 4;
 
-/// The default consumer-key chain (gateway.md step 6). Never `sub`.
+/// The default consumer-key chain (step 6 of the [resolution](crate::guide::gateway)). Never `sub`.
 pub(crate) const DEFAULT_CONSUMER_KEY_CLAIMS: [&str; 3] = ["azp", "client_id", "clientId"];
 
 /// The names every gateway reads, at fixed positions (the constants above, then the default
@@ -161,7 +161,7 @@ impl<'a> Claims<'a> {
         }
     }
 
-    /// A string, or the first element of a list of strings (gateway.md step 6).
+    /// A string, or the first element of a list of strings (step 6 of the [resolution](crate::guide::gateway)).
     pub(crate) fn string_or_first(&self, index: usize) -> Result<Option<Cow<'a, str>>, BadClaim> {
         match self.raw_plain(index) {
             None => Ok(None),

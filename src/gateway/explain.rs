@@ -40,7 +40,7 @@ impl Trace for Steps {
 /// One step of an explanation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExplainedStep {
-    /// The step of gateway.md (1–9).
+    /// The step of the [resolution](crate::guide::gateway) (1–9).
     pub step: u8,
     /// What was checked and found.
     pub text: String,

@@ -1,4 +1,5 @@
-//! Why a token was refused: one variant per check of gateway.md, each mappable to 401 or 403.
+//! Why a token was refused: one variant per check of the
+//! [resolution](crate::guide::gateway), each mappable to 401 or 403.
 //!
 //! A refusal never carries the token, a signature or a secret; it may name a key manager, a key
 //! id, a claim name, a client id (not a secret) and states.
@@ -89,7 +90,8 @@ impl fmt::Display for Malformed {
     }
 }
 
-/// A refused token, with the step of gateway.md that refused it.
+/// A refused token, with the step of the [resolution](crate::guide::gateway) that
+/// refused it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Denial {
@@ -261,7 +263,7 @@ impl Denial {
         }
     }
 
-    /// The step of gateway.md (1–9) that refused; 2 for an unknown API.
+    /// The step of the [resolution](crate::guide::gateway) (1–9) that refused; 2 for an unknown API.
     pub fn step(&self) -> u8 {
         match self {
             Denial::Malformed(_) => 1,

@@ -1,4 +1,4 @@
-//! The resolution itself, gateway.md steps 1–9. The synchronous part decides everything that
+//! The resolution itself, steps 1–9 of the [gateway guide](crate::guide::gateway). The synchronous part decides everything that
 //! needs no I/O; the asynchronous wrapper fetches keys (rate-limited) or introspects when it
 //! must, then resumes.
 
@@ -50,7 +50,7 @@ fn bad_claim(name: &str) -> Denial {
 
 impl Gateway {
     /// Resolves a bearer token (the text after `Bearer `) for a call to `api` on an endpoint of
-    /// `key_type`: gateway.md steps 1–9.
+    /// `key_type`: steps 1–9 of the [gateway guide](crate::guide::gateway).
     ///
     /// It performs I/O only to fetch a key manager's keys (first use, or an unknown `kid`,
     /// rate-limited) and to introspect opaque tokens.
