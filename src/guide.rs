@@ -7,11 +7,13 @@
 #[doc = "[gateway.md]: crate::guide::gateway"]
 #[doc = "[gateway.md#revisions-read-your-writes]: crate::guide::gateway#revisions-read-your-writes"]
 #[doc = "[key-managers.md#connection-settings]: crate::guide::key_managers#connection-settings"]
+#[doc = "[provisioner-api]: crate::Provisioner"]
 #[doc = include_str!("../docs/provisioning.md")]
 pub mod provisioning {}
 
 #[doc = "[performance.md]: crate::guide::performance"]
 #[doc = "[provisioning.md#p6-changes-and-revisions]: crate::guide::provisioning#p6-changes-and-revisions"]
+#[doc = "[gateway-api]: crate::gateway"]
 #[doc = include_str!("../docs/gateway.md")]
 pub mod gateway {}
 

@@ -338,6 +338,29 @@ pub struct RegisteredKeyManager {
 }
 
 /// Every configured key manager, looked up by id or name within an organization, or globally.
+///
+/// # Example
+/// ```
+/// use std::sync::Arc;
+/// use keyprov::testkit::ScriptedKeyManager;
+/// use keyprov::{KeyManagerConfig, KeyManagers, OrganizationId};
+///
+/// let acme = OrganizationId::new("acme")?;
+/// let named = |id: &str, name: &str| -> keyprov::Result<KeyManagerConfig> {
+///     Ok(KeyManagerConfig { id: id.parse()?, ..KeyManagerConfig::new(name)? })
+/// };
+/// let key_managers = KeyManagers::new()
+///     .with(named("global-is", "IS")?, Arc::new(ScriptedKeyManager::new("global-is")))?
+///     // An organization's own key manager may reuse a global name; it wins in its organization.
+///     .with(named("acme-is", "IS")?.organization(acme.clone()), Arc::new(ScriptedKeyManager::new("acme-is")))?;
+/// assert_eq!(key_managers.resolve("IS", &acme).unwrap().config.id.as_str(), "acme-is");
+/// let other = OrganizationId::new("other")?;
+/// assert_eq!(key_managers.resolve("IS", &other).unwrap().config.id.as_str(), "global-is");
+/// // The same id twice is a configuration error.
+/// let again = key_managers.clone().with(named("global-is", "other")?, Arc::new(ScriptedKeyManager::new("x")));
+/// assert_eq!(again.unwrap_err().code(), 901431);
+/// # Ok::<(), keyprov::Error>(())
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct KeyManagers {
     entries: Vec<RegisteredKeyManager>,

@@ -246,6 +246,28 @@ impl<'a> PolicyRequest<'a> {
 /// [`Wso2Policy`] is WSO2's rule and the default. To add rules (an approval step, the key
 /// managers an organization may use, a tier that may not map production keys), wrap it and
 /// return [`GateRefusal::Custom`] with your own code; see the [module docs](self).
+///
+/// # Example
+/// ```
+/// use keyprov::policy::{Gate, GrantedBy, PolicyRequest, Validation};
+/// use keyprov::{Actor, Application, ApplicationId, ConsumerKey, KeyManagerConfig, KeyType,
+///               OrganizationId, ProvisioningPolicy, UserId, Wso2Policy};
+///
+/// let policy: Box<dyn ProvisioningPolicy> = Box::new(Wso2Policy::default());
+/// let application = Application {
+///     id: ApplicationId::random(),
+///     name: "PizzaApp".into(),
+///     owner: UserId::new("alice")?,
+///     organization: OrganizationId::new("acme")?,
+///     created_at: chrono::Utc::now(),
+/// };
+/// let km = KeyManagerConfig::new("IS")?.out_of_band(true);
+/// let (caller, client) = (Actor::System, ConsumerKey::new("client-1")?);
+/// let request = PolicyRequest::new(&caller, &application, &km, KeyType::Production, &client);
+/// assert_eq!(policy.gate(&request), Gate::Granted(GrantedBy::KeyManagerFlag));
+/// assert_eq!(policy.validation(&request), Validation::Runs);
+/// # Ok::<(), keyprov::Error>(())
+/// ```
 pub trait ProvisioningPolicy: fmt::Debug + Send + Sync + 'static {
     /// May this application map a client of this key manager?
     fn gate(&self, request: &PolicyRequest<'_>) -> Gate;

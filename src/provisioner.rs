@@ -622,7 +622,8 @@ impl Provisioner {
     ) -> Result<Provisioned> {
         // P2 first: a non-owner learns nothing about key managers.
         let application = self.owned_application(caller, request.application).await?;
-        // P1
+        // P1, after the name is checked like any other input.
+        check_text("keyManager", &request.key_manager, MAX_NAME_LEN)?;
         let km = self.key_manager(&request.key_manager, &application.organization)?;
         let consumer_key = request.consumer_key;
         let policy_request = PolicyRequest::new(

@@ -986,3 +986,52 @@ async fn a_custom_policy_adds_its_own_refusals() {
         .await
         .unwrap();
 }
+
+/// The key manager's name is input like any other field: checked before the lookup, and never
+/// echoed back whole.
+#[tokio::test]
+async fn the_key_manager_name_is_checked_and_never_echoed_whole() {
+    let w = world().await;
+    let huge = "k".repeat(1 << 20);
+    for (name, reason) in [
+        ("", "empty"),
+        ("I\u{0}S", "control"),
+        (huge.as_str(), "at most 255"),
+    ] {
+        let request = ProvisionRequest::new(
+            w.app.id,
+            name,
+            KeyType::Production,
+            ConsumerKey::new("client-prod").unwrap(),
+        )
+        .secret(ConsumerSecret::new(SECRET));
+        let err = w
+            .provisioner
+            .provision(&w.alice, request)
+            .await
+            .unwrap_err();
+        let Error::InvalidInput(invalid) = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(invalid.field, "keyManager");
+        assert!(invalid.reason.contains(reason), "{}", invalid.reason);
+        assert!(err.to_string().len() < 200, "the message stays short");
+    }
+    // An unknown but well-formed name is 901403 with at most a short prefix of it.
+    let long = "x".repeat(200);
+    let request = ProvisionRequest::new(
+        w.app.id,
+        long.as_str(),
+        KeyType::Production,
+        ConsumerKey::new("client-prod").unwrap(),
+    )
+    .secret(ConsumerSecret::new(SECRET));
+    let err = w
+        .provisioner
+        .provision(&w.alice, request)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), 901403);
+    assert!(!err.to_string().contains(&long), "{err}");
+    assert_eq!(w.km.calls(), 0);
+}

@@ -344,6 +344,29 @@ impl KeyManagerEntry {
 }
 
 /// The native configuration file.
+///
+/// # Example
+/// ```
+/// use keyprov::Config;
+///
+/// let config = Config::from_toml_str(r#"
+///     [apim.devportal]
+///     enable_key_provisioning = true
+///
+///     [[key_managers]]
+///     name = "IS"
+///     type = "wso2is"
+///     enable_map_oauth_consumer_apps = true
+/// "#)?;
+/// assert!(config.global.enable_key_provisioning);
+/// assert!(config.key_managers[0].config.enable_map_oauth_consumer_apps);
+///
+/// // A misspelt key is refused, with its line and the key it probably means.
+/// let err = Config::from_toml_str("[[key_managers]]\nname = \"IS\"\nenable_map_oauth_consumer_app = true")
+///     .unwrap_err();
+/// assert!(err.to_string().contains("did you mean enable_map_oauth_consumer_apps"), "{err}");
+/// # Ok::<(), keyprov::Error>(())
+/// ```
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Config {
     /// The global switches.

@@ -286,6 +286,36 @@ struct Inner {
 }
 
 /// The resolver. Cheap to clone (shared state); use one per process.
+///
+/// Build it on the key managers whose tokens it accepts, [follow](Gateway::follow) a provisioner
+/// or a store, then [resolve](Gateway::resolve) each request's bearer token for the API and the
+/// endpoint's key type.
+///
+/// # Example
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> keyprov::Result<()> {
+/// use std::sync::Arc;
+/// use keyprov::gateway::{Denial, Gateway, Malformed};
+/// use keyprov::store::{MemoryStore, Store};
+/// use keyprov::testkit::ScriptedKeyManager;
+/// use keyprov::{ApiId, KeyManagerConfig, KeyManagers, KeyType};
+///
+/// let km = KeyManagerConfig::new("IS")?.issuer("https://is.example/oauth2/token");
+/// let gateway = Gateway::builder()
+///     .key_managers(KeyManagers::new().with(km, Arc::new(ScriptedKeyManager::new("IS")))?)
+///     .build()?;
+/// let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+/// let _following = gateway.follow(&store).await?;
+///
+/// let denial = gateway
+///     .resolve("not.a.jwt", &ApiId::new("pizzashack")?, KeyType::Production)
+///     .await
+///     .unwrap_err();
+/// assert_eq!(denial.status(), 401);
+/// println!("{}: {denial}", denial.code());
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct Gateway {
     inner: Arc<Inner>,

@@ -126,7 +126,36 @@ impl SqliteOptions {
 
 /// A [`Store`](super::Store) in an embedded SQLite database: a file, or memory.
 ///
-/// Cheap to clone (clones share the connections).
+/// Cheap to clone (clones share the connections and the change stream).
+///
+/// # Example
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::Arc;
+/// use keyprov::store::SqliteStore;
+/// use keyprov::{Actor, NewApplication, OrganizationId, Provisioner, UserId};
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("keyprov.db");
+/// let alice = UserId::new("alice")?;
+/// let id = {
+///     let provisioner = Provisioner::builder()
+///         .store(Arc::new(SqliteStore::open(&path)?))
+///         .build()?;
+///     let app = provisioner
+///         .create_application(NewApplication::new("PizzaApp", alice.clone(), OrganizationId::new("acme")?))
+///         .await?;
+///     app.id
+/// };
+/// // Durable: a store opened again on the file has it.
+/// let provisioner = Provisioner::builder()
+///     .store(Arc::new(SqliteStore::open(&path)?))
+///     .build()?;
+/// let app = provisioner.application(&Actor::User(alice), id).await?;
+/// assert_eq!(app.name, "PizzaApp");
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct SqliteStore {
     inner: Arc<Inner>,
