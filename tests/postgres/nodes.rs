@@ -139,3 +139,37 @@ async fn a_store_without_its_change_feed_refuses_to_be_followed() {
     assert_eq!(err.code(), 901431, "{err}");
     assert!(err.to_string().contains("change_feed"), "{err}");
 }
+
+/// Changes committed while a node's feed is disconnected reach its gateway anyway: the feed
+/// reconnects, asks for a resync, and the gateway reloads at a revision that includes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_catches_up_with_changes_made_while_its_feed_was_down() {
+    use keyprov::store::Store;
+    let schema = require_pg!();
+    let node_a = schema.open().await;
+    let node_b = schema.open().await;
+    let gateway = Gateway::builder().build().unwrap();
+    let _following = gateway.follow(&node_b).await.unwrap();
+    let feed = format!("{}-feed", schema.app_name());
+    assert!(
+        super::eventually(Duration::from_secs(10), async || node_b
+            .change_feed()
+            .unwrap()
+            .is_connected())
+        .await
+    );
+    let killed = schema.terminate(&feed).await;
+    assert!(killed >= 1, "the feeds' backends");
+    let mut last = keyprov::Revision::ZERO;
+    for i in 0..5 {
+        last = node_a
+            .put_api(&super::api(&format!("api-{i}")))
+            .await
+            .unwrap();
+    }
+    gateway
+        .wait_for(last, Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert!(node_b.change_feed().unwrap().reconnects() >= 1);
+}
