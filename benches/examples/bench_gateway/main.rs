@@ -1,7 +1,7 @@
 //! Gateway benchmark figures (issue 6 §5), printed as `name: value` lines. Run it in release:
 //!
 //! ```text
-//! cargo run --release --example bench_gateway
+//! cargo run --release -p keyprov-benches --example bench_gateway
 //! ```
 //!
 //! - `rs256_first_sight_ratio`: full resolution of never-seen RS256 tokens (distinct,
