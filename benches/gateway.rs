@@ -1,5 +1,5 @@
 //! Criterion benchmarks of the gateway resolver (the figures of issue 6 §5 come from
-//! `examples/bench_gateway`, which prints them as `name: value` lines).
+//! `examples/bench_gateway` here, which prints them as `name: value` lines).
 
 // criterion's macros generate undocumented public functions.
 #![allow(missing_docs)]
@@ -10,7 +10,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use keyprov::KeyType;
 use keyprov::gateway::GatewaySettings;
 
-#[path = "../examples/bench_gateway/fixture.rs"]
+#[path = "examples/bench_gateway/fixture.rs"]
 mod fixture;
 use fixture::{Fixture, split};
 

@@ -276,24 +276,30 @@ fn km_payload_with_other_client(payload: &str) -> String {
     URL_SAFE_NO_PAD.encode(claims.to_string())
 }
 
-/// Instantiates every suite test for one server.
+/// Instantiates every suite test for one server: `adapter_suite!(server: start_expr)`;
+/// attributes before `server:` (`#[ignore = "why"]`) go on every test.
 #[macro_export]
 macro_rules! adapter_suite {
-    ($start:expr) => {
-        $crate::adapter_suite!(@tests $start;
-            discovery, discovery_refuses_another_issuer, issuer_for_the_gateway, jwks,
-            token_with_the_right_secret, refusal_with_a_wrong_secret,
-            refusal_for_an_unknown_client, rfc7592_read, client_deleted_after_mapping,
-            introspection_of_an_opaque_token, jwt_verifies_against_the_jwks);
+    ($(#[$attr:meta])* server: $start:expr) => {
+        $crate::adapter_suite!(@tests [$(#[$attr])*] $start;
+            discovery, discovery_refuses_another_issuer, issuer_for_the_gateway, jwks, token_with_the_right_secret,
+            refusal_with_a_wrong_secret, refusal_for_an_unknown_client, rfc7592_read,
+            client_deleted_after_mapping, introspection_of_an_opaque_token,
+            jwt_verifies_against_the_jwks);
     };
-    (@tests $start:expr; $($name:ident),*) => {
+    // The attributes travel as one bracketed token tree, unpacked per test by `@test`.
+    (@tests $attrs:tt $start:expr; $($name:ident),*) => {
         $(
-            #[tokio::test]
-            async fn $name() {
-                let Some(server) = $start.await else { return };
-                $crate::suite::$name(&server).await;
-                let _ = server.name;
-            }
+            $crate::adapter_suite!(@test $attrs $start; $name);
         )*
+    };
+    (@test [$(#[$attr:meta])*] $start:expr; $name:ident) => {
+        #[tokio::test]
+        $(#[$attr])*
+        async fn $name() {
+            let server = $start.await;
+            $crate::suite::$name(&server).await;
+            let _ = server.name;
+        }
     };
 }

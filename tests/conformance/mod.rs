@@ -1,12 +1,12 @@
 //! The storage conformance suite: every backend runs the same cases.
 //!
 //! A backend joins with one macro invocation whose factory is an `async` expression that yields
-//! an `Arc<dyn Store>` (or a [`Fixture`] that also keeps a temporary directory alive, or an
-//! `Option` of either: `None` means the backend is unavailable, and the factory printed a
-//! `SKIP` line saying why):
+//! an `Arc<dyn Store>` (or a [`Fixture`] that also keeps a temporary directory alive). A backend
+//! that needs a server is marked `#[ignore = "why"]` (every case gets the attribute), and its
+//! factory panics when the server is missing, so that a run asking for it cannot pass without:
 //!
 //! ```ignore
-//! store_conformance!(postgres, async { postgres_store_or_skip().await });
+//! store_conformance!(#[ignore = "needs PostgreSQL"] postgres, async { postgres_store().await });
 //! ```
 //!
 //! Every case runs on a multi-thread runtime so that the race cases race for real.
@@ -43,40 +43,35 @@ impl Fixture {
 
 /// What a conformance factory may yield.
 pub trait IntoFixture {
-    /// The fixture, or `None` when the backend is unavailable (skipped).
-    fn into_fixture(self) -> Option<Fixture>;
+    /// The fixture.
+    fn into_fixture(self) -> Fixture;
 }
 
 impl IntoFixture for Arc<dyn Store> {
-    fn into_fixture(self) -> Option<Fixture> {
-        Some(Fixture {
+    fn into_fixture(self) -> Fixture {
+        Fixture {
             store: self,
             _guard: None,
-        })
+        }
     }
 }
 
 impl IntoFixture for Fixture {
-    fn into_fixture(self) -> Option<Fixture> {
-        Some(self)
+    fn into_fixture(self) -> Fixture {
+        self
     }
 }
 
-impl<T: IntoFixture> IntoFixture for Option<T> {
-    fn into_fixture(self) -> Option<Fixture> {
-        self.and_then(IntoFixture::into_fixture)
-    }
-}
-
-/// Instantiates every conformance case for one backend, as module `$backend`.
+/// Instantiates every conformance case for one backend, as module `$backend`; attributes
+/// before the backend's name (`#[ignore = "why"]`) go on every case.
 #[macro_export]
 macro_rules! store_conformance {
-    ($backend:ident, $factory:expr) => {
+    ($(#[$attr:meta])* $backend:ident, $factory:expr) => {
         mod $backend {
             #[allow(unused_imports)]
             use super::*;
 
-            $crate::store_conformance!(@cases $factory;
+            $crate::store_conformance!(@cases [$(#[$attr])*] $factory;
                 crud::applications_round_trip,
                 crud::application_exists,
                 crud::apis_round_trip,
@@ -105,18 +100,20 @@ macro_rules! store_conformance {
             );
         }
     };
-    (@cases $factory:expr; $($module:ident :: $case:ident),+ $(,)?) => {
+    // The attributes travel as one bracketed token tree, unpacked per case by `@case`.
+    (@cases $attrs:tt $factory:expr; $($module:ident :: $case:ident),+ $(,)?) => {
         $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $case() {
-                let Some(fixture) = $crate::conformance::IntoFixture::into_fixture($factory.await)
-                else {
-                    return;
-                };
-                $crate::conformance::$module::$case(::std::sync::Arc::clone(&fixture.store)).await;
-                drop(fixture);
-            }
+            $crate::store_conformance!(@case $attrs $factory; $module::$case);
         )+
+    };
+    (@case [$(#[$attr:meta])*] $factory:expr; $module:ident :: $case:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        $(#[$attr])*
+        async fn $case() {
+            let fixture = $crate::conformance::IntoFixture::into_fixture($factory.await);
+            $crate::conformance::$module::$case(::std::sync::Arc::clone(&fixture.store)).await;
+            drop(fixture);
+        }
     };
 }
 
@@ -139,6 +136,8 @@ store_conformance!(sqlite_file_blocking_pool, async {
     sqlite_file(SqliteOptions::default().execution(Execution::BlockingPool))
 });
 #[cfg(feature = "postgres")]
-store_conformance!(postgres, async {
-    crate::postgres::conformance::conformance_fixture().await
-});
+store_conformance!(
+    #[ignore = "needs PostgreSQL: run .ci/run, or set KEYPROV_PG_URL and pass --include-ignored"]
+    postgres,
+    async { crate::postgres::conformance::conformance_fixture().await }
+);

@@ -8,9 +8,9 @@ use keyprov::store::Store;
 use super::TestSchema;
 use crate::conformance::Fixture;
 
-/// A store in a fresh schema, or `None` (after the SKIP line) without `KEYPROV_PG_URL`.
-pub async fn conformance_fixture() -> Option<Fixture> {
-    let schema = TestSchema::new()?;
+/// A store in a fresh schema; panics without `KEYPROV_PG_URL`.
+pub async fn conformance_fixture() -> Fixture {
+    let schema = TestSchema::new();
     let store: Arc<dyn Store> = schema.open().await;
-    Some(Fixture::with_guard(store, schema))
+    Fixture::with_guard(store, schema)
 }

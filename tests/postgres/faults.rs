@@ -6,7 +6,7 @@ use keyprov::store::Store;
 use keyprov::store::postgres::{PostgresConfig, PostgresStore};
 use keyprov::{Error, KeyType, MappingState};
 
-use super::{admin, application, mapping, require_pg, subscription};
+use super::{TestSchema, admin, application, mapping, subscription};
 
 fn sql_state(err: &Error) -> Option<String> {
     let source = std::error::Error::source(err)?;
@@ -15,8 +15,9 @@ fn sql_state(err: &Error) -> Option<String> {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: run .ci/run, or set KEYPROV_PG_URL and pass --include-ignored"]
 async fn a_long_statement_is_cut_by_the_statement_timeout_with_a_typed_error() {
-    let schema = require_pg!();
+    let schema = TestSchema::new();
     let store = PostgresStore::open(
         schema
             .config()
@@ -86,8 +87,9 @@ async fn an_unreachable_server_is_a_retryable_storage_error() {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: run .ci/run, or set KEYPROV_PG_URL and pass --include-ignored"]
 async fn terminated_backends_fail_the_call_in_flight_retryably_and_the_pool_recovers() {
-    let schema = require_pg!();
+    let schema = TestSchema::new();
     let store = schema.open().await;
     let app = application("alice", "shop");
     store.create_application(&app).await.unwrap();
@@ -160,8 +162,9 @@ async fn terminated_backends_fail_the_call_in_flight_retryably_and_the_pool_reco
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: run .ci/run, or set KEYPROV_PG_URL and pass --include-ignored"]
 async fn multi_row_changes_are_all_or_nothing_while_backends_are_killed() {
-    let schema = require_pg!();
+    let schema = TestSchema::new();
     let store = schema.open().await;
     store.put_api(&super::api("pizza")).await.unwrap();
     let mut apps = Vec::new();

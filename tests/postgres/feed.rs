@@ -9,7 +9,7 @@ use keyprov::store::postgres::ChangeFeed;
 use keyprov::{Event, KeyType, MappingState};
 use tokio::sync::broadcast::Receiver;
 
-use super::{View, api, application, eventually, mapping, require_pg, subscription};
+use super::{TestSchema, View, api, application, eventually, mapping, subscription};
 
 async fn next(rx: &mut Receiver<keyprov::Change>) -> Event {
     tokio::time::timeout(Duration::from_secs(5), rx.recv())
@@ -20,8 +20,9 @@ async fn next(rx: &mut Receiver<keyprov::Change>) -> Event {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: run .ci/run, or set KEYPROV_PG_URL and pass --include-ignored"]
 async fn every_committed_change_arrives_as_its_event_in_commit_order() {
-    let schema = require_pg!();
+    let schema = TestSchema::new();
     let store = schema.open().await;
     let events = Arc::new(keyprov::events::ChangeLog::with_capacity(1024));
     let mut rx = events.subscribe();
@@ -125,8 +126,9 @@ async fn every_committed_change_arrives_as_its_event_in_commit_order() {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: run .ci/run, or set KEYPROV_PG_URL and pass --include-ignored"]
 async fn events_too_large_for_notify_travel_through_the_outbox() {
-    let schema = require_pg!();
+    let schema = TestSchema::new();
     let store = schema.open().await;
     let events = Arc::new(keyprov::events::ChangeLog::with_capacity(16));
     let mut rx = events.subscribe();
@@ -157,8 +159,9 @@ async fn events_too_large_for_notify_travel_through_the_outbox() {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: run .ci/run, or set KEYPROV_PG_URL and pass --include-ignored"]
 async fn a_view_converges_after_its_listener_is_terminated_while_changes_happen() {
-    let schema = require_pg!();
+    let schema = TestSchema::new();
     // The stores' own feeds are off: the listener under test is the only one.
     let writer = schema.open_without_feed().await;
     let reader: Arc<dyn Store> = schema.open_without_feed().await;

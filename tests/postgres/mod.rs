@@ -1,7 +1,7 @@
-//! PostgreSQL tests. They need a server: set `KEYPROV_PG_URL` (e.g.
-//! `postgres://postgres@127.0.0.1:5432/test`, or `eval "$(.ci/postgres.sh start)"`). Without
-//! it each test prints a SKIP line and returns. Each test works in its own schema, dropped at
-//! the end (also when the test panics).
+//! PostgreSQL tests. They need a server, so they are ignored by default: set `KEYPROV_PG_URL`
+//! (e.g. `postgres://postgres@127.0.0.1:5432/test`, or `eval "$(.ci/postgres.sh start)"`) and
+//! pass `-- --include-ignored`, as `.ci/run` does. Run without `KEYPROV_PG_URL`, they fail.
+//! Each test works in its own schema, dropped at the end (also when the test panics).
 
 pub mod conformance;
 mod faults;
@@ -22,26 +22,17 @@ use keyprov::{
     KeyType, MappingId, MappingMode, MappingState, OrganizationId, Subscription, UserId,
 };
 
-/// The server URL, or `None` after printing the SKIP line.
-pub fn pg_url() -> Option<String> {
+/// The server URL; panics without `KEYPROV_PG_URL`, so that a run that asked for these
+/// tests cannot pass without a server.
+pub fn pg_url() -> String {
     match std::env::var("KEYPROV_PG_URL") {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ => {
-            eprintln!("SKIP postgres tests: set KEYPROV_PG_URL");
-            None
-        }
+        Ok(url) if !url.trim().is_empty() => url,
+        _ => panic!(
+            "this test needs PostgreSQL and KEYPROV_PG_URL is not set: \
+             run `eval \"$(.ci/postgres.sh start)\"` first, or .ci/run"
+        ),
     }
 }
-
-macro_rules! require_pg {
-    () => {
-        match $crate::postgres::TestSchema::new() {
-            Some(schema) => schema,
-            None => return,
-        }
-    };
-}
-pub(crate) use require_pg;
 
 /// A uniquely named schema, dropped when this value is.
 pub struct TestSchema {
@@ -50,10 +41,11 @@ pub struct TestSchema {
 }
 
 impl TestSchema {
-    pub fn new() -> Option<Self> {
-        let url = pg_url()?;
+    /// Panics without `KEYPROV_PG_URL`.
+    pub fn new() -> Self {
+        let url = pg_url();
         let schema = format!("kp_t_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-        Some(Self { url, schema })
+        Self { url, schema }
     }
 
     /// The application name the store's connections report.

@@ -12,11 +12,12 @@ use keyprov::{
     TokenRequest, UserId,
 };
 
-use super::require_pg;
+use super::TestSchema;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: run .ci/run, or set KEYPROV_PG_URL and pass --include-ignored"]
 async fn a_gateway_on_another_node_waits_for_a_revision_then_sees_the_change() {
-    let schema = require_pg!();
+    let schema = TestSchema::new();
     // Two nodes: each has its own store (its own pool and change feed) on the shared schema.
     let node_a = schema.open().await;
     let node_b = schema.open().await;
@@ -116,8 +117,9 @@ async fn a_gateway_on_another_node_waits_for_a_revision_then_sees_the_change() {
 
 /// Both nodes agree on revisions: they come from one counter in the database.
 #[tokio::test]
+#[ignore = "needs PostgreSQL: run .ci/run, or set KEYPROV_PG_URL and pass --include-ignored"]
 async fn every_node_agrees_on_the_revision() {
-    let schema = require_pg!();
+    let schema = TestSchema::new();
     let node_a = schema.open().await;
     let node_b = schema.open().await;
     use keyprov::store::Store;
@@ -131,8 +133,9 @@ async fn every_node_agrees_on_the_revision() {
 /// A store opened without its change feed cannot be followed: the gateway says so instead of
 /// never seeing a change.
 #[tokio::test]
+#[ignore = "needs PostgreSQL: run .ci/run, or set KEYPROV_PG_URL and pass --include-ignored"]
 async fn a_store_without_its_change_feed_refuses_to_be_followed() {
-    let schema = require_pg!();
+    let schema = TestSchema::new();
     let store = schema.open_without_feed().await;
     let gateway = Gateway::builder().build().unwrap();
     let err = gateway.follow(&store).await.unwrap_err();
@@ -143,9 +146,10 @@ async fn a_store_without_its_change_feed_refuses_to_be_followed() {
 /// Changes committed while a node's feed is disconnected reach its gateway anyway: the feed
 /// reconnects, asks for a resync, and the gateway reloads at a revision that includes them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: run .ci/run, or set KEYPROV_PG_URL and pass --include-ignored"]
 async fn a_gateway_catches_up_with_changes_made_while_its_feed_was_down() {
     use keyprov::store::Store;
-    let schema = require_pg!();
+    let schema = TestSchema::new();
     let node_a = schema.open().await;
     let node_b = schema.open().await;
     let gateway = Gateway::builder().build().unwrap();

@@ -7,11 +7,12 @@ use keyprov::store::Store;
 use keyprov::store::postgres::{PostgresConfig, PostgresStore};
 use keyprov::{Error, KeyType, MappingState};
 
-use super::{admin, api, application, mapping, require_pg, subscription};
+use super::{TestSchema, admin, api, application, mapping, subscription};
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: run .ci/run, or set KEYPROV_PG_URL and pass --include-ignored"]
 async fn round_trips_every_record_and_deletes_an_application_whole() {
-    let schema = require_pg!();
+    let schema = TestSchema::new();
     let store = schema.open().await;
     let app = application("alice", "shop");
     store.create_application(&app).await.unwrap();
@@ -96,8 +97,9 @@ async fn round_trips_every_record_and_deletes_an_application_whole() {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: run .ci/run, or set KEYPROV_PG_URL and pass --include-ignored"]
 async fn uniqueness_is_enforced_by_constraints_and_names_the_rule() {
-    let schema = require_pg!();
+    let schema = TestSchema::new();
     let store = schema.open().await;
     let (a, b) = (application("alice", "a"), application("bob", "b"));
     store.create_application(&a).await.unwrap();
@@ -160,8 +162,9 @@ async fn uniqueness_is_enforced_by_constraints_and_names_the_rule() {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: run .ci/run, or set KEYPROV_PG_URL and pass --include-ignored"]
 async fn missing_parents_and_duplicate_names_are_typed_errors() {
-    let schema = require_pg!();
+    let schema = TestSchema::new();
     let store = schema.open().await;
     let ghost = application("alice", "ghost");
     let err = store
@@ -206,8 +209,9 @@ async fn missing_parents_and_duplicate_names_are_typed_errors() {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: run .ci/run, or set KEYPROV_PG_URL and pass --include-ignored"]
 async fn concurrent_opens_apply_each_migration_once() {
-    let schema = require_pg!();
+    let schema = TestSchema::new();
     let config = schema.config().pool_size(2).build().unwrap();
     let opens: Vec<_> = (0..6)
         .map(|_| tokio::spawn(PostgresStore::open(config.clone())))
@@ -246,8 +250,9 @@ async fn concurrent_opens_apply_each_migration_once() {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: run .ci/run, or set KEYPROV_PG_URL and pass --include-ignored"]
 async fn the_store_is_usable_as_a_dyn_store() {
-    let schema = require_pg!();
+    let schema = TestSchema::new();
     let store: Arc<dyn Store> = schema.open().await;
     let app = application("dora", "dyn");
     store.create_application(&app).await.unwrap();
@@ -261,11 +266,12 @@ async fn the_store_is_usable_as_a_dyn_store() {
 /// constraint is retried row by row, so every caller still gets its own answer, and exactly
 /// the committed rows are announced.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs PostgreSQL: run .ci/run, or set KEYPROV_PG_URL and pass --include-ignored"]
 async fn a_burst_of_inserts_gets_each_callers_own_answer_and_one_event_per_row() {
     use keyprov::store::postgres::ChangeFeed;
     use keyprov::{ApplicationId, Event};
 
-    let schema = require_pg!();
+    let schema = TestSchema::new();
     let store = schema.open().await;
     let events = Arc::new(keyprov::events::ChangeLog::with_capacity(4096));
     let mut rx = events.subscribe();

@@ -59,39 +59,34 @@ pub fn suite_flavour() -> Flavour {
 }
 
 impl Server {
-    pub async fn emulator() -> Option<Server> {
+    pub async fn emulator() -> Server {
         let emulator = Emulator::builder()
             .flavour(suite_flavour())
             .start()
             .await
             .unwrap();
-        Some(Server {
+        Server {
             name: "emulator",
             issuer: emulator.issuer(),
             _guard: Guard::Emulator(emulator),
-        })
+        }
     }
 
-    /// Starts `node server.mjs 0`; `None` (after a SKIP line) when Node or the package is
-    /// missing, unless `KEYPROV_REQUIRE_NODE=1`, which turns that into a failure.
-    pub async fn oidc_provider() -> Option<Server> {
+    /// Starts `node server.mjs 0`. Panics when Node or the package is missing: the tests
+    /// that use it are ignored by default, so a run that asks for them must not pass without.
+    pub async fn oidc_provider() -> Server {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/oidc-provider");
-        let require = std::env::var("KEYPROV_REQUIRE_NODE").is_ok_and(|v| v == "1");
-        let skip = |why: &str| {
-            assert!(!require, "KEYPROV_REQUIRE_NODE=1 but {why}");
-            println!("SKIP (oidc-provider interop): {why}");
-        };
         let node = Command::new("node").arg("--version").output().await;
-        if !node.is_ok_and(|o| o.status.success()) {
-            skip("`node` is not installed");
-            return None;
-        }
-        if !dir.join("node_modules/oidc-provider").is_dir() {
-            skip(
-                "node_modules missing: run `npm ci` in km-oidc/tests/oidc-provider (.ci/oidc-provider.sh)",
-            );
-            return None;
-        }
+        assert!(
+            node.is_ok_and(|o| o.status.success()),
+            "the oidc-provider interop tests need `node`: install Node.js, then run \
+             .ci/oidc-provider.sh"
+        );
+        assert!(
+            dir.join("node_modules/oidc-provider").is_dir(),
+            "the oidc-provider interop tests need the package: run .ci/oidc-provider.sh \
+             (npm ci in km-oidc/tests/oidc-provider)"
+        );
         let mut child = Command::new("node")
             .arg("server.mjs")
             .arg("0")
@@ -115,11 +110,11 @@ impl Server {
         .expect("oidc-provider did not start within 30 s");
         // Keep draining stdout so the child never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Some(Server {
+        Server {
             name: "oidc-provider",
             issuer,
             _guard: Guard::Node(child),
-        })
+        }
     }
 
     pub fn config(&self) -> OidcConfig {

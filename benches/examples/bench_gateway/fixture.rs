@@ -1,5 +1,6 @@
-//! Shared by `examples/bench_gateway` and `benches/gateway.rs`: a gateway with N mappings, an
-//! RSA-2048 key served as JWKS by a scripted key manager, and pre-signed distinct tokens.
+//! Shared by `examples/bench_gateway`, `examples/gateway_profile` and the criterion bench
+//! `gateway.rs` (all in `benches/`): a gateway with N mappings, an RSA-2048 key served as JWKS
+//! by a scripted key manager, and pre-signed distinct tokens.
 
 #![allow(dead_code)]
 

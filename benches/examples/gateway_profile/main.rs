@@ -7,7 +7,7 @@
 //! that part. `PROFILE_MAPPINGS` sets how many mappings are resident (1,000 by default):
 //!
 //! ```text
-//! cargo build --release --example gateway_profile
+//! cargo build --release -p keyprov-benches --example gateway_profile
 //! valgrind --tool=callgrind target/release/examples/gateway_profile
 //! ```
 

@@ -3,7 +3,7 @@
 //! measures the library and its storage).
 //!
 //! ```text
-//! cargo run --release --example bench_provision [-- CALLS]
+//! cargo run --release -p keyprov-benches --example bench_provision [-- CALLS]
 //! ```
 //!
 //! Prints `name: value` lines: `provision_per_s` (one caller, calls in sequence, default

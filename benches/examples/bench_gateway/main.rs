@@ -1,7 +1,7 @@
 //! Gateway benchmark figures (the targets are in `docs/performance.md`), printed as `name: value` lines. Run it in release:
 //!
 //! ```text
-//! cargo run --release --example bench_gateway
+//! cargo run --release -p keyprov-benches --example bench_gateway
 //! ```
 //!
 //! - `rs256_first_sight_ratio`: full resolution of never-seen RS256 tokens (distinct,

@@ -2,8 +2,8 @@
 //!
 //! ```text
 //! eval "$(.ci/postgres.sh start)"
-//! cargo run --release --features postgres --example bench_postgres          # full
-//! cargo run --release --features postgres --example bench_postgres -- --smoke
+//! cargo run --release -p keyprov-benches --features postgres --example bench_postgres          # full
+//! cargo run --release -p keyprov-benches --features postgres --example bench_postgres -- --smoke
 //! ```
 //!
 //! Two nodes in one process, each with its own pool; node A's events are NOT wired to node B.
