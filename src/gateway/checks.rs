@@ -46,9 +46,7 @@ impl Inner {
         }
         let result = self.view.with_api(api_id.as_str(), |api| {
             let Some(api) = api else {
-                return Some(Err(Denial::UnknownApi {
-                    api: api_id.clone(),
-                }));
+                return Some(Err(self.unknown_api(api_id)));
             };
             if let Some(issuer) = v.issuer()
                 && self.elect(issuer, &api.organization) != Some(v.km)

@@ -279,6 +279,9 @@ struct Inner {
     view: View,
     /// The revision of the last change applied (or of the last snapshot loaded).
     applied: tokio::sync::watch::Sender<Revision>,
+    /// Whether a view was ever loaded or a change applied: an unknown API means a wiring
+    /// mistake until then.
+    has_view: std::sync::atomic::AtomicBool,
     hasher: TokenHasher,
     jwt_cache: TokenCache,
     opaque_cache: TokenCache,
@@ -445,6 +448,7 @@ impl GatewayBuilder {
                 names,
                 view: View::new(km_slots),
                 applied: tokio::sync::watch::Sender::new(Revision::ZERO),
+                has_view: std::sync::atomic::AtomicBool::new(false),
                 hasher: TokenHasher::new(),
             }),
         })
@@ -472,6 +476,7 @@ impl Gateway {
     }
 
     fn advance(&self, revision: Revision) {
+        self.inner.has_view.store(true, Ordering::Release);
         self.inner.applied.send_if_modified(|applied| {
             let newer = revision > *applied;
             if newer {
@@ -607,6 +612,18 @@ impl Gateway {
     pub fn clear_caches(&self) {
         self.inner.jwt_cache.clear();
         self.inner.opaque_cache.clear();
+    }
+}
+
+impl Inner {
+    /// The denial for an API the view does not hold: [`Denial::NotFollowing`] while there is
+    /// no view at all.
+    fn unknown_api(&self, api: &crate::model::ApiId) -> Denial {
+        if self.has_view.load(Ordering::Acquire) {
+            Denial::UnknownApi { api: api.clone() }
+        } else {
+            Denial::NotFollowing
+        }
     }
 }
 

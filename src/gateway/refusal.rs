@@ -116,6 +116,10 @@ pub enum Denial {
         /// The API.
         api: ApiId,
     },
+    /// The gateway has no view yet: it follows no store and was never given a change. Call
+    /// [`Gateway::follow`](super::Gateway::follow) (503, so that a wiring mistake is not taken
+    /// for a refused client).
+    NotFollowing,
     /// The API is not known to the gateway's view.
     UnknownApi {
         /// The API.
@@ -229,6 +233,7 @@ impl Denial {
             | Denial::KeyTypeMismatch { .. }
             | Denial::NotSubscribed { .. }
             | Denial::SubscriptionRefuses { .. } => 403,
+            Denial::NotFollowing => 503,
             _ => 401,
         }
     }
@@ -242,6 +247,7 @@ impl Denial {
             Denial::KeyManagerDisabled { .. } => "key_manager_disabled",
             Denial::KeyManagerNotAllowed { .. } => "key_manager_not_allowed",
             Denial::UnknownApi { .. } => "unknown_api",
+            Denial::NotFollowing => "not_following",
             Denial::UnsupportedAlgorithm { .. } => "unsupported_algorithm",
             Denial::UnknownKey { .. } => "unknown_key",
             Denial::AlgorithmMismatch { .. } => "algorithm_mismatch",
@@ -271,7 +277,8 @@ impl Denial {
             | Denial::UnknownIssuer { .. }
             | Denial::KeyManagerDisabled { .. }
             | Denial::KeyManagerNotAllowed { .. }
-            | Denial::UnknownApi { .. } => 2,
+            | Denial::UnknownApi { .. }
+            | Denial::NotFollowing => 2,
             Denial::UnsupportedAlgorithm { .. }
             | Denial::UnknownKey { .. }
             | Denial::AlgorithmMismatch { .. }
@@ -324,6 +331,9 @@ impl fmt::Display for Denial {
                 )
             }
             Denial::UnknownApi { api } => write!(f, "api {api} is not known to the gateway"),
+            Denial::NotFollowing => f.write_str(
+                "the gateway has no view: it follows no store (call Gateway::follow) and was given no change",
+            ),
             Denial::UnsupportedAlgorithm { alg } => {
                 write!(f, "the algorithm {alg:?} is not accepted")
             }

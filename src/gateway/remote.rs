@@ -74,9 +74,7 @@ impl Inner {
             .apis()
             .get(api_id.as_str())
             .cloned()
-            .ok_or_else(|| Denial::UnknownApi {
-                api: api_id.clone(),
-            })?;
+            .ok_or_else(|| self.unknown_api(api_id))?;
         let mut slots: Vec<u32> = (0..self.kms.len() as u32)
             .filter(|s| {
                 let c = &self.kms[*s as usize].config;

@@ -229,11 +229,9 @@ impl Inner {
             .into());
         };
         let apis = self.view.apis();
-        let api = apis.get(api_id.as_str()).ok_or_else(|| {
-            cold(|| Denial::UnknownApi {
-                api: api_id.clone(),
-            })
-        })?;
+        let api = apis
+            .get(api_id.as_str())
+            .ok_or_else(|| cold(|| self.unknown_api(api_id)))?;
         let slot = self.elect(issuer_id, &api.organization).ok_or_else(|| {
             cold(|| Denial::UnknownIssuer {
                 issuer: truncated(&issuer, 200),

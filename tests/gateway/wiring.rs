@@ -56,3 +56,41 @@ async fn the_issuer_comes_from_the_adapter_when_the_configuration_has_none() {
         Some("https://proxy.example/oauth2/token")
     );
 }
+
+/// A gateway that follows nothing says so (503 `not_following`) instead of refusing every
+/// token as if its API were unknown; once it follows, the same token is accepted.
+#[tokio::test]
+async fn a_gateway_that_follows_nothing_says_so() {
+    use super::support::{WAIT, World};
+    use keyprov::KeyType;
+    use keyprov::gateway::Denial;
+
+    let w = World::new().await;
+    let idle = Gateway::builder()
+        .key_managers(w.provisioner.key_managers().clone())
+        .build()
+        .unwrap();
+    let token = w.prod_token();
+    let denial = idle
+        .resolve(&token, &w.api, KeyType::Production)
+        .await
+        .unwrap_err();
+    assert_eq!(denial, Denial::NotFollowing);
+    assert_eq!((denial.status(), denial.code()), (503, "not_following"));
+    assert!(denial.to_string().contains("Gateway::follow"), "{denial}");
+
+    let _following = idle.follow(&w.provisioner).await.unwrap();
+    idle.wait_for(w.gateway.applied_revision(), WAIT)
+        .await
+        .unwrap();
+    idle.resolve(&token, &w.api, KeyType::Production)
+        .await
+        .unwrap();
+    // With a view, an API it does not hold is the ordinary 403.
+    let unknown = keyprov::ApiId::new("no-such-api").unwrap();
+    let denial = idle
+        .resolve(&token, &unknown, KeyType::Production)
+        .await
+        .unwrap_err();
+    assert_eq!((denial.status(), denial.code()), (403, "unknown_api"));
+}
