@@ -637,6 +637,9 @@ impl Provisioner {
         let validation = self.inner.policy.validation(&policy_request);
         // Input
         let secret = request.consumer_secret.filter(|s| !s.is_blank());
+        if let Some(secret) = &secret {
+            secret.check()?;
+        }
         if validation.runs() && secret.is_none() && !km.config.allow_mapping_without_secret {
             return Err(Error::invalid(
                 "consumerSecret",
@@ -897,6 +900,8 @@ impl Provisioner {
     /// errors.
     pub async fn token(&self, caller: &Actor, request: TokenRequest) -> Result<AccessToken> {
         let app = self.owned_application(caller, request.application).await?;
+        check_text("keyManager", &request.key_manager, MAX_NAME_LEN)?;
+        request.consumer_secret.check()?;
         let km = self.key_manager(&request.key_manager, &app.organization)?;
         if !km.config.enabled {
             return Err(Error::KeyManagerNotFound {

@@ -23,6 +23,36 @@ impl ConsumerSecret {
         self.0.expose_secret()
     }
 
+    /// Checks the secret as caller input, without ever quoting it: at most
+    /// [`ConsumerSecret::MAX_LEN`] bytes, no control characters.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) for `consumerSecret`, saying why.
+    pub fn check(&self) -> crate::Result<()> {
+        let text = self.expose();
+        if text.len() > Self::MAX_LEN {
+            return Err(crate::Error::invalid(
+                "consumerSecret",
+                format!(
+                    "must be at most {} bytes, got {}",
+                    Self::MAX_LEN,
+                    text.len()
+                ),
+            ));
+        }
+        if text.chars().any(char::is_control) {
+            return Err(crate::Error::invalid(
+                "consumerSecret",
+                "must not contain control characters",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The longest secret accepted, in bytes (WSO2 IS and Keycloak generate 32 to 64
+    /// characters; a key manager may allow longer ones).
+    pub const MAX_LEN: usize = 1024;
+
     /// Whether the secret is empty or blank.
     pub fn is_blank(&self) -> bool {
         self.expose().trim().is_empty()

@@ -1035,3 +1035,45 @@ async fn the_key_manager_name_is_checked_and_never_echoed_whole() {
     assert!(!err.to_string().contains(&long), "{err}");
     assert_eq!(w.km.calls(), 0);
 }
+
+/// The secret is input too: control characters or an oversized secret are refused before the
+/// key manager is contacted, and the message never quotes it.
+#[tokio::test]
+async fn a_malformed_secret_is_refused_before_the_key_manager_and_never_quoted() {
+    let w = world().await;
+    let huge = "s".repeat(1 << 20);
+    let cases = [
+        (format!("{SECRET}\u{0}"), "control"),
+        (format!("{SECRET}\n"), "control"),
+        (huge, "at most 1024 bytes"),
+    ];
+    for (secret, reason) in &cases {
+        let err = w
+            .provision(KeyType::Production, "client-prod", Some(secret))
+            .await
+            .unwrap_err();
+        let Error::InvalidInput(invalid) = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(invalid.field, "consumerSecret");
+        assert!(invalid.reason.contains(reason), "{}", invalid.reason);
+        assert!(!err.to_string().contains(SECRET));
+        assert!(err.to_string().len() < 200);
+        let token = w
+            .provisioner
+            .token(
+                &w.alice,
+                TokenRequest::new(
+                    w.app.id,
+                    "IS",
+                    KeyType::Production,
+                    ConsumerSecret::new(secret.as_str()),
+                ),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(token.code(), 901400, "{token}");
+    }
+    assert_eq!(w.km.calls(), 0, "the key manager was never contacted");
+    assert_eq!(w.rows().await, 0);
+}
