@@ -198,6 +198,16 @@ pub enum Error {
         /// The key manager.
         key_manager: KeyManagerId,
     },
+    /// The key manager's answer cannot tell "no such client" from "the adapter's credentials
+    /// for this client are wrong" (an RFC 7592 read answers 401 for both). A re-check then
+    /// leaves the mapping's state as it was.
+    #[error(
+        "key manager {key_manager} cannot tell whether the client exists or the credentials used to read it are wrong"
+    )]
+    ClientLookupInconclusive {
+        /// The key manager.
+        key_manager: KeyManagerId,
+    },
     /// The key manager did not accept the supplied secret.
     #[error("the consumer secret was not accepted by key manager {key_manager}")]
     SecretNotProven {
@@ -312,6 +322,7 @@ impl Error {
             Error::KeyManagerCredentialsRejected { .. } => 901425,
             Error::KeyManagerProtocol { .. } => 901426,
             Error::NotSupported { .. } => 901427,
+            Error::ClientLookupInconclusive { .. } => 901428,
             Error::Storage { .. } => 901430,
             Error::Config { .. } => 901431,
             Error::NotCaughtUp { .. } => 901432,
@@ -392,9 +403,21 @@ mod tests {
             Error::ProvisioningDisabled(km.clone()),
             Error::MappingExists(ConflictRule::ConsumerKeyAlreadyMapped),
             Error::ClientNotUsable {
-                key_manager: km,
+                key_manager: km.clone(),
                 reason: UnusableReason::Disabled,
             },
+            Error::ClientLookupInconclusive {
+                key_manager: km.clone(),
+            },
+            Error::NotCaughtUp {
+                wanted: crate::Revision::new(2),
+                applied: crate::Revision::new(1),
+            },
+            Error::PolicyRefused {
+                code: 990001,
+                reason: "trial organizations may not map production keys".into(),
+            },
+            Error::KeyManagerCredentialsRejected { key_manager: km },
         ];
         for err in all {
             let text = err.to_string();

@@ -857,12 +857,14 @@ impl Provisioner {
 
     /// Re-checks a mapping against its key manager ([P10](crate::guide::provisioning), drift)
     /// and moves it to `ACTIVE` (client exists and is usable), `SUSPENDED` (exists, not
-    /// usable) or `ORPHANED` (gone). The change is published when the state changes.
-    /// Transport failures leave the state as it is.
+    /// usable) or `ORPHANED` (gone). The change is published when the state changes. The state
+    /// moves only on positive evidence: an unreachable key manager, refused admin credentials or
+    /// an answer that cannot tell a missing client from wrong credentials leave it as it is.
     ///
     /// # Errors
     /// `MappingNotFound`; `KeyManagerNotFound` when its key manager is no longer registered;
-    /// the key manager's transport errors (`KeyManagerUnavailable`, ...); `Storage`.
+    /// `KeyManagerUnavailable` (retryable), `KeyManagerCredentialsRejected`,
+    /// `ClientLookupInconclusive` (901428) and the key manager's other errors; `Storage`.
     pub async fn recheck(&self, mapping: MappingId) -> Result<Committed<KeyMapping>> {
         let found = self
             .inner

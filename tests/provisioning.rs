@@ -790,6 +790,21 @@ async fn drift_recheck_moves_mappings_between_states() {
         MappingState::Suspended,
         "an outage changes nothing"
     );
+    w.km.reject_admin_credentials(true);
+    let err = w.provisioner.recheck(m.id).await.unwrap_err();
+    assert_eq!(err.code(), 901425, "{err}");
+    w.km.reject_admin_credentials(false);
+    assert_eq!(
+        w.provisioner
+            .store()
+            .mapping(m.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        MappingState::Suspended,
+        "refused admin credentials are no evidence either"
+    );
 
     w.km.remove_client("client-prod");
     assert_eq!(

@@ -1,6 +1,7 @@
 //! km-keycloak against its emulator, over real HTTP on loopback.
 
 mod common;
+mod drift;
 
 mod admin_token;
 mod emulator;

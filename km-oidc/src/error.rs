@@ -24,7 +24,8 @@ pub enum EndpointKind {
     /// RFC 7662 introspection; refusals speak about the adapter's introspection credentials.
     Introspection,
     /// RFC 7592 client configuration endpoint, authorized by the client's registration access
-    /// token. RFC 7592 §2.1: an unknown client answers 401, so 401 reads as "not found".
+    /// token. RFC 7592 §2.1 answers 401 both for an unknown client and for a wrong token, so a
+    /// 401 proves nothing (inconclusive); a 404, which some servers send, means not found.
     RegistrationManagement,
     /// RFC 7591 registration, or a vendor admin API authorized by the adapter's admin
     /// credentials: 401/403 mean those credentials were refused, 404 means not found.
@@ -75,6 +76,12 @@ pub enum OidcError {
     /// The client does not exist.
     #[error("{endpoint}: client not found")]
     NotFound {
+        /// The endpoint.
+        endpoint: String,
+    },
+    /// The answer cannot tell an unknown client from wrong credentials (RFC 7592's 401).
+    #[error("{endpoint}: client unknown or registration access token refused (http 401)")]
+    Inconclusive {
         /// The endpoint.
         endpoint: String,
     },
@@ -158,6 +165,7 @@ impl OidcError {
             },
             OidcError::AdminRejected { .. } => Error::KeyManagerCredentialsRejected { key_manager },
             OidcError::NotFound { .. } => Error::ClientNotFound { key_manager },
+            OidcError::Inconclusive { .. } => Error::ClientLookupInconclusive { key_manager },
             OidcError::Unavailable {
                 endpoint,
                 detail,
@@ -266,7 +274,10 @@ pub fn classify(kind: EndpointKind, endpoint: &str, status: u16, body: &[u8]) ->
         (EndpointKind::Token, 400, Some("unauthorized_client" | "unsupported_grant_type")) => {
             return OidcError::GrantNotAllowed { endpoint };
         }
-        (EndpointKind::RegistrationManagement, 401 | 404, _) => {
+        (EndpointKind::RegistrationManagement, 401, _) => {
+            return OidcError::Inconclusive { endpoint };
+        }
+        (EndpointKind::RegistrationManagement, 404, _) => {
             return OidcError::NotFound { endpoint };
         }
         (EndpointKind::RegistrationManagement | EndpointKind::Introspection, 403, _)
@@ -370,7 +381,10 @@ mod tests {
         let err = classify(EndpointKind::Admin, "admin /c", 404, b"").into_core(&km());
         assert!(matches!(err, Error::ClientNotFound { .. }));
         let err = classify(EndpointKind::RegistrationManagement, "reg /c", 401, b"");
-        assert!(matches!(err, OidcError::NotFound { .. }));
+        assert!(matches!(err, OidcError::Inconclusive { .. }), "{err:?}");
+        assert_eq!(err.into_core(&km()).code(), 901428);
+        let err = classify(EndpointKind::RegistrationManagement, "reg /c", 404, b"");
+        assert!(matches!(err, OidcError::NotFound { .. }), "{err:?}");
         let err = classify(EndpointKind::RegistrationManagement, "reg /c", 403, b"");
         assert!(matches!(err, OidcError::AdminRejected { .. }));
     }

@@ -146,8 +146,13 @@ pub async fn refusal_for_an_unknown_client(server: &Server) {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::SecretNotProven { .. }), "{err:?}");
+    // An RFC 7592 read of an unknown client answers 401, as a wrong token would: the lookup
+    // cannot prove the client is missing, and says so.
     let err = km.client(&key("no-such-client")).await.unwrap_err();
-    assert!(matches!(err, Error::ClientNotFound { .. }), "{err:?}");
+    assert!(
+        matches!(err, Error::ClientLookupInconclusive { .. }),
+        "{err:?}"
+    );
 }
 
 pub async fn rfc7592_read(server: &Server) {
@@ -195,13 +200,83 @@ pub async fn client_deleted_after_mapping(server: &Server) {
         .await
         .unwrap();
 
+    // RFC 7592 answers 401 for a deleted client as for a wrong token: no proof either way.
     let err = km.client(&key(&reg.client_id)).await.unwrap_err();
-    assert!(matches!(err, Error::ClientNotFound { .. }), "{err:?}");
+    assert!(
+        matches!(err, Error::ClientLookupInconclusive { .. }),
+        "{err:?}"
+    );
     let err = km
         .client_credentials_token(&key(&reg.client_id), &secret, &[])
         .await
         .unwrap_err();
     assert!(matches!(err, Error::SecretNotProven { .. }), "{err:?}");
+}
+
+/// The registration access token was rotated at the server after mapping, and the adapter still
+/// holds the old one: the read answers 401, which cannot tell a deleted client from a refused
+/// token, so a re-check leaves the mapping ACTIVE and says why.
+pub async fn recheck_with_a_rotated_registration_token_keeps_the_state(server: &Server) {
+    use keyprov::store::{MemoryStore, Store};
+    use keyprov::{
+        Actor, KeyType, MappingState, NewApplication, OrganizationId, ProvisionRequest,
+        Provisioner, UserId,
+    };
+
+    let reg = server.register("client_secret_basic").await;
+    let km_config = KeyManagerConfig::new("under-test")
+        .unwrap()
+        .out_of_band(true);
+    let adapter = |access: RegistrationAccess| -> Arc<dyn KeyManager> {
+        Arc::new(server.km(server.config().registration(reg.client_id.clone(), access)))
+    };
+    let store = Arc::new(MemoryStore::new());
+    let provisioner = |km: Arc<dyn KeyManager>| {
+        Provisioner::builder()
+            .store(store.clone())
+            .key_managers(KeyManagers::new().with(km_config.clone(), km).unwrap())
+            .build()
+            .unwrap()
+    };
+    let before = provisioner(adapter(access_of(&reg)));
+    let owner = UserId::new("alice").unwrap();
+    let app = before
+        .create_application(NewApplication::new(
+            "app",
+            owner.clone(),
+            OrganizationId::new("org").unwrap(),
+        ))
+        .await
+        .unwrap();
+    let mapped = before
+        .provision(
+            &Actor::User(owner),
+            ProvisionRequest::new(
+                app.id,
+                "under-test",
+                KeyType::Production,
+                key(&reg.client_id),
+            )
+            .secret(ConsumerSecret::new(secret_of(&reg))),
+        )
+        .await
+        .unwrap()
+        .mapping;
+    assert!(mapped.validated, "the client was read through RFC 7592");
+
+    let rotated = RegistrationAccess {
+        token: SecretString::from("a-token-the-server-no-longer-knows".to_owned()),
+        uri: access_of(&reg).uri,
+    };
+    let after = provisioner(adapter(rotated));
+    let err = after.recheck(mapped.id).await.unwrap_err();
+    assert!(
+        matches!(err, Error::ClientLookupInconclusive { .. }),
+        "{err:?}"
+    );
+    assert_eq!(err.code(), 901428);
+    let stored = store.mapping(mapped.id).await.unwrap().unwrap();
+    assert_eq!(stored.state, MappingState::Active, "no evidence, no change");
 }
 
 pub async fn introspection_of_an_opaque_token(server: &Server) {
@@ -284,7 +359,8 @@ macro_rules! adapter_suite {
         $crate::adapter_suite!(@tests [$(#[$attr])*] $start;
             discovery, discovery_refuses_another_issuer, issuer_for_the_gateway, jwks, token_with_the_right_secret,
             refusal_with_a_wrong_secret, refusal_for_an_unknown_client, rfc7592_read,
-            client_deleted_after_mapping, introspection_of_an_opaque_token,
+            client_deleted_after_mapping, recheck_with_a_rotated_registration_token_keeps_the_state,
+            introspection_of_an_opaque_token,
             jwt_verifies_against_the_jwks);
     };
     // The attributes travel as one bracketed token tree, unpacked per test by `@test`.

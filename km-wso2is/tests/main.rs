@@ -2,6 +2,7 @@
 
 mod common;
 mod console;
+mod drift;
 mod faults;
 mod fixtures;
 mod gateway;
