@@ -33,5 +33,6 @@ pub mod errors {}
 #[doc = include_str!("../docs/wso2-differences.md")]
 pub mod wso2_differences {}
 
+#[doc = "[provisioning.md#p6-changes-and-revisions]: crate::guide::provisioning#p6-changes-and-revisions"]
 #[doc = include_str!("../docs/performance.md")]
 pub mod performance {}
