@@ -50,6 +50,8 @@ impl KeycloakError {
             KeycloakError::AdminToken(
                 OidcError::InvalidClient { .. }
                 | OidcError::GrantNotAllowed { .. }
+                | OidcError::ClientDisabled { .. }
+                | OidcError::NotFound { .. }
                 | OidcError::AdminRejected { .. },
             ) => Error::KeyManagerCredentialsRejected {
                 key_manager: key_manager.clone(),

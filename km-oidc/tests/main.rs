@@ -3,6 +3,7 @@
 mod common;
 mod emulator;
 mod faults;
+mod grant_refusals;
 mod suite;
 
 mod against_emulator {

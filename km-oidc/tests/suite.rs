@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use jsonwebtoken::{DecodingKey, Validation, decode, decode_header};
+use keyprov::error::UnusableReason;
 use keyprov::gateway::Gateway;
 use keyprov::{
     ConsumerKey, ConsumerSecret, Error, KeyManager, KeyManagerConfig, KeyManagers, SecretProof,
@@ -131,6 +132,45 @@ pub async fn refusal_with_a_wrong_secret(server: &Server) {
     let text = format!("{err} {err:?}");
     assert!(!text.contains("definitely-not-the-secret"), "{text}");
     assert!(!text.contains(&secret_of(&reg)), "{text}");
+}
+
+/// A confidential client registered without `client_credentials`, and no registration access
+/// token configured: only the token request can tell, and its refusal is about the client.
+pub async fn refusal_for_a_client_without_the_grant(server: &Server) {
+    let reg = server
+        .register_with(serde_json::json!({
+            "client_name": "keyprov code only",
+            "grant_types": ["authorization_code"],
+            "response_types": ["code"],
+            "redirect_uris": ["https://client.example.com/cb"],
+            "token_endpoint_auth_method": "client_secret_basic",
+        }))
+        .await;
+    let km = server.km(server.config());
+    assert!(!km.capabilities().client_lookup);
+    let secret = ConsumerSecret::new(secret_of(&reg));
+    let err = km
+        .prove_secret(&key(&reg.client_id), &secret)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::ClientNotUsable {
+                reason: UnusableReason::NoClientCredentials,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.code(), 901423);
+    assert!(!format!("{err} {err:?}").contains(&secret_of(&reg)));
+    // The same client with a wrong secret: the secret is what is refused.
+    let err = km
+        .prove_secret(&key(&reg.client_id), &ConsumerSecret::new("not-its-secret"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::SecretNotProven { .. }), "{err:?}");
 }
 
 pub async fn refusal_for_an_unknown_client(server: &Server) {
@@ -358,8 +398,9 @@ macro_rules! adapter_suite {
     ($(#[$attr:meta])* server: $start:expr) => {
         $crate::adapter_suite!(@tests [$(#[$attr])*] $start;
             discovery, discovery_refuses_another_issuer, issuer_for_the_gateway, jwks, token_with_the_right_secret,
-            refusal_with_a_wrong_secret, refusal_for_an_unknown_client, rfc7592_read,
-            client_deleted_after_mapping, recheck_with_a_rotated_registration_token_keeps_the_state,
+            refusal_with_a_wrong_secret, refusal_for_a_client_without_the_grant,
+            refusal_for_an_unknown_client, rfc7592_read, client_deleted_after_mapping,
+            recheck_with_a_rotated_registration_token_keeps_the_state,
             introspection_of_an_opaque_token,
             jwt_verifies_against_the_jwks);
     };

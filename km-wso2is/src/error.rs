@@ -1,9 +1,8 @@
 //! The adapter's own error: km-oidc's classification plus IS's quirks, and its ONE mapping
 //! into the core [`keyprov::Error`] ([`IsError::into_core`]).
 
-use keyprov::error::UnusableReason;
 use keyprov::{Error, KeyManagerId};
-use km_oidc::error::{ErrorBody, classify};
+use km_oidc::error::classify;
 use km_oidc::{EndpointKind, OidcError};
 
 /// What can go wrong talking to IS.
@@ -17,13 +16,6 @@ pub(crate) enum IsError {
     /// credentials on their own.
     #[error("{endpoint} answered 401: client not found or admin credentials refused")]
     Unauthorized {
-        /// The endpoint.
-        endpoint: String,
-    },
-    /// The token endpoint authenticated the client but its application is not active
-    /// (revoked in 5.11/6.x, disabled in 7.x).
-    #[error("{endpoint}: the application is not active")]
-    Disabled {
         /// The endpoint.
         endpoint: String,
     },
@@ -61,10 +53,6 @@ impl IsError {
                     key_manager: key_manager.clone(),
                 }
             }
-            IsError::Disabled { .. } => Error::ClientNotUsable {
-                key_manager: key_manager.clone(),
-                reason: UnusableReason::Disabled,
-            },
         }
     }
 }
@@ -80,33 +68,10 @@ pub(crate) fn classify_dcr(endpoint: &str, status: u16, body: &[u8]) -> IsError 
     }
 }
 
-/// Classifies a non-2xx answer of the token endpoint.
+/// Classifies a non-2xx answer of the token endpoint. IS's wordings (an inactive application,
+/// 5.11's unknown client, a refused grant) are rows of km-oidc's shared table
+/// ([`km_oidc::error::TOKEN_REFUSALS`]).
 pub(crate) fn classify_token(endpoint: &str, status: u16, body: &[u8]) -> IsError {
-    if matches!(status, 400 | 401)
-        && let Some(parsed) = ErrorBody::parse(body)
-        && parsed.error.as_deref() == Some("invalid_client")
-        && parsed.error_description.as_deref().is_some_and(|d| {
-            let d = d.to_ascii_lowercase();
-            d.contains("not in active state") || d.contains("disabled")
-        })
-    {
-        return IsError::Disabled {
-            endpoint: endpoint.to_owned(),
-        };
-    }
-    // IS 5.11 names an unknown client (wso2/product-is#22336 quotes the answer).
-    if status == 401
-        && let Some(parsed) = ErrorBody::parse(body)
-        && parsed.error.as_deref() == Some("invalid_client")
-        && parsed
-            .error_description
-            .as_deref()
-            .is_some_and(|d| d.starts_with("A valid OAuth client could not be found"))
-    {
-        return IsError::Oidc(OidcError::NotFound {
-            endpoint: endpoint.to_owned(),
-        });
-    }
     IsError::Oidc(classify(EndpointKind::Token, endpoint, status, body))
 }
 
@@ -128,6 +93,8 @@ pub(crate) fn transport(endpoint: &str, err: reqwest::Error) -> IsError {
 
 #[cfg(test)]
 mod tests {
+    use keyprov::error::UnusableReason;
+
     use super::*;
 
     fn km() -> KeyManagerId {
@@ -171,6 +138,18 @@ mod tests {
                 }
             ));
         }
+        let disabled_7 = br#"{"error":"invalid_client","error_description":"Application is disabled and access is restricted."}"#;
+        let err = classify_token("token /oauth2/token", 401, disabled_7).into_core(&km());
+        assert!(
+            matches!(
+                err,
+                Error::ClientNotUsable {
+                    reason: UnusableReason::Disabled,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
         let unknown = br#"{"error_description":"A valid OAuth client could not be found for client_id: w_sNIcatiDplDKRibkIWgSH8w00b","error":"invalid_client"}"#;
         let err = classify_token("token /oauth2/token", 401, unknown).into_core(&km());
         assert!(matches!(err, Error::ClientNotFound { .. }), "{err:?}");

@@ -152,8 +152,12 @@ impl Wso2IsKeyManager {
         )
         .await
         .map_err(|e| match e {
-            IsError::Oidc(OidcError::InvalidClient { .. } | OidcError::GrantNotAllowed { .. })
-            | IsError::Disabled { .. } => IsError::AdminToken {
+            IsError::Oidc(
+                OidcError::InvalidClient { .. }
+                | OidcError::GrantNotAllowed { .. }
+                | OidcError::ClientDisabled { .. }
+                | OidcError::NotFound { .. },
+            ) => IsError::AdminToken {
                 endpoint: endpoint.clone(),
                 detail: "the admin client was refused a token".into(),
             },

@@ -77,11 +77,12 @@ pub async fn token(
             );
         }
     }
+    // oidc-provider's answer (lib/actions/token.js), after client authentication.
     if !client.grant_types.iter().any(|g| g == "client_credentials") {
         return engine.error(
             StatusCode::BAD_REQUEST,
-            "unauthorized_client",
-            "the client may not use client_credentials",
+            "invalid_request",
+            "requested grant type is not allowed for this client",
         );
     }
     let scopes = form

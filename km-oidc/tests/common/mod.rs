@@ -127,18 +127,23 @@ impl Server {
 
     /// Registers a `client_credentials` client through RFC 7591.
     pub async fn register(&self, auth_method: &str) -> ClientRegistration {
-        let http = Http::new(&HttpSettings::default()).unwrap();
-        let km = self.km(self.config());
-        let endpoint = km.endpoints().await.unwrap().registration.clone().unwrap();
-        let token = SecretString::from(INITIAL_ACCESS_TOKEN.to_owned());
-        let metadata = serde_json::json!({
+        self.register_with(serde_json::json!({
             "client_name": format!("keyprov {auth_method}"),
             "grant_types": ["client_credentials"],
             "response_types": [],
             "redirect_uris": [],
             "token_endpoint_auth_method": auth_method,
             "scope": "read write",
-        });
+        }))
+        .await
+    }
+
+    /// Registers a client with this RFC 7591 metadata.
+    pub async fn register_with(&self, metadata: serde_json::Value) -> ClientRegistration {
+        let http = Http::new(&HttpSettings::default()).unwrap();
+        let km = self.km(self.config());
+        let endpoint = km.endpoints().await.unwrap().registration.clone().unwrap();
+        let token = SecretString::from(INITIAL_ACCESS_TOKEN.to_owned());
         http.register(&endpoint, Some(&token), &metadata)
             .await
             .unwrap()

@@ -7,6 +7,10 @@
 
 use std::fmt;
 
+mod refusals;
+
+pub use refusals::{ClientVerdict, Description, TOKEN_REFUSALS, TokenRefusal, recognise};
+
 use keyprov::error::{BoxError, UnusableReason};
 use keyprov::{Error, KeyManagerId};
 use serde::Deserialize;
@@ -58,10 +62,15 @@ pub enum OidcError {
         /// The endpoint.
         endpoint: String,
     },
-    /// The client exists but may not use the grant (400 `unauthorized_client`,
-    /// `unsupported_grant_type`).
+    /// The client exists but may not use the grant: a row of [`TOKEN_REFUSALS`] says so.
     #[error("{endpoint} refused the grant for this client")]
     GrantNotAllowed {
+        /// The endpoint.
+        endpoint: String,
+    },
+    /// The client exists but is disabled: a row of [`TOKEN_REFUSALS`] says so.
+    #[error("{endpoint}: the client is disabled")]
+    ClientDisabled {
         /// The endpoint.
         endpoint: String,
     },
@@ -163,6 +172,10 @@ impl OidcError {
                 key_manager,
                 reason: UnusableReason::NoClientCredentials,
             },
+            OidcError::ClientDisabled { .. } => Error::ClientNotUsable {
+                key_manager,
+                reason: UnusableReason::Disabled,
+            },
             OidcError::AdminRejected { .. } => Error::KeyManagerCredentialsRejected { key_manager },
             OidcError::NotFound { .. } => Error::ClientNotFound { key_manager },
             OidcError::Inconclusive { .. } => Error::ClientLookupInconclusive { key_manager },
@@ -244,36 +257,23 @@ pub fn classify(kind: EndpointKind, endpoint: &str, status: u16, body: &[u8]) ->
     }
     let parsed = ErrorBody::parse(body);
     let code = parsed.as_ref().and_then(|b| b.error.as_deref());
-    // Keycloak answers a client that authenticated but may not use client_credentials with
-    // 401 `unauthorized_client` (public, service accounts off), like wrong credentials from
-    // version 20, or with 400 `invalid_client` (bearer-only), like wrong credentials before;
-    // only the description tells them apart.
     let description = parsed.as_ref().and_then(|b| b.error_description.as_deref());
-    let grant_refused = description.is_some_and(|d| {
-        d.ends_with("not allowed to retrieve service account")
-            || d == "Client not enabled to retrieve service account"
-            || d == "Bearer-only not allowed"
-    });
+    if kind == EndpointKind::Token
+        && let Some(row) = recognise(status, code, description)
+    {
+        return match row.verdict {
+            ClientVerdict::GrantNotAllowed => OidcError::GrantNotAllowed { endpoint },
+            ClientVerdict::Disabled => OidcError::ClientDisabled { endpoint },
+            ClientVerdict::NotFound => OidcError::NotFound { endpoint },
+            ClientVerdict::InvalidClient => OidcError::InvalidClient { endpoint },
+        };
+    }
     match (kind, status, code) {
-        (EndpointKind::Token, 400 | 401, Some("unauthorized_client" | "invalid_client"))
-            if grant_refused =>
-        {
-            return OidcError::GrantNotAllowed { endpoint };
-        }
         (EndpointKind::Token, 400 | 401, Some("invalid_client")) => {
-            return OidcError::InvalidClient { endpoint };
-        }
-        // Keycloak: an unknown or disabled client (it does not say which).
-        (EndpointKind::Token, 400, Some("unauthorized_client"))
-            if description == Some("Invalid client credentials") =>
-        {
             return OidcError::InvalidClient { endpoint };
         }
         // Keycloak >= 20 answers wrong credentials with 401 unauthorized_client.
         (EndpointKind::Token, 401, _) => return OidcError::InvalidClient { endpoint },
-        (EndpointKind::Token, 400, Some("unauthorized_client" | "unsupported_grant_type")) => {
-            return OidcError::GrantNotAllowed { endpoint };
-        }
         (EndpointKind::RegistrationManagement, 401, _) => {
             return OidcError::Inconclusive { endpoint };
         }
