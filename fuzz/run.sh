@@ -7,7 +7,8 @@ cd "$(dirname "$0")"
 seconds="${1:?usage: fuzz/run.sh <seconds-per-target> [target...]}"
 shift
 # Nightly builds apart from the stable target dir, so neither rebuilds the other.
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/keyprov-fuzz-target}"
+# (Not CARGO_TARGET_DIR: .ci/run exports its stable one.)
+export CARGO_TARGET_DIR="${FUZZ_TARGET_DIR:-$HOME/.cache/keyprov-fuzz-target}"
 # New inputs go to a scratch corpus; the committed seeds in corpus/ stay as they are.
 work="${FUZZ_WORK_DIR:-$HOME/.cache/keyprov-fuzz-corpus}"
 
