@@ -2,6 +2,8 @@
 //! key as the configuration gives it).
 #![no_main]
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use keyprov::config::PemKey;
 use keyprov::gateway::__fuzz::{self, Algorithm};
 use keyprov::{Jwk, JwkSet};
@@ -32,6 +34,19 @@ fn check_key(jwk: &Jwk, usable: Option<&__fuzz::UsableKey>) {
         algs.iter().all(|a| allowed.contains(a)),
         "{algs:?} for {jwk:?}"
     );
+    // RFC 7518 §6.2.1.2: each EC coordinate is the full size of the curve's field.
+    let size = match jwk.crv.as_deref() {
+        Some("P-256") if jwk.kty == "EC" => Some(32),
+        Some("P-384") if jwk.kty == "EC" => Some(48),
+        _ => None,
+    };
+    if let Some(size) = size {
+        for c in [&jwk.x, &jwk.y] {
+            let text = c.as_deref().unwrap_or_default().trim_end_matches('=');
+            let bytes = URL_SAFE_NO_PAD.decode(text).unwrap();
+            assert_eq!(bytes.len(), size, "coordinate size of a kept key: {jwk:?}");
+        }
+    }
     match jwk.alg.as_deref() {
         Some(pinned) => assert_eq!(algs[..], [Algorithm::from_name(pinned).unwrap()]),
         None => assert_eq!(algs[..], allowed[..]),
