@@ -64,6 +64,11 @@ mod resolver;
 mod token;
 mod view;
 
+// Not public API: the private parsers, for the fuzz targets in `fuzz/` only.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod __fuzz;
+
 pub use explain::{ExplainedStep, Explanation};
 pub use refusal::{Denial, Malformed};
 pub use token::Algorithm;
