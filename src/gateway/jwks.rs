@@ -137,16 +137,24 @@ impl VerifyingKey {
                 rsa_public_key_der(&field(&jwk.n, "n")?, &field(&jwk.e, "e")?),
             ),
             ("EC", Some(crv @ ("P-256" | "P-384"))) => {
+                let (kind, size) = if crv == "P-256" {
+                    (KeyKind::P256, 32)
+                } else {
+                    (KeyKind::P384, 48)
+                };
                 let (x, y) = (field(&jwk.x, "x")?, field(&jwk.y, "y")?);
+                // RFC 7518 6.2.1.2: full-size coordinates. Checked apart, or a byte moved
+                // from x to y would still make a valid point.
+                if x.len() != size || y.len() != size {
+                    return Err(format!(
+                        "{} needs x and y of {size} bytes each",
+                        kind.name()
+                    ));
+                }
                 let mut point = Vec::with_capacity(1 + x.len() + y.len());
                 point.push(4);
                 point.extend_from_slice(&x);
                 point.extend_from_slice(&y);
-                let kind = if crv == "P-256" {
-                    KeyKind::P256
-                } else {
-                    KeyKind::P384
-                };
                 (kind, point)
             }
             ("OKP", Some("Ed25519")) => (KeyKind::Ed25519, field(&jwk.x, "x")?),
@@ -334,6 +342,30 @@ mod tests {
     use super::*;
     use aws_lc_rs::rsa::{KeyPair, KeySize};
     use aws_lc_rs::signature::KeyPair as _;
+
+    /// Found with the `jwks` fuzz target's property (fuzz/corpus/jwks/ec-shifted.json): the
+    /// coordinates were only checked together, so a byte moved from x to y was accepted.
+    #[test]
+    fn ec_jwk_coordinates_must_have_the_curve_size() {
+        use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+        let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+        let point = pair.public_key().as_ref().to_vec();
+        let (x, y) = (&point[1..33], &point[33..]);
+        let jwk = |x: &[u8], y: &[u8]| Jwk {
+            kty: "EC".into(),
+            crv: Some("P-256".into()),
+            x: Some(URL_SAFE_NO_PAD.encode(x)),
+            y: Some(URL_SAFE_NO_PAD.encode(y)),
+            ..Jwk::default()
+        };
+        let key = VerifyingKey::from_jwk(&jwk(x, y)).unwrap();
+        assert!(key.for_alg(Algorithm::ES256).is_ok());
+        let shifted_y = [&x[31..], y].concat();
+        let err = VerifyingKey::from_jwk(&jwk(&x[..31], &shifted_y)).unwrap_err();
+        assert_eq!(err, "an EC P-256 key needs x and y of 32 bytes each");
+        let shifted_x = [x, &y[..1]].concat();
+        assert!(VerifyingKey::from_jwk(&jwk(&shifted_x, &y[1..])).is_err());
+    }
 
     #[test]
     fn rsa_jwk_binds_algorithms_to_the_key() {
