@@ -4,9 +4,9 @@
 //! Links between the pages are reference links; here each label is first defined to point at
 //! the rendered page (the first definition of a label wins).
 
-#[doc = "[gateway.md]: crate::guide::gateway"]
-#[doc = "[gateway.md#revisions-read-your-writes]: crate::guide::gateway#revisions-read-your-writes"]
-#[doc = "[key-managers.md#connection-settings]: crate::guide::key_managers#connection-settings"]
+#[doc = "[gateway-resolution.md]: crate::guide::gateway"]
+#[doc = "[gateway-resolution.md#revisions-read-your-writes]: crate::guide::gateway#revisions-read-your-writes"]
+#[doc = "[key-manager-adapters.md#connection-settings]: crate::guide::key_managers#connection-settings"]
 #[doc = "[provisioner-api]: crate::Provisioner"]
 #[doc = include_str!("../docs/provisioning.md")]
 pub mod provisioning {}
@@ -14,13 +14,13 @@ pub mod provisioning {}
 #[doc = "[performance.md]: crate::guide::performance"]
 #[doc = "[provisioning.md#p6-changes-and-revisions]: crate::guide::provisioning#p6-changes-and-revisions"]
 #[doc = "[gateway-api]: crate::gateway"]
-#[doc = include_str!("../docs/gateway.md")]
+#[doc = include_str!("../docs/gateway-resolution.md")]
 pub mod gateway {}
 
-#[doc = include_str!("../docs/key-managers.md")]
+#[doc = include_str!("../docs/key-manager-adapters.md")]
 pub mod key_managers {}
 
-#[doc = "[gateway.md#the-resolution-in-order]: crate::guide::gateway#the-resolution-in-order"]
+#[doc = "[gateway-resolution.md#the-resolution-in-order]: crate::guide::gateway#the-resolution-in-order"]
 #[doc = "[provisioning.md#p3-uniqueness]: crate::guide::provisioning#p3-uniqueness"]
 #[doc = include_str!("../docs/errors.md")]
 pub mod errors {}
