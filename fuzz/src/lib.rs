@@ -1,6 +1,6 @@
 //! Checks shared by the fuzz targets: the gateway's claims reading against serde_json.
 
-use keyprov::gateway::__fuzz::Claims;
+use keyprov::gateway::__fuzz::{Claims, WrongType};
 use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -174,9 +174,9 @@ fn check_typed(ours: &Claims<'_>, slot: usize, name: &str, raw: Option<&str>) {
         return;
     };
     let want_string = if raw.starts_with('"') {
-        string(raw).ok_or(())
+        string(raw).ok_or(WrongType)
     } else {
-        Err(())
+        Err(WrongType)
     };
     assert_eq!(
         ours.string(slot),
@@ -187,9 +187,9 @@ fn check_typed(ours: &Claims<'_>, slot: usize, name: &str, raw: Option<&str>) {
     let want_time = match serde_json::from_str::<Value>(raw) {
         Ok(Value::Number(n)) => match n.as_f64() {
             Some(f) if f.is_finite() => Ok(Some(f.floor() as i64)),
-            _ => Err(()),
+            _ => Err(WrongType),
         },
-        _ => Err(()),
+        _ => Err(WrongType),
     };
     assert_eq!(ours.time(slot), want_time, "time {name}: {raw}");
 
@@ -197,7 +197,7 @@ fn check_typed(ours: &Claims<'_>, slot: usize, name: &str, raw: Option<&str>) {
     let want_first = match &listed {
         Some(OneOrMany::One(s)) => Ok(Some(s.clone())),
         Some(OneOrMany::Many(list)) => Ok(list.first().cloned()),
-        None => Err(()),
+        None => Err(WrongType),
     };
     assert_eq!(
         ours.string_or_first(slot),
@@ -215,14 +215,14 @@ fn check_typed(ours: &Claims<'_>, slot: usize, name: &str, raw: Option<&str>) {
     let want_scopes = match &listed {
         Some(OneOrMany::One(s)) => Ok(joined(std::slice::from_ref(s))),
         Some(OneOrMany::Many(list)) => Ok(joined(list)),
-        None => Err(()),
+        None => Err(WrongType),
     };
     assert_eq!(ours.scopes(slot), want_scopes, "scopes {name}: {raw}");
 
     match &listed {
         None => assert_eq!(
             ours.audience_contains(slot, ""),
-            Err(()),
+            Err(WrongType),
             "aud {name}: {raw}"
         ),
         Some(OneOrMany::One(s)) => {

@@ -21,6 +21,10 @@ pub fn scan_object<'a>(text: &'a [u8], names: &[&str]) -> Option<Vec<Option<&'a 
     Some(out)
 }
 
+/// A claim's value has the wrong type for the reading asked.
+#[derive(Debug, PartialEq, Eq)]
+pub struct WrongType;
+
 /// A token payload as the resolver reads it, with the standard claims plus `extra`.
 #[derive(Debug)]
 pub struct Claims<'a> {
@@ -47,40 +51,40 @@ impl<'a> Claims<'a> {
     }
 
     /// As a string claim (`iss`); `Err` for the wrong type.
-    pub fn string(&self, slot: usize) -> Result<Option<String>, ()> {
+    pub fn string(&self, slot: usize) -> Result<Option<String>, WrongType> {
         self.claims
             .string(slot)
             .map(|s| s.map(Into::into))
-            .map_err(drop)
+            .map_err(|_| WrongType)
     }
 
     /// As a NumericDate (`exp`, `nbf`, `iat`), floored.
-    pub fn time(&self, slot: usize) -> Result<Option<i64>, ()> {
-        self.claims.time(slot).map_err(drop)
+    pub fn time(&self, slot: usize) -> Result<Option<i64>, WrongType> {
+        self.claims.time(slot).map_err(|_| WrongType)
     }
 
     /// As a consumer-key claim: a string, or the first of a list of strings.
-    pub fn string_or_first(&self, slot: usize) -> Result<Option<String>, ()> {
+    pub fn string_or_first(&self, slot: usize) -> Result<Option<String>, WrongType> {
         self.claims
             .string_or_first(slot)
             .map(|s| s.map(Into::into))
-            .map_err(drop)
+            .map_err(|_| WrongType)
     }
 
     /// As a scopes claim, joined with single spaces.
-    pub fn scopes(&self, slot: usize) -> Result<String, ()> {
+    pub fn scopes(&self, slot: usize) -> Result<String, WrongType> {
         self.claims
             .scopes(slot)
             .map(|s| s.as_str().to_owned())
-            .map_err(drop)
+            .map_err(|_| WrongType)
     }
 
     /// As `aud`: whether it holds `value`.
-    pub fn audience_contains(&self, slot: usize, value: &str) -> Result<bool, ()> {
+    pub fn audience_contains(&self, slot: usize, value: &str) -> Result<bool, WrongType> {
         self.claims
             .audience(slot)
             .map(|a| a.contains(value))
-            .map_err(drop)
+            .map_err(|_| WrongType)
     }
 }
 
