@@ -416,6 +416,21 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
+
+    /// A connection table holds secrets: `Debug` of the configuration shows its keys only.
+    #[test]
+    fn debug_output_never_shows_connection_secrets() {
+        let config = Config::from_toml_str(
+            "[[key_managers]]\nname = \"IS\"\ntype = \"wso2is\"\n[key_managers.connection]\n\
+             base_url = \"https://is:9443\"\n\
+             admin = { kind = \"basic\", username = \"admin\", password = \"pa55-never-shown\" }",
+        )
+        .unwrap();
+        let text = format!("{config:?}");
+        assert!(!text.contains("pa55-never-shown"), "{text}");
+        assert!(text.contains("admin"), "the keys are shown: {text}");
+    }
+
     use super::*;
 
     #[test]

@@ -37,11 +37,24 @@ use crate::error::{Error, Result};
 ///
 /// [`Config`](super::Config) hands each key manager's `connection` table over as one of these,
 /// for the adapter named by `type` to read with [`ConfigTable::read`].
-#[derive(Clone, Debug, PartialEq)]
+///
+/// Its `Debug` shows where it is and its keys, never their values: a connection table holds
+/// passwords and client secrets.
+#[derive(Clone, PartialEq)]
 pub struct ConfigTable {
     path: String,
     line: Option<usize>,
     items: BTreeMap<String, Item>,
+}
+
+impl std::fmt::Debug for ConfigTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfigTable")
+            .field("path", &self.path)
+            .field("line", &self.line)
+            .field("keys", &self.items.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -1,9 +1,6 @@
 //! Not public API: the gateway's private parsers, exposed only with the `fuzzing` feature for
 //! the targets in `fuzz/`. Anything here may change or go without notice.
 
-// The targets only need to know whether a value was refused, not why.
-#![allow(clippy::result_unit_err)]
-
 use super::claims::{self, ClaimNames};
 use super::jwks::KeySet;
 use super::token::{self, Shape};
