@@ -104,6 +104,11 @@ impl World {
             .await
     }
 
+    async fn state_of(&self, mapping: keyprov::MappingId) -> MappingState {
+        let stored = self.provisioner.store().mapping(mapping).await.unwrap();
+        stored.expect("the mapping exists").state
+    }
+
     async fn rows(&self) -> usize {
         self.provisioner.store().all_mappings().await.unwrap().len()
     }
@@ -780,13 +785,7 @@ async fn drift_recheck_moves_mappings_between_states() {
     );
     w.km.set_outage(None);
     assert_eq!(
-        w.provisioner
-            .store()
-            .mapping(m.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .state,
+        w.state_of(m.id).await,
         MappingState::Suspended,
         "an outage changes nothing"
     );
@@ -795,13 +794,7 @@ async fn drift_recheck_moves_mappings_between_states() {
     assert_eq!(err.code(), 901425, "{err}");
     w.km.reject_admin_credentials(false);
     assert_eq!(
-        w.provisioner
-            .store()
-            .mapping(m.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .state,
+        w.state_of(m.id).await,
         MappingState::Suspended,
         "refused admin credentials are no evidence either"
     );

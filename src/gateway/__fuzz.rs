@@ -8,6 +8,7 @@ use super::{Malformed, header};
 use crate::config::PemKey;
 use crate::key_manager::JwkSet;
 
+pub use super::claims::STANDARD_CLAIMS;
 pub use super::token::Algorithm;
 
 /// The raw text of the members of the object `text` named in `names` (by index), as the

@@ -67,7 +67,7 @@ pub(crate) const DEFAULT_CONSUMER_KEY_CLAIMS: [&str; 3] = ["azp", "client_id", "
 
 /// The names every gateway reads, at fixed positions (the constants above, then the default
 /// consumer-key chain, then `scope`).
-const STANDARD_CLAIMS: [&str; 9] = [
+pub const STANDARD_CLAIMS: [&str; 9] = [
     "iss",
     "exp",
     "nbf",
