@@ -216,7 +216,10 @@ pub async fn import_is_all_or_nothing(store: Arc<dyn Store>) {
     context.import = true;
     let revision = audit::scope(
         context.clone(),
-        store.import(std::slice::from_ref(&new_app), &[good.clone(), second.clone()]),
+        store.import(
+            std::slice::from_ref(&new_app),
+            &[good.clone(), second.clone()],
+        ),
     )
     .await
     .unwrap();
