@@ -866,6 +866,14 @@ impl Provisioner {
     /// `KeyManagerUnavailable` (retryable), `KeyManagerCredentialsRejected`,
     /// `ClientLookupInconclusive` (901428) and the key manager's other errors; `Storage`.
     pub async fn recheck(&self, mapping: MappingId) -> Result<Committed<KeyMapping>> {
+        Ok(self.recheck_from(mapping).await?.1)
+    }
+
+    /// [`Provisioner::recheck`], with the state the mapping had before.
+    pub(crate) async fn recheck_from(
+        &self,
+        mapping: MappingId,
+    ) -> Result<(MappingState, Committed<KeyMapping>)> {
         let found = self
             .inner
             .store
@@ -885,11 +893,12 @@ impl Provisioner {
             Err(Error::ClientNotFound { .. }) => MappingState::Orphaned,
             Err(other) => return Err(other),
         };
-        if state == found.state {
+        let before = found.state;
+        if state == before {
             let revision = self.inner.store.revision().await?;
-            return Ok(Committed::new(found, revision));
+            return Ok((before, Committed::new(found, revision)));
         }
-        self.set_mapping_state(mapping, state).await
+        Ok((before, self.set_mapping_state(mapping, state).await?))
     }
 
     /// Obtains a `client_credentials` token for an application's mapped client
