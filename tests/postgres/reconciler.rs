@@ -37,7 +37,12 @@ async fn the_pass_lock_has_one_holder_across_stores_and_goes_with_its_connection
     assert!(other.pass_lock().try_acquire().await.unwrap().is_some());
 
     held.release().await;
-    let taken = two.pass_lock().try_acquire().await.unwrap().expect("released");
+    let taken = two
+        .pass_lock()
+        .try_acquire()
+        .await
+        .unwrap()
+        .expect("released");
     assert!(one.pass_lock().try_acquire().await.unwrap().is_none());
 
     // The holder's connection dies: the holder learns it lost the lock, and it is free.
@@ -169,7 +174,11 @@ async fn a_node_that_dies_mid_pass_hands_over_to_another_process() {
     .await;
     running.stop().await;
     let c = completed.counts();
-    assert_eq!((completed.mappings, c.unchanged, c.orphaned), (12, 8, 4), "{completed:?}");
+    assert_eq!(
+        (completed.mappings, c.unchanged, c.orphaned),
+        (12, 8, 4),
+        "{completed:?}"
+    );
     for (i, m) in mappings.iter().enumerate() {
         let expected = if i >= 8 {
             MappingState::Orphaned
