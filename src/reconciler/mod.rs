@@ -449,17 +449,7 @@ async fn release(guard: Arc<Box<dyn PassGuard>>) {
 }
 
 fn merge(into: &mut KeyManagerPass, part: KeyManagerPass) {
-    let c = &mut into.counts;
-    let p = part.counts;
-    c.unchanged += p.unchanged;
-    c.orphaned += p.orphaned;
-    c.suspended += p.suspended;
-    c.reactivated += p.reactivated;
-    c.inconclusive += p.inconclusive;
-    c.unavailable += p.unavailable;
-    c.deferred += p.deferred;
-    c.removed += p.removed;
-    c.errors += p.errors;
+    into.counts.add(&part.counts);
     for (code, n) in part.errors {
         *into.errors.entry(code).or_default() += n;
     }

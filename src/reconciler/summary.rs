@@ -56,7 +56,7 @@ impl PassCounts {
         self.answered() + self.unavailable + self.deferred + self.removed
     }
 
-    fn add(&mut self, other: &PassCounts) {
+    pub(super) fn add(&mut self, other: &PassCounts) {
         self.unchanged += other.unchanged;
         self.orphaned += other.orphaned;
         self.suspended += other.suspended;
