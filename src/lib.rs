@@ -41,7 +41,7 @@ pub use key_manager::{
 pub use model::{
     Actor, AllowedKeyManagers, Api, ApiId, Application, ApplicationId, ConsumerKey, KeyManagerId,
     KeyManagerName, KeyMapping, KeyType, MappingId, MappingMode, MappingState, OrganizationId,
-    Subscription, SubscriptionState, UserId,
+    ServiceId, Subscription, SubscriptionState, UserId,
 };
 pub use policy::{ProvisioningPolicy, Wso2Policy};
 pub use provisioner::{

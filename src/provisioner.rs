@@ -337,9 +337,8 @@ impl ProvisionerBuilder {
 
 fn authorize(caller: &Actor, application: &Application) -> Result<()> {
     match caller {
-        Actor::System => Ok(()),
-        Actor::User(user) if *user == application.owner => Ok(()),
-        Actor::User(_) => Err(Error::Forbidden(application.id)),
+        Actor::User(user) if *user != application.owner => Err(Error::Forbidden(application.id)),
+        _ => Ok(()),
     }
 }
 
@@ -438,6 +437,13 @@ impl Provisioner {
             .delete_application(id)
             .await?
             .ok_or(Error::ApplicationNotFound(id))?;
+        tracing::info!(
+            application = %id,
+            %caller,
+            mappings = deleted.mappings.len(),
+            revision = %deleted.revision,
+            "application deleted"
+        );
         Ok(deleted.revision)
     }
 
@@ -803,11 +809,22 @@ impl Provisioner {
             Some(m) if m.application == application => {}
             _ => return Err(Error::MappingNotFound(mapping)),
         }
-        self.inner
+        let removed = self
+            .inner
             .store
             .delete_mapping(mapping)
             .await?
-            .ok_or(Error::MappingNotFound(mapping))
+            .ok_or(Error::MappingNotFound(mapping))?;
+        tracing::info!(
+            %application,
+            %mapping,
+            key_manager = %removed.key_manager,
+            key_type = %removed.key_type,
+            %caller,
+            revision = %removed.revision,
+            "mapping removed"
+        );
+        Ok(removed)
     }
 
     /// Refuses to change the client behind a `MAPPED` key ([P7](crate::guide::provisioning)):
@@ -837,12 +854,33 @@ impl Provisioner {
     }
 
     /// Sets a mapping's state ([P10](crate::guide::provisioning): an operator or a drift check
-    /// suspends or re-activates it). The change is published only when the state differs.
+    /// suspends or re-activates it). The change is published, and logged with the caller, only
+    /// when the state differs.
     ///
     /// # Errors
-    /// `MappingNotFound`; `Storage`.
+    /// `Forbidden` when the caller is a [`Actor::User`] (only administrators and services set
+    /// states by hand); `MappingNotFound`; `Storage`.
     pub async fn set_mapping_state(
         &self,
+        caller: &Actor,
+        mapping: MappingId,
+        state: MappingState,
+    ) -> Result<Committed<KeyMapping>> {
+        if !caller.is_privileged() {
+            let found = self
+                .inner
+                .store
+                .mapping(mapping)
+                .await?
+                .ok_or(Error::MappingNotFound(mapping))?;
+            return Err(Error::Forbidden(found.application));
+        }
+        self.store_state(caller, mapping, state).await
+    }
+
+    async fn store_state(
+        &self,
+        caller: &Actor,
         mapping: MappingId,
         state: MappingState,
     ) -> Result<Committed<KeyMapping>> {
@@ -852,6 +890,16 @@ impl Provisioner {
             .set_mapping_state(mapping, state, now())
             .await?
             .ok_or(Error::MappingNotFound(mapping))?;
+        tracing::info!(
+            application = %changed.mapping.application,
+            %mapping,
+            key_manager = %changed.mapping.key_manager,
+            from = %changed.previous,
+            to = %state,
+            %caller,
+            revision = %changed.revision,
+            "mapping state changed"
+        );
         Ok(changed.map(|c| c.mapping))
     }
 
@@ -861,17 +909,26 @@ impl Provisioner {
     /// moves only on positive evidence: an unreachable key manager, refused admin credentials or
     /// an answer that cannot tell a missing client from wrong credentials leave it as it is.
     ///
+    /// The owner of the application may re-check its own mappings; administrators and services
+    /// any mapping. A change is logged with the caller.
+    ///
     /// # Errors
-    /// `MappingNotFound`; `KeyManagerNotFound` when its key manager is no longer registered;
+    /// `MappingNotFound`; `Forbidden` when a user re-checks another user's mapping;
+    /// `KeyManagerNotFound` when its key manager is no longer registered;
     /// `KeyManagerUnavailable` (retryable), `KeyManagerCredentialsRejected`,
     /// `ClientLookupInconclusive` (901428) and the key manager's other errors; `Storage`.
-    pub async fn recheck(&self, mapping: MappingId) -> Result<Committed<KeyMapping>> {
-        Ok(self.recheck_from(mapping).await?.1)
+    pub async fn recheck(
+        &self,
+        caller: &Actor,
+        mapping: MappingId,
+    ) -> Result<Committed<KeyMapping>> {
+        Ok(self.recheck_from(caller, mapping).await?.1)
     }
 
     /// [`Provisioner::recheck`], with the state the mapping had before.
     pub(crate) async fn recheck_from(
         &self,
+        caller: &Actor,
         mapping: MappingId,
     ) -> Result<(MappingState, Committed<KeyMapping>)> {
         let found = self
@@ -880,6 +937,9 @@ impl Provisioner {
             .mapping(mapping)
             .await?
             .ok_or(Error::MappingNotFound(mapping))?;
+        if !caller.is_privileged() {
+            self.owned_application(caller, found.application).await?;
+        }
         let km = self
             .inner
             .key_managers
@@ -898,7 +958,7 @@ impl Provisioner {
             let revision = self.inner.store.revision().await?;
             return Ok((before, Committed::new(found, revision)));
         }
-        Ok((before, self.set_mapping_state(mapping, state).await?))
+        Ok((before, self.store_state(caller, mapping, state).await?))
     }
 
     /// Obtains a `client_credentials` token for an application's mapped client

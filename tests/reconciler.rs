@@ -111,7 +111,7 @@ pub async fn map(
         snapshot: Default::default(),
         created_at: at,
         updated_at: at,
-        created_by: Actor::System,
+        created_by: Actor::User(UserId::new("alice").unwrap()),
     };
     provisioner.store().insert_mapping(&mapping).await.unwrap();
     mapping
@@ -149,6 +149,7 @@ async fn until(instant: DateTime<Utc>) {
 
 #[tokio::test]
 async fn a_pass_orphans_deleted_clients_suspends_disabled_ones_and_reactivates_restored_ones() {
+    let (logs, _guard) = capture_logs();
     let kc = Kc::start("kc").await;
     let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().unwrap());
     let p = provisioner(
@@ -211,6 +212,18 @@ async fn a_pass_orphans_deleted_clients_suspends_disabled_ones_and_reactivates_r
     ];
     expected.sort();
     assert_eq!(moved, expected, "one published change per moved mapping");
+    // Each change is logged with the reconciler's identity as its caller.
+    assert_eq!(reconciler.actor(), &Actor::service("reconciler").unwrap());
+    let text = logs.text();
+    assert_eq!(
+        text.lines()
+            .filter(
+                |l| l.contains("mapping state changed") && l.contains("caller=service reconciler")
+            )
+            .count(),
+        3,
+        "{text}"
+    );
     assert_eq!(reconciler.last_summary(), Some(summary));
 
     // Nothing left to move: the next pass changes nothing.
@@ -397,6 +410,24 @@ async fn an_inconclusive_lookup_keeps_the_state_and_is_counted() {
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
 
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+/// Captures this thread's log lines (the tasks of a current-thread runtime included).
+fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    (logs, tracing::subscriber::set_default(subscriber))
+}
+
 impl Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0.lock().unwrap().extend_from_slice(buf);
@@ -411,14 +442,7 @@ impl Write for Captured {
 /// key manager backs off (no storm of refused logins), and the log says so without the secret.
 #[tokio::test]
 async fn refused_admin_credentials_keep_states_back_off_and_log_no_secret() {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-
+    let (logs, _guard) = capture_logs();
     let kc = Kc::start("kc").await;
     let p = provisioner(
         Arc::new(MemoryStore::new()),
@@ -451,7 +475,7 @@ async fn refused_admin_credentials_keep_states_back_off_and_log_no_secret() {
     for m in &mappings {
         assert_eq!(state(&p, m.id).await, MappingState::Active);
     }
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     assert!(text.contains("backing off"), "{text}");
     assert!(text.contains("drift-checker"), "{text}");
     assert!(text.contains("reconciler pass"), "{text}");

@@ -86,17 +86,12 @@ pub use summary::{BackoffStatus, KeyManagerPass, PassCounts, PassEnd, PassSummar
 use backoff::{Backoffs, random_up_to};
 
 use crate::error::{Error, Result};
-use crate::model::{Actor, KeyManagerId, KeyMapping, MAX_NAME_LEN, MappingState, check_text, now};
+use crate::model::{Actor, KeyManagerId, KeyMapping, MappingState, now};
 use crate::provisioner::Provisioner;
 use crate::store::{PassGuard, PassLock};
 
 /// The service name the reconciler acts as unless told otherwise.
 pub const DEFAULT_SERVICE: &str = "reconciler";
-
-/// The identity the reconciler acts as.
-fn service_actor(_name: &str) -> Actor {
-    Actor::System
-}
 
 /// Builds a [`Reconciler`].
 #[derive(Debug)]
@@ -179,14 +174,14 @@ impl ReconcilerBuilder {
                 "the first wait must be above zero and at most the longest",
             ));
         }
-        check_text("service", &self.service, MAX_NAME_LEN)?;
+        let actor = Actor::service(self.service.as_str())?;
         let lock = self
             .lock
             .unwrap_or_else(|| self.provisioner.store().pass_lock());
         let (published, _) = watch::channel(None);
         Ok(Reconciler {
             inner: Arc::new(Inner {
-                actor: service_actor(&self.service),
+                actor,
                 service: self.service,
                 jitter: self.jitter.unwrap_or(self.interval / 10),
                 interval: self.interval,
@@ -496,24 +491,18 @@ async fn check(inner: &Inner, mapping: &KeyMapping) -> Checked {
     if inner.backoffs().blocked(km, Instant::now()) {
         return Checked::Deferred;
     }
-    match inner.provisioner.recheck_from(mapping.id).await {
+    match inner
+        .provisioner
+        .recheck_from(&inner.actor, mapping.id)
+        .await
+    {
         Ok((before, now)) => {
             inner.backoffs().succeeded(km);
             let after = now.value.state;
             if after == before {
                 return Checked::Unchanged;
             }
-            tracing::info!(
-                actor = %inner.actor,
-                service = %inner.service,
-                mapping = %mapping.id,
-                application = %mapping.application,
-                key_manager = %km,
-                from = %before,
-                to = %after,
-                revision = %now.revision,
-                "drift: mapping state changed"
-            );
+            // The provisioner logs the change, with this reconciler as its caller.
             Checked::Moved(after)
         }
         Err(Error::MappingNotFound(_)) => Checked::Removed,
