@@ -1,8 +1,7 @@
 //! Scheduled drift re-checks against real key managers: the Keycloak and OIDC emulators over
 //! HTTP. Outages, concurrency and in-flight requests are observed at the emulator.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -19,6 +18,8 @@ use km_keycloak::emulator::{Credentials, KeycloakEmulator};
 use km_oidc::emulator::{ClientSpec, Emulator, Fault};
 use km_oidc::{OidcConfig, OidcKeyManager, RegistrationAccess};
 use secrecy::SecretString;
+
+use crate::secrets::Captured;
 
 /// Longest wait for anything that should happen.
 const WAIT: Duration = Duration::from_secs(10);
@@ -49,6 +50,23 @@ impl Kc {
     /// A confidential client, its id.
     pub fn client(&self, client_id: &str) -> String {
         self.emulator.confidential_client(client_id).client_id
+    }
+
+    /// Makes each admin read take `latency`, so that concurrent re-checks overlap at the
+    /// server and passes last.
+    pub fn slow_admin(&self, latency: Duration) {
+        self.emulator
+            .faults()
+            .inject(Fault::Latency(latency).on("/admin"));
+    }
+
+    /// Waits (at most [`WAIT`]) until an admin read is being served: a pass has begun.
+    pub async fn wait_for_admin_request(&self) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self.emulator.faults().in_flight("/admin") == 0 {
+            assert!(tokio::time::Instant::now() < deadline, "no pass started");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     /// Requests on the admin API in flight at most, since the start.
@@ -117,6 +135,19 @@ pub async fn map(
     mapping
 }
 
+/// A Keycloak emulator as key manager `kc`, a provisioner over `store` with it, and `n`
+/// mapped clients `c0`, `c1`, ... (`ACTIVE`, in that order).
+pub async fn one_keycloak(store: Arc<dyn Store>, n: i64) -> (Kc, Provisioner, Vec<KeyMapping>) {
+    let kc = Kc::start("kc").await;
+    let p = provisioner(store, key_managers(vec![(kc.id.clone(), kc.adapter())]));
+    let mut mappings = Vec::new();
+    for i in 0..n {
+        let client = kc.client(&format!("c{i}"));
+        mappings.push(map(&p, &kc.id, &client, MappingState::Active, i).await);
+    }
+    (kc, p, mappings)
+}
+
 pub async fn state(provisioner: &Provisioner, id: MappingId) -> MappingState {
     provisioner
         .store()
@@ -149,7 +180,8 @@ async fn until(instant: DateTime<Utc>) {
 
 #[tokio::test]
 async fn a_pass_orphans_deleted_clients_suspends_disabled_ones_and_reactivates_restored_ones() {
-    let (logs, _guard) = capture_logs();
+    let logs = Captured::default();
+    let _guard = logs.install();
     let kc = Kc::start("kc").await;
     let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().unwrap());
     let p = provisioner(
@@ -317,16 +349,7 @@ async fn an_unavailable_key_manager_keeps_its_states_and_backs_off_while_others_
 
 #[tokio::test]
 async fn a_key_manager_that_stopped_counts_as_unavailable_and_nothing_moves() {
-    let kc = Kc::start("kc").await;
-    let p = provisioner(
-        Arc::new(MemoryStore::new()),
-        key_managers(vec![(kc.id.clone(), kc.adapter())]),
-    );
-    let mut mappings = Vec::new();
-    for i in 0..3 {
-        let client = kc.client(&format!("c{i}"));
-        mappings.push(map(&p, &kc.id, &client, MappingState::Active, i).await);
-    }
+    let (kc, p, mappings) = one_keycloak(Arc::new(MemoryStore::new()), 3).await;
     kc.emulator.delete_client("c0");
     drop(kc.emulator);
     let reconciler = Reconciler::builder(p.clone()).build().unwrap();
@@ -359,12 +382,8 @@ async fn each_key_manager_gets_at_most_its_concurrency_limit_of_rechecks() {
         let client = narrow.client(&format!("n{i}"));
         map(&p, &narrow.id, &client, MappingState::Active, 10 + i).await;
     }
-    // Each admin read takes a while, so that concurrent re-checks overlap at the server.
-    for kc in [&wide, &narrow] {
-        kc.emulator
-            .faults()
-            .inject(Fault::Latency(Duration::from_millis(100)).on("/admin"));
-    }
+    wide.slow_admin(Duration::from_millis(100));
+    narrow.slow_admin(Duration::from_millis(100));
     let reconciler = Reconciler::builder(p)
         .concurrency(3)
         .key_manager_concurrency(narrow.id.clone(), 1)
@@ -407,52 +426,13 @@ async fn an_inconclusive_lookup_keeps_the_state_and_is_counted() {
     assert_eq!(state(&p, m.id).await, MappingState::Active);
 }
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-}
-
-/// Captures this thread's log lines (the tasks of a current-thread runtime included).
-fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    (logs, tracing::subscriber::set_default(subscriber))
-}
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Refused admin credentials are the adapter's problem, not the clients': states stay, the
 /// key manager backs off (no storm of refused logins), and the log says so without the secret.
 #[tokio::test]
 async fn refused_admin_credentials_keep_states_back_off_and_log_no_secret() {
-    let (logs, _guard) = capture_logs();
-    let kc = Kc::start("kc").await;
-    let p = provisioner(
-        Arc::new(MemoryStore::new()),
-        key_managers(vec![(kc.id.clone(), kc.adapter())]),
-    );
-    let mut mappings = Vec::new();
-    for i in 0..3 {
-        let client = kc.client(&format!("c{i}"));
-        mappings.push(map(&p, &kc.id, &client, MappingState::Active, i).await);
-    }
+    let logs = Captured::default();
+    let _guard = logs.install();
+    let (kc, p, mappings) = one_keycloak(Arc::new(MemoryStore::new()), 3).await;
     kc.emulator.delete_client("c2");
     assert!(
         kc.emulator
@@ -487,12 +467,7 @@ async fn refused_admin_credentials_keep_states_back_off_and_log_no_secret() {
 
 #[tokio::test]
 async fn spawned_passes_run_on_schedule_pick_up_drift_and_stop() {
-    let kc = Kc::start("kc").await;
-    let p = provisioner(
-        Arc::new(MemoryStore::new()),
-        key_managers(vec![(kc.id.clone(), kc.adapter())]),
-    );
-    let m = map(&p, &kc.id, &kc.client("c"), MappingState::Active, 0).await;
+    let (kc, p, mappings) = one_keycloak(Arc::new(MemoryStore::new()), 1).await;
     let reconciler = Reconciler::builder(p.clone())
         .interval(Duration::from_millis(30))
         .jitter(Duration::from_millis(20))
@@ -503,13 +478,13 @@ async fn spawned_passes_run_on_schedule_pick_up_drift_and_stop() {
     assert_eq!(second.end, PassEnd::Completed);
     assert_eq!(second.counts().unchanged, 1);
 
-    kc.emulator.delete_client("c");
+    kc.emulator.delete_client("c0");
     let seen = summary_where(&reconciler, |s| {
         s.as_ref().is_some_and(|s| s.counts().orphaned == 1)
     })
     .await;
     assert!(seen.number > second.number);
-    assert_eq!(state(&p, m.id).await, MappingState::Orphaned);
+    assert_eq!(state(&p, mappings[0].id).await, MappingState::Orphaned);
     tokio::time::timeout(WAIT, running.stop())
         .await
         .expect("stops");
@@ -517,29 +492,15 @@ async fn spawned_passes_run_on_schedule_pick_up_drift_and_stop() {
 
 #[tokio::test]
 async fn stopping_mid_pass_lets_rechecks_in_flight_finish_and_starts_no_more() {
-    let kc = Kc::start("kc").await;
-    let p = provisioner(
-        Arc::new(MemoryStore::new()),
-        key_managers(vec![(kc.id.clone(), kc.adapter())]),
-    );
-    for i in 0..5 {
-        let client = kc.client(&format!("c{i}"));
-        map(&p, &kc.id, &client, MappingState::Active, i).await;
-    }
-    kc.emulator
-        .faults()
-        .inject(Fault::Latency(Duration::from_millis(200)).on("/admin"));
+    let (kc, p, _) = one_keycloak(Arc::new(MemoryStore::new()), 5).await;
+    kc.slow_admin(Duration::from_millis(200));
     let reconciler = Reconciler::builder(p)
         .concurrency(1)
         .jitter(Duration::ZERO)
         .build()
         .unwrap();
     let running = reconciler.spawn();
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while kc.emulator.faults().in_flight("/admin") == 0 {
-        assert!(tokio::time::Instant::now() < deadline, "no pass started");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    kc.wait_for_admin_request().await;
     tokio::time::timeout(WAIT, running.stop())
         .await
         .expect("stops");
@@ -551,18 +512,8 @@ async fn stopping_mid_pass_lets_rechecks_in_flight_finish_and_starts_no_more() {
 
 #[tokio::test]
 async fn one_pass_at_a_time_over_a_store() {
-    let kc = Kc::start("kc").await;
-    let p = provisioner(
-        Arc::new(MemoryStore::new()),
-        key_managers(vec![(kc.id.clone(), kc.adapter())]),
-    );
-    for i in 0..3 {
-        let client = kc.client(&format!("c{i}"));
-        map(&p, &kc.id, &client, MappingState::Active, i).await;
-    }
-    kc.emulator
-        .faults()
-        .inject(Fault::Latency(Duration::from_millis(100)).on("/admin"));
+    let (kc, p, _) = one_keycloak(Arc::new(MemoryStore::new()), 3).await;
+    kc.slow_admin(Duration::from_millis(100));
     let first = Reconciler::builder(p.clone())
         .concurrency(1)
         .build()
@@ -572,11 +523,7 @@ async fn one_pass_at_a_time_over_a_store() {
         let first = first.clone();
         async move { first.run_pass().await }
     });
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while kc.emulator.faults().in_flight("/admin") == 0 {
-        assert!(tokio::time::Instant::now() < deadline, "no pass started");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    kc.wait_for_admin_request().await;
     let skipped = second.run_pass().await.unwrap();
     assert_eq!(skipped.end, PassEnd::LockHeldElsewhere);
     assert_eq!((skipped.mappings, skipped.counts().total()), (0, 0));

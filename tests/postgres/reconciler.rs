@@ -14,10 +14,9 @@ use keyprov::store::Store;
 use keyprov::store::postgres::{PostgresConfig, PostgresStore};
 use keyprov::{KeyManager, KeyManagerId, MappingState};
 use km_keycloak::{KeycloakConfig, KeycloakKeyManager};
-use km_oidc::emulator::Fault;
 
 use super::{TestSchema, eventually};
-use crate::reconciler::{Kc, key_managers, map, provisioner, state, summary_where};
+use crate::reconciler::{key_managers, one_keycloak, provisioner, state, summary_where};
 
 const ENV: &str = "KEYPROV_PG_RECONCILER_WORKER";
 const WAIT: Duration = Duration::from_secs(15);
@@ -57,24 +56,14 @@ async fn the_pass_lock_has_one_holder_across_stores_and_goes_with_its_connection
 async fn a_pass_that_loses_its_lock_stops_starting_rechecks() {
     let schema = TestSchema::new();
     let store = schema.open().await;
-    let kc = Kc::start("kc").await;
-    let p = provisioner(
-        store.clone(),
-        key_managers(vec![(kc.id.clone(), kc.adapter())]),
-    );
-    for i in 0..6 {
-        let client = kc.client(&format!("c{i}"));
-        map(&p, &kc.id, &client, MappingState::Active, i).await;
-    }
-    kc.emulator
-        .faults()
-        .inject(Fault::Latency(Duration::from_millis(150)).on("/admin"));
+    let (kc, p, _) = one_keycloak(store, 6).await;
+    kc.slow_admin(Duration::from_millis(150));
     let reconciler = Reconciler::builder(p).concurrency(1).build().unwrap();
     let pass = tokio::spawn({
         let reconciler = reconciler.clone();
         async move { reconciler.run_pass().await }
     });
-    assert!(eventually(WAIT, async || kc.emulator.faults().in_flight("/admin") > 0).await);
+    kc.wait_for_admin_request().await;
     assert_eq!(
         schema
             .terminate(&format!("{}-pass", schema.app_name()))
@@ -93,24 +82,13 @@ async fn a_pass_that_loses_its_lock_stops_starting_rechecks() {
 async fn a_node_that_dies_mid_pass_hands_over_to_another_process() {
     let schema = TestSchema::new();
     let store = schema.open().await;
-    let kc = Kc::start("kc").await;
-    let p = provisioner(
-        store.clone(),
-        key_managers(vec![(kc.id.clone(), kc.adapter())]),
-    );
-    let mut mappings = Vec::new();
-    for i in 0..12 {
-        let client = kc.client(&format!("c{i}"));
-        mappings.push(map(&p, &kc.id, &client, MappingState::Active, i).await);
-    }
+    let (kc, p, mappings) = one_keycloak(store, 12).await;
     // The last four clients (the last in a pass's order) were deleted: a completed pass
     // orphans them. Slow admin reads keep the worker's pass (one at a time) long.
     for i in 8..12 {
         assert!(kc.emulator.delete_client(&format!("c{i}")));
     }
-    kc.emulator
-        .faults()
-        .inject(Fault::Latency(Duration::from_millis(150)).on("/admin"));
+    kc.slow_admin(Duration::from_millis(150));
 
     let orders = [
         schema.url.as_str(),
