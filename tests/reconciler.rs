@@ -2,12 +2,14 @@
 //! HTTP. Outages, concurrency and in-flight requests are observed at the emulator.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keyprov::events::Event;
 use keyprov::reconciler::{Backoff, PassEnd, PassSummary, Reconciler};
-use keyprov::store::{MemoryStore, SqliteStore, Store};
+use keyprov::store::{MemoryStore, PassGuard, PassLock, SqliteStore, Store};
 use keyprov::{
     Actor, ApplicationId, ConsumerKey, Error, KeyManager, KeyManagerConfig, KeyManagerId,
     KeyManagers, KeyMapping, KeyType, MappingId, MappingMode, MappingState, NewApplication,
@@ -511,6 +513,34 @@ async fn stopping_mid_pass_lets_rechecks_in_flight_finish_and_starts_no_more() {
 }
 
 #[tokio::test]
+async fn a_mapping_removed_during_a_pass_is_counted_as_removed() {
+    let (kc, p, mappings) = one_keycloak(Arc::new(MemoryStore::new()), 3).await;
+    kc.slow_admin(Duration::from_millis(200));
+    let reconciler = Reconciler::builder(p.clone())
+        .concurrency(1)
+        .build()
+        .unwrap();
+    let pass = tokio::spawn({
+        let reconciler = reconciler.clone();
+        async move { reconciler.run_pass().await }
+    });
+    kc.wait_for_admin_request().await;
+    assert!(
+        p.store()
+            .delete_mapping(mappings[2].id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let summary = pass.await.unwrap().unwrap();
+    let c = summary.counts();
+    assert_eq!(
+        (summary.mappings, c.unchanged, c.removed, c.errors),
+        (3, 2, 1, 0)
+    );
+}
+
+#[tokio::test]
 async fn one_pass_at_a_time_over_a_store() {
     let (kc, p, _) = one_keycloak(Arc::new(MemoryStore::new()), 3).await;
     kc.slow_admin(Duration::from_millis(100));
@@ -567,4 +597,49 @@ async fn the_builder_refuses_settings_that_cannot_work() {
     let named = b().service("drift-checker").build().unwrap();
     let empty = named.run_pass().await.unwrap();
     assert_eq!((empty.end, empty.mappings), (PassEnd::Completed, 0));
+}
+
+/// A lock whose backend cannot be asked, counting the attempts.
+#[derive(Debug, Default)]
+struct Unreachable(AtomicUsize);
+
+#[async_trait]
+impl PassLock for Unreachable {
+    async fn try_acquire(&self) -> keyprov::Result<Option<Box<dyn PassGuard>>> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Err(Error::Storage {
+            detail: "pass lock: connection refused".into(),
+            retryable: true,
+            source: None,
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_pass_that_cannot_take_the_lock_fails_and_the_schedule_tries_again() {
+    let (kc, p, mappings) = one_keycloak(Arc::new(MemoryStore::new()), 1).await;
+    kc.emulator.delete_client("c0");
+    let lock = Arc::new(Unreachable::default());
+    let reconciler = Reconciler::builder(p.clone())
+        .interval(Duration::from_millis(20))
+        .jitter(Duration::ZERO)
+        .lock(lock.clone())
+        .build()
+        .unwrap();
+    let err = reconciler.run_pass().await.unwrap_err();
+    assert!(
+        matches!(err, Error::Storage { .. }) && err.is_retryable(),
+        "{err:?}"
+    );
+    assert_eq!(reconciler.last_summary(), None);
+    let running = reconciler.spawn();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while lock.0.load(Ordering::SeqCst) < 3 {
+        assert!(tokio::time::Instant::now() < deadline, "not tried again");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    running.stop().await;
+    // Nothing was re-checked without the lock.
+    assert_eq!(kc.emulator.faults().total_requests(), 0);
+    assert_eq!(state(&p, mappings[0].id).await, MappingState::Active);
 }
