@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use keyprov::audit::AuditQuery;
 use keyprov::events::Event;
 use keyprov::reconciler::{Backoff, PassEnd, PassSummary, Reconciler};
 use keyprov::store::{MemoryStore, PassGuard, PassLock, SqliteStore, Store};
@@ -246,8 +247,19 @@ async fn a_pass_orphans_deleted_clients_suspends_disabled_ones_and_reactivates_r
     ];
     expected.sort();
     assert_eq!(moved, expected, "one published change per moved mapping");
-    // Each change is logged with the reconciler's identity as its caller.
-    assert_eq!(reconciler.actor(), &Actor::service("reconciler").unwrap());
+    // Each change is logged and audited with the reconciler's identity as its caller.
+    let me = Actor::service("reconciler").unwrap();
+    assert_eq!(reconciler.actor(), &me);
+    let audited = p
+        .audit(&Actor::admin("ops").unwrap(), &AuditQuery::new().actor(me))
+        .await
+        .unwrap();
+    let mut audited: Vec<_> = audited.iter().filter_map(|r| r.entry.mapping).collect();
+    audited.sort();
+    assert_eq!(
+        audited,
+        expected.iter().map(|(id, _)| *id).collect::<Vec<_>>()
+    );
     let text = logs.text();
     assert_eq!(
         text.lines()
