@@ -44,6 +44,7 @@ enum Checked {
     Removed,
     Failed(u32),
 }
+
 /// One pass (see [`Reconciler::run_pass`](super::Reconciler::run_pass)).
 pub(super) async fn run(
     inner: &Arc<Inner>,
@@ -54,7 +55,11 @@ pub(super) async fn run(
     let clock = Instant::now();
     let Some(guard) = inner.lock.try_acquire().await? else {
         let summary = PassSummary::empty(number, PassEnd::LockHeldElsewhere, started_at);
-        tracing::debug!(service = %inner.service, number, "reconciler pass skipped: another pass holds the lock");
+        tracing::debug!(
+            service = %inner.service,
+            number,
+            "reconciler pass skipped: another pass holds the lock"
+        );
         inner.published.send_replace(Some(summary.clone()));
         return Ok(summary);
     };
