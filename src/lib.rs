@@ -26,6 +26,7 @@ pub mod key_manager;
 pub mod model;
 pub mod policy;
 pub mod provisioner;
+pub mod reconciler;
 mod secret;
 pub mod store;
 #[cfg(feature = "testkit")]

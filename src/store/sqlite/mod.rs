@@ -172,6 +172,7 @@ struct Inner {
     readers: Vec<Arc<Mutex<Connection>>>,
     next_reader: AtomicUsize,
     log: Arc<ChangeLog>,
+    pass_lock: super::LocalPassLock,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -297,6 +298,7 @@ impl SqliteStore {
                 readers,
                 next_reader: AtomicUsize::new(0),
                 log: Arc::new(ChangeLog::new()),
+                pass_lock: super::LocalPassLock::new(),
             }),
         }
     }

@@ -37,6 +37,10 @@ impl Store for SqliteStore {
         Ok(self.inner.log.subscribe())
     }
 
+    fn pass_lock(&self) -> std::sync::Arc<dyn crate::store::PassLock> {
+        std::sync::Arc::new(self.inner.pass_lock.clone())
+    }
+
     async fn revision(&self) -> Result<Revision> {
         self.read(current_revision).await
     }
