@@ -80,7 +80,10 @@ async fn menu(
         );
     };
     if let Ok(revision) = demo.provisioner.revision().await {
-        let _ = demo.gateway.wait_for(revision, Duration::from_secs(2)).await;
+        let _ = demo
+            .gateway
+            .wait_for(revision, Duration::from_secs(2))
+            .await;
     }
     let api = ApiId::new(PIZZA_API).expect("a valid id");
     match demo.gateway.resolve(token, &api, KeyType::Production).await {
@@ -163,7 +166,11 @@ async fn main() -> Result<()> {
 
     let portal = DevPortal::new(
         provisioner.clone(),
-        BearerAuthenticator::new(gateway.clone(), provisioner.clone(), ApiId::new(PORTAL_API)?),
+        BearerAuthenticator::new(
+            gateway.clone(),
+            provisioner.clone(),
+            ApiId::new(PORTAL_API)?,
+        ),
     );
     let app = axum::Router::new()
         .route("/pizzashack/1.0.0/menu", get(menu))
@@ -190,7 +197,10 @@ async fn main() -> Result<()> {
             let partial = path.with_extension("partial");
             std::fs::write(&partial, &env)?;
             std::fs::rename(&partial, path)?;
-            println!("devportal on {base}{PREFIX}; demo settings in {}", path.display());
+            println!(
+                "devportal on {base}{PREFIX}; demo settings in {}",
+                path.display()
+            );
         }
         None => print!("{env}"),
     }

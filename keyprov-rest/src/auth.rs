@@ -168,7 +168,9 @@ impl Authenticator for BearerAuthenticator {
             .store()
             .application(authorized.application)
             .await?
-            .ok_or_else(|| RestError::invalid_credentials("the token's application no longer exists"))?;
+            .ok_or_else(|| {
+                RestError::invalid_credentials("the token's application no longer exists")
+            })?;
         Ok(portal_user(application.owner))
     }
 }

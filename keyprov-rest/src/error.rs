@@ -211,10 +211,9 @@ impl IntoResponse for RestError {
     fn into_response(self) -> Response {
         let mut response = (self.status, Json(self.body)).into_response();
         if self.retry_after {
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(RETRY_AFTER_SECONDS),
-            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
         }
         response
     }
@@ -229,9 +228,21 @@ mod tests {
     fn statuses_follow_the_error_guide() {
         let km = KeyManagerId::new("IS").unwrap();
         let cases: Vec<(keyprov::Error, u16, bool)> = vec![
-            (keyprov::Error::invalid("consumerKey", "must not be empty"), 400, false),
-            (keyprov::Error::ApplicationNotFound(ApplicationId::random()), 404, false),
-            (keyprov::Error::Forbidden(ApplicationId::random()), 403, false),
+            (
+                keyprov::Error::invalid("consumerKey", "must not be empty"),
+                400,
+                false,
+            ),
+            (
+                keyprov::Error::ApplicationNotFound(ApplicationId::random()),
+                404,
+                false,
+            ),
+            (
+                keyprov::Error::Forbidden(ApplicationId::random()),
+                403,
+                false,
+            ),
             (keyprov::Error::ProvisioningDisabled(km.clone()), 403, false),
             (
                 keyprov::Error::MappingExists(ConflictRule::ConsumerKeyAlreadyMapped),

@@ -14,7 +14,11 @@ pub(crate) const UNLIMITED: &str = "Unlimited";
 #[serde(rename_all = "camelCase")]
 pub struct Application {
     /// Identifier (read-only).
-    #[schema(nullable = false, read_only, example = "01234567-0123-0123-0123-012345678901")]
+    #[schema(
+        nullable = false,
+        read_only,
+        example = "01234567-0123-0123-0123-012345678901"
+    )]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub application_id: Option<String>,
     /// Name, unique per owner.

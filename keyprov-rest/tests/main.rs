@@ -1,1 +1,8 @@
-//! tests
+//! The router over real HTTP on loopback, against the WSO2 IS emulator.
+
+mod bearer;
+mod common;
+mod errors;
+mod openapi;
+mod operations;
+mod secrets;

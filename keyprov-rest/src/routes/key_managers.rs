@@ -59,8 +59,7 @@ pub(crate) async fn list(
         })
         .map(|km| {
             let config = &km.config;
-            let request =
-                PolicyRequest::new(&actor, &probe, config, KeyType::Production, &client);
+            let request = PolicyRequest::new(&actor, &probe, config, KeyType::Production, &client);
             let gate = policy.gate(&request);
             let mut additional = serde_json::Map::new();
             additional.insert(

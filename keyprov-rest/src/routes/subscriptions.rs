@@ -34,10 +34,7 @@ fn parse_subscription_id(id: &str) -> Result<(ApplicationId, ApiId), RestError> 
 
 fn wire_of(subscription: &keyprov::Subscription) -> wire::Subscription {
     wire::Subscription {
-        subscription_id: Some(subscription_id(
-            subscription.application,
-            &subscription.api,
-        )),
+        subscription_id: Some(subscription_id(subscription.application, &subscription.api)),
         application_id: subscription.application.to_string(),
         api_id: subscription.api.to_string(),
         throttling_policy: UNLIMITED.to_owned(),
@@ -84,7 +81,10 @@ pub(crate) async fn list(
         .ok_or_else(|| RestError::invalid("applicationId", "is required"))?
         .parse()?;
     let api = q.get("apiId").map(ApiId::new).transpose()?;
-    let mut all = portal.provisioner.subscriptions(&actor, application).await?;
+    let mut all = portal
+        .provisioner
+        .subscriptions(&actor, application)
+        .await?;
     if let Some(api) = &api {
         all.retain(|s| &s.api == api);
     }
