@@ -1,5 +1,10 @@
-#![doc = "[examples]: https://github.com/keyprov/keyprov/tree/main/keyprov-rest/examples"]
+// The README's links point into the repository and at docs.rs; on the crate's documentation
+// page the same labels point at the items. The first definition of a label wins.
 #![doc = "[errors]: https://github.com/keyprov/keyprov/blob/main/docs/errors.md"]
+#![doc = "[`OPENAPI_PATH`]: crate::OPENAPI_PATH"]
+#![doc = "[`Authenticator`]: crate::Authenticator"]
+#![doc = "[`BearerAuthenticator`]: crate::BearerAuthenticator"]
+#![doc = "[`FixedActor`]: crate::FixedActor"]
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 

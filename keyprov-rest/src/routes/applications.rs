@@ -57,6 +57,7 @@ fn full(
 /// Retrieve/search the caller's applications.
 #[utoipa::path(
     get,
+    operation_id = "listApplications",
     path = "/applications",
     tag = "Applications",
     params(
@@ -129,6 +130,7 @@ pub(crate) async fn list(
 /// Create a new application owned by the caller.
 #[utoipa::path(
     post,
+    operation_id = "createApplication",
     path = "/applications",
     tag = "Applications",
     request_body = wire::Application,
@@ -199,6 +201,7 @@ pub(crate) async fn create(
 /// Get the details of an application, with its keys.
 #[utoipa::path(
     get,
+    operation_id = "getApplication",
     path = "/applications/{applicationId}",
     tag = "Applications",
     params(("applicationId" = String, Path, description = "The application's UUID")),
@@ -234,6 +237,7 @@ pub(crate) async fn get(
 /// managers are left untouched).
 #[utoipa::path(
     delete,
+    operation_id = "deleteApplication",
     path = "/applications/{applicationId}",
     tag = "Applications",
     params(("applicationId" = String, Path, description = "The application's UUID")),

@@ -20,6 +20,7 @@ use crate::wire;
 /// manager's own flag, and `additionalProperties.provisioningRefused` says why the gate is shut.
 #[utoipa::path(
     get,
+    operation_id = "listKeyManagers",
     path = "/key-managers",
     tag = "Key Managers (Collection)",
     responses(

@@ -65,6 +65,7 @@ pub(crate) fn key_of(
 /// Map an out-of-band client (consumer key and secret) into an application.
 #[utoipa::path(
     post,
+    operation_id = "mapKeys",
     path = "/applications/{applicationId}/map-keys",
     tag = "Application Keys",
     params(("applicationId" = String, Path, description = "The application's UUID")),
@@ -110,6 +111,7 @@ pub(crate) async fn map(
 /// Retrieve all keys of an application.
 #[utoipa::path(
     get,
+    operation_id = "listKeys",
     path = "/applications/{applicationId}/oauth-keys",
     tag = "Application Keys",
     params(("applicationId" = String, Path, description = "The application's UUID")),
@@ -159,6 +161,7 @@ async fn owned_mapping(
 /// Get the details of one key of an application.
 #[utoipa::path(
     get,
+    operation_id = "getKey",
     path = "/applications/{applicationId}/oauth-keys/{keyMappingId}",
     tag = "Application Keys",
     params(
@@ -206,6 +209,7 @@ async fn remove_mapping(
 /// client at its key manager is left untouched.
 #[utoipa::path(
     delete,
+    operation_id = "removeKey",
     path = "/applications/{applicationId}/oauth-keys/{keyMappingId}",
     tag = "Application Keys",
     params(
@@ -234,6 +238,7 @@ pub(crate) async fn remove(
 /// `DELETE` on the key.
 #[utoipa::path(
     post,
+    operation_id = "cleanUpKey",
     path = "/applications/{applicationId}/oauth-keys/{keyMappingId}/clean-up",
     tag = "Application Keys",
     params(
@@ -262,6 +267,7 @@ pub(crate) async fn clean_up(
 /// client's secret supplied in the request (keyprov never stores it).
 #[utoipa::path(
     post,
+    operation_id = "generateToken",
     path = "/applications/{applicationId}/oauth-keys/{keyMappingId}/generate-token",
     tag = "Application Tokens",
     params(

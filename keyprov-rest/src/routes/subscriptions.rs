@@ -48,6 +48,7 @@ fn wire_of(subscription: &keyprov::Subscription) -> wire::Subscription {
 /// API (`apiId`).
 #[utoipa::path(
     get,
+    operation_id = "listSubscriptions",
     path = "/subscriptions",
     tag = "Subscriptions",
     params(
@@ -100,6 +101,7 @@ pub(crate) async fn list(
 /// Subscribe an application to an API. Subscribing again answers the existing subscription.
 #[utoipa::path(
     post,
+    operation_id = "createSubscription",
     path = "/subscriptions",
     tag = "Subscriptions",
     request_body = wire::Subscription,
@@ -167,6 +169,7 @@ async fn find(
 /// Get the details of a subscription.
 #[utoipa::path(
     get,
+    operation_id = "getSubscription",
     path = "/subscriptions/{subscriptionId}",
     tag = "Subscriptions",
     params(("subscriptionId" = String, Path, description = "Subscription Id")),
@@ -194,6 +197,7 @@ pub(crate) async fn get(
 /// Remove a subscription.
 #[utoipa::path(
     delete,
+    operation_id = "deleteSubscription",
     path = "/subscriptions/{subscriptionId}",
     tag = "Subscriptions",
     params(("subscriptionId" = String, Path, description = "Subscription Id")),
