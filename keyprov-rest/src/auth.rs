@@ -175,8 +175,8 @@ impl Authenticator for BearerAuthenticator {
     }
 }
 
-/// The actor of a portal user. Portal callers are always users; the other kinds of actor are
-/// the embedding service's own.
+/// The actor of a portal user. Portal callers are always users; administrators and services
+/// are the embedding service's own actors.
 pub(crate) fn portal_user(user: UserId) -> Actor {
     Actor::User(user)
 }
@@ -186,11 +186,44 @@ pub(crate) fn portal_user(user: UserId) -> Actor {
 pub(crate) fn user_of(actor: &Actor) -> Result<&UserId, RestError> {
     match actor {
         Actor::User(user) => Ok(user),
-        #[allow(unreachable_patterns)]
         _ => Err(RestError::new(
             http::StatusCode::FORBIDDEN,
             403,
             format!("{actor} is not a portal user: applications are owned by users"),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_users_own_applications() {
+        let alice = Actor::user("alice").unwrap();
+        assert_eq!(user_of(&alice).unwrap().as_str(), "alice");
+        for other in [
+            Actor::admin("root").unwrap(),
+            Actor::service("cron").unwrap(),
+        ] {
+            let refused = user_of(&other).unwrap_err();
+            assert_eq!(refused.status(), http::StatusCode::FORBIDDEN, "{other}");
+            assert_eq!(refused.body().code, 403);
+        }
+    }
+
+    #[test]
+    fn bearer_tokens_are_read_from_the_authorization_header() {
+        let parts = |value: &str| {
+            let request = http::Request::builder()
+                .header(header::AUTHORIZATION, value)
+                .body(())
+                .unwrap();
+            request.into_parts().0
+        };
+        assert_eq!(bearer_token(&parts("Bearer abc")), Some("abc"));
+        assert_eq!(bearer_token(&parts("bearer  abc ")), Some("abc"));
+        assert_eq!(bearer_token(&parts("Basic abc")), None);
+        assert_eq!(bearer_token(&parts("Bearer ")), None);
     }
 }

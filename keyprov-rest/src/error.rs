@@ -153,7 +153,9 @@ fn status_of(error: &keyprov::Error) -> StatusCode {
         | E::ClientNotFound { .. }
         | E::SecretNotProven { .. }
         | E::ClientNotUsable { .. } => StatusCode::BAD_REQUEST,
-        E::Forbidden(_) | E::ProvisioningDisabled(_) => StatusCode::FORBIDDEN,
+        E::Forbidden(_) | E::NotPermitted { .. } | E::ProvisioningDisabled(_) => {
+            StatusCode::FORBIDDEN
+        }
         E::ApplicationNotFound(_)
         | E::ApiNotFound(_)
         | E::SubscriptionNotFound { .. }
@@ -244,6 +246,13 @@ mod tests {
                 false,
             ),
             (keyprov::Error::ProvisioningDisabled(km.clone()), 403, false),
+            (
+                keyprov::Error::NotPermitted {
+                    operation: "set a mapping's state",
+                },
+                403,
+                false,
+            ),
             (
                 keyprov::Error::MappingExists(ConflictRule::ConsumerKeyAlreadyMapped),
                 409,

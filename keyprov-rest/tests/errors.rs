@@ -1,6 +1,6 @@
 //! Every failure: WSO2's error shape, keyprov's code, the right status, never axum's plain text.
 
-use keyprov::{MappingId, MappingState};
+use keyprov::{Actor, MappingId, MappingState};
 use km_oidc::emulator::Fault;
 use reqwest::Method;
 use serde_json::json;
@@ -388,7 +388,11 @@ async fn conflicts_name_the_rule() {
         .unwrap();
     portal
         .provisioner
-        .set_mapping_state(key, MappingState::Suspended)
+        .set_mapping_state(
+            &Actor::service("drift-check").unwrap(),
+            key,
+            MappingState::Suspended,
+        )
         .await
         .unwrap();
     portal
