@@ -93,3 +93,58 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub(crate) async fn serve() -> Json<utoipa::openapi::OpenApi> {
     Json(openapi())
 }
+
+/// Failures any operation may answer (documented on every operation).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub(crate) enum Refusals {
+    /// Invalid input, named in `error[0].code`.
+    #[response(
+        status = 400,
+        description = "Bad Request: invalid input (the field is named), or a key manager refusing the client or the secret"
+    )]
+    BadRequest(ErrorBody),
+    /// No or an invalid token.
+    #[response(status = 401, description = "Unauthorized")]
+    Unauthorized(ErrorBody),
+    /// Not the owner, a scope missing, or provisioning disabled.
+    #[response(status = 403, description = "Forbidden")]
+    Forbidden(ErrorBody),
+    /// No such application, key, subscription or API.
+    #[response(status = 404, description = "Not Found")]
+    NotFound(ErrorBody),
+    /// The key manager or the store is unavailable.
+    #[response(status = 503, description = "Service Unavailable: try again after Retry-After seconds",
+        headers(("Retry-After" = i32, description = "Seconds to wait")))]
+    Unavailable(ErrorBody),
+}
+
+/// Failures of the operations that take a body or change something.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub(crate) enum BodyRefusals {
+    /// A rule refuses the change, named in `error[0].code`.
+    #[response(
+        status = 409,
+        description = "Conflict: a uniqueness rule (named), an existing name, or a mapping that is not ACTIVE"
+    )]
+    Conflict(ErrorBody),
+    /// The body is over the limit.
+    #[response(status = 413, description = "Payload Too Large")]
+    TooLarge(ErrorBody),
+    /// The body is not JSON.
+    #[response(status = 415, description = "Unsupported Media Type")]
+    UnsupportedMediaType(ErrorBody),
+}
+
+/// Failures of the operations that call a key manager.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub(crate) enum UpstreamRefusals {
+    /// The key manager answered outside its protocol or refused keyprov's credentials.
+    #[response(
+        status = 502,
+        description = "Bad Gateway: the key manager answered outside its protocol"
+    )]
+    BadGateway(ErrorBody),
+}

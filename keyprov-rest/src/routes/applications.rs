@@ -10,7 +10,8 @@ use super::{APP, APP_ADMIN, PathParams, clamp, pagination};
 use crate::DevPortal;
 use crate::auth::user_of;
 use crate::body::{JsonObject, query, query_usize};
-use crate::error::{ErrorBody, RestError};
+use crate::error::RestError;
+use crate::openapi::{BodyRefusals, Refusals};
 use crate::wire::{self, UNLIMITED};
 
 /// WSO2's limit on application names.
@@ -69,10 +70,7 @@ fn full(
     ),
     responses(
         (status = 200, description = "Application list returned", body = wire::ApplicationList),
-        (status = 400, description = "Bad Request", body = ErrorBody),
-        (status = 401, description = "Unauthorized", body = ErrorBody),
-        (status = 403, description = "Forbidden", body = ErrorBody),
-        (status = 503, description = "Storage unavailable", body = ErrorBody),
+        Refusals,
     ),
     security(("OAuth2Security" = ["apim:subscribe", "apim:app_manage", "apim:app_import_export"]))
 )]
@@ -137,13 +135,8 @@ pub(crate) async fn list(
     responses(
         (status = 201, description = "Created", body = wire::Application,
             headers(("Location" = String, description = "The new application"))),
-        (status = 400, description = "Bad Request", body = ErrorBody),
-        (status = 401, description = "Unauthorized", body = ErrorBody),
-        (status = 403, description = "Forbidden", body = ErrorBody),
-        (status = 409, description = "Conflict: the owner has an application of that name", body = ErrorBody),
-        (status = 413, description = "Payload Too Large", body = ErrorBody),
-        (status = 415, description = "Unsupported Media Type", body = ErrorBody),
-        (status = 503, description = "Storage unavailable", body = ErrorBody),
+        Refusals,
+        BodyRefusals,
     ),
     security(("OAuth2Security" = ["apim:subscribe", "apim:app_manage"]))
 )]
@@ -207,11 +200,7 @@ pub(crate) async fn create(
     params(("applicationId" = String, Path, description = "The application's UUID")),
     responses(
         (status = 200, description = "Application returned", body = wire::Application),
-        (status = 400, description = "Bad Request", body = ErrorBody),
-        (status = 401, description = "Unauthorized", body = ErrorBody),
-        (status = 403, description = "Forbidden", body = ErrorBody),
-        (status = 404, description = "Not Found", body = ErrorBody),
-        (status = 503, description = "Storage unavailable", body = ErrorBody),
+        Refusals,
     ),
     security(("OAuth2Security" = ["apim:subscribe", "apim:app_manage"]))
 )]
@@ -243,11 +232,7 @@ pub(crate) async fn get(
     params(("applicationId" = String, Path, description = "The application's UUID")),
     responses(
         (status = 200, description = "Resource successfully deleted"),
-        (status = 400, description = "Bad Request", body = ErrorBody),
-        (status = 401, description = "Unauthorized", body = ErrorBody),
-        (status = 403, description = "Forbidden", body = ErrorBody),
-        (status = 404, description = "Not Found", body = ErrorBody),
-        (status = 503, description = "Storage unavailable", body = ErrorBody),
+        Refusals,
     ),
     security(("OAuth2Security" = ["apim:subscribe", "apim:app_manage", "apim:app_import_export"]))
 )]

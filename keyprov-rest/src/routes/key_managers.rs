@@ -8,7 +8,8 @@ use keyprov::{Application, ApplicationId, ConsumerKey, KeyType};
 use super::{READ, clamp};
 use crate::DevPortal;
 use crate::auth::user_of;
-use crate::error::{ErrorBody, RestError};
+use crate::error::RestError;
+use crate::openapi::Refusals;
 use crate::wire;
 
 /// The key managers of the router's organization and the global ones, with whether the portal
@@ -25,8 +26,7 @@ use crate::wire;
     tag = "Key Managers (Collection)",
     responses(
         (status = 200, description = "Key managers returned", body = wire::KeyManagerList),
-        (status = 401, description = "Unauthorized", body = ErrorBody),
-        (status = 403, description = "Forbidden", body = ErrorBody),
+        Refusals,
     ),
     security(("OAuth2Security" = ["apim:subscribe"]))
 )]

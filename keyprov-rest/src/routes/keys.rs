@@ -12,7 +12,8 @@ use keyprov::{
 use super::{APP, PathParams, clamp};
 use crate::DevPortal;
 use crate::body::JsonObject;
-use crate::error::{ErrorBody, RestError};
+use crate::error::RestError;
+use crate::openapi::{BodyRefusals, Refusals, UpstreamRefusals};
 use crate::wire;
 
 /// A mapping in WSO2's shape; never a secret.
@@ -72,16 +73,9 @@ pub(crate) fn key_of(
     request_body = wire::ApplicationKeyMappingRequest,
     responses(
         (status = 200, description = "Keys are mapped", body = wire::ApplicationKey),
-        (status = 400, description = "Bad Request: invalid input, unknown key manager, or a client the key manager refuses", body = ErrorBody),
-        (status = 401, description = "Unauthorized", body = ErrorBody),
-        (status = 403, description = "Forbidden: not the owner, or provisioning disabled", body = ErrorBody),
-        (status = 404, description = "Not Found", body = ErrorBody),
-        (status = 409, description = "Conflict: a uniqueness rule, named in the error list", body = ErrorBody),
-        (status = 413, description = "Payload Too Large", body = ErrorBody),
-        (status = 415, description = "Unsupported Media Type", body = ErrorBody),
-        (status = 502, description = "The key manager answered outside its protocol", body = ErrorBody),
-        (status = 503, description = "The key manager is unavailable (see Retry-After)", body = ErrorBody,
-            headers(("Retry-After" = i32, description = "Seconds to wait"))),
+        Refusals,
+        BodyRefusals,
+        UpstreamRefusals,
     ),
     security(("OAuth2Security" = ["apim:subscribe", "apim:app_manage"]))
 )]
@@ -117,11 +111,7 @@ pub(crate) async fn map(
     params(("applicationId" = String, Path, description = "The application's UUID")),
     responses(
         (status = 200, description = "Keys are returned", body = wire::ApplicationKeyList),
-        (status = 400, description = "Bad Request", body = ErrorBody),
-        (status = 401, description = "Unauthorized", body = ErrorBody),
-        (status = 403, description = "Forbidden", body = ErrorBody),
-        (status = 404, description = "Not Found", body = ErrorBody),
-        (status = 503, description = "Storage unavailable", body = ErrorBody),
+        Refusals,
     ),
     security(("OAuth2Security" = ["apim:subscribe", "apim:app_manage"]))
 )]
@@ -170,11 +160,7 @@ async fn owned_mapping(
     ),
     responses(
         (status = 200, description = "The key is returned", body = wire::ApplicationKey),
-        (status = 400, description = "Bad Request", body = ErrorBody),
-        (status = 401, description = "Unauthorized", body = ErrorBody),
-        (status = 403, description = "Forbidden", body = ErrorBody),
-        (status = 404, description = "Not Found", body = ErrorBody),
-        (status = 503, description = "Storage unavailable", body = ErrorBody),
+        Refusals,
     ),
     security(("OAuth2Security" = ["apim:subscribe", "apim:app_manage"]))
 )]
@@ -218,11 +204,7 @@ async fn remove_mapping(
     ),
     responses(
         (status = 200, description = "The mapping is removed"),
-        (status = 400, description = "Bad Request", body = ErrorBody),
-        (status = 401, description = "Unauthorized", body = ErrorBody),
-        (status = 403, description = "Forbidden", body = ErrorBody),
-        (status = 404, description = "Not Found", body = ErrorBody),
-        (status = 503, description = "Storage unavailable", body = ErrorBody),
+        Refusals,
     ),
     security(("OAuth2Security" = ["apim:subscribe", "apim:app_manage"]))
 )]
@@ -247,11 +229,7 @@ pub(crate) async fn remove(
     ),
     responses(
         (status = 200, description = "Clean up is performed"),
-        (status = 400, description = "Bad Request", body = ErrorBody),
-        (status = 401, description = "Unauthorized", body = ErrorBody),
-        (status = 403, description = "Forbidden", body = ErrorBody),
-        (status = 404, description = "Not Found", body = ErrorBody),
-        (status = 503, description = "Storage unavailable", body = ErrorBody),
+        Refusals,
     ),
     security(("OAuth2Security" = ["apim:subscribe", "apim:app_manage"]))
 )]
@@ -277,16 +255,9 @@ pub(crate) async fn clean_up(
     request_body = wire::ApplicationTokenGenerateRequest,
     responses(
         (status = 200, description = "Token is generated", body = wire::ApplicationToken),
-        (status = 400, description = "Bad Request: invalid input, or a secret the key manager refuses", body = ErrorBody),
-        (status = 401, description = "Unauthorized", body = ErrorBody),
-        (status = 403, description = "Forbidden", body = ErrorBody),
-        (status = 404, description = "Not Found", body = ErrorBody),
-        (status = 409, description = "Conflict: the mapping is not ACTIVE", body = ErrorBody),
-        (status = 413, description = "Payload Too Large", body = ErrorBody),
-        (status = 415, description = "Unsupported Media Type", body = ErrorBody),
-        (status = 502, description = "The key manager answered outside its protocol", body = ErrorBody),
-        (status = 503, description = "The key manager is unavailable (see Retry-After)", body = ErrorBody,
-            headers(("Retry-After" = i32, description = "Seconds to wait"))),
+        Refusals,
+        BodyRefusals,
+        UpstreamRefusals,
     ),
     security(("OAuth2Security" = ["apim:subscribe", "apim:app_manage"]))
 )]

@@ -14,7 +14,8 @@ use keyprov::{ApiId, ApplicationId};
 use super::{PathParams, SUB, clamp, pagination};
 use crate::DevPortal;
 use crate::body::{JsonObject, query, query_usize};
-use crate::error::{ErrorBody, RestError};
+use crate::error::RestError;
+use crate::openapi::{BodyRefusals, Refusals};
 use crate::wire::{self, UNLIMITED};
 
 /// The id of the subscription of `application` to `api`.
@@ -59,11 +60,7 @@ fn wire_of(subscription: &keyprov::Subscription) -> wire::Subscription {
     ),
     responses(
         (status = 200, description = "Subscription list returned", body = wire::SubscriptionList),
-        (status = 400, description = "Bad Request", body = ErrorBody),
-        (status = 401, description = "Unauthorized", body = ErrorBody),
-        (status = 403, description = "Forbidden", body = ErrorBody),
-        (status = 404, description = "Not Found", body = ErrorBody),
-        (status = 503, description = "Storage unavailable", body = ErrorBody),
+        Refusals,
     ),
     security(("OAuth2Security" = ["apim:subscribe", "apim:sub_manage"]))
 )]
@@ -108,13 +105,8 @@ pub(crate) async fn list(
     responses(
         (status = 201, description = "Created", body = wire::Subscription,
             headers(("Location" = String, description = "The subscription"))),
-        (status = 400, description = "Bad Request", body = ErrorBody),
-        (status = 401, description = "Unauthorized", body = ErrorBody),
-        (status = 403, description = "Forbidden", body = ErrorBody),
-        (status = 404, description = "Not Found: no such application or API", body = ErrorBody),
-        (status = 413, description = "Payload Too Large", body = ErrorBody),
-        (status = 415, description = "Unsupported Media Type", body = ErrorBody),
-        (status = 503, description = "Storage unavailable", body = ErrorBody),
+        Refusals,
+        BodyRefusals,
     ),
     security(("OAuth2Security" = ["apim:subscribe", "apim:sub_manage"]))
 )]
@@ -175,11 +167,7 @@ async fn find(
     params(("subscriptionId" = String, Path, description = "Subscription Id")),
     responses(
         (status = 200, description = "Subscription returned", body = wire::Subscription),
-        (status = 400, description = "Bad Request", body = ErrorBody),
-        (status = 401, description = "Unauthorized", body = ErrorBody),
-        (status = 403, description = "Forbidden", body = ErrorBody),
-        (status = 404, description = "Not Found", body = ErrorBody),
-        (status = 503, description = "Storage unavailable", body = ErrorBody),
+        Refusals,
     ),
     security(("OAuth2Security" = ["apim:subscribe", "apim:sub_manage"]))
 )]
@@ -203,11 +191,7 @@ pub(crate) async fn get(
     params(("subscriptionId" = String, Path, description = "Subscription Id")),
     responses(
         (status = 200, description = "Resource successfully deleted"),
-        (status = 400, description = "Bad Request", body = ErrorBody),
-        (status = 401, description = "Unauthorized", body = ErrorBody),
-        (status = 403, description = "Forbidden", body = ErrorBody),
-        (status = 404, description = "Not Found", body = ErrorBody),
-        (status = 503, description = "Storage unavailable", body = ErrorBody),
+        Refusals,
     ),
     security(("OAuth2Security" = ["apim:subscribe", "apim:sub_manage"]))
 )]
