@@ -45,10 +45,17 @@ pub enum Malformed {
         /// `header`, `payload` or `signature`.
         part: &'static str,
     },
-    /// A part is not the JSON object it must be (or repeats a claim).
+    /// A part is not the JSON object it must be.
     Json {
         /// `header` or `payload`.
         part: &'static str,
+    },
+    /// A part repeats a member the resolution reads (which copy counts would be ambiguous).
+    DuplicateMember {
+        /// `header` or `payload`.
+        part: &'static str,
+        /// The member, one of the names the gateway reads (never the token's text).
+        name: String,
     },
     /// A claim has the wrong type.
     Claim {
@@ -82,6 +89,9 @@ impl fmt::Display for Malformed {
             Malformed::EmptyPart => f.write_str("a part of the JWT is empty"),
             Malformed::Base64 { part } => write!(f, "the JWT {part} is not unpadded base64url"),
             Malformed::Json { part } => write!(f, "the JWT {part} is not a valid JSON object"),
+            Malformed::DuplicateMember { part, name } => {
+                write!(f, "the JWT {part} has the member {name:?} twice")
+            }
             Malformed::Claim { name } => write!(f, "the claim {name:?} has the wrong type"),
             Malformed::CriticalHeader => {
                 f.write_str("the JWT header lists critical extensions, none is supported")
