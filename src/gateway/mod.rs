@@ -355,7 +355,7 @@ impl GatewayBuilder {
     /// [`Error::Config`] when a key manager's settings are invalid, when an enabled key
     /// manager has no issuer (neither configured nor known to its adapter: its tokens could
     /// never be matched), when a configured PEM key cannot be used, or when two key managers of
-    /// the same scope share an issuer.
+    /// the same scope share an issuer, or when there are 65,535 key managers or more.
     pub fn build(self) -> Result<Gateway> {
         let mut kms = Vec::new();
         let mut issuers = HashMap::<Box<str>, u32, _>::default();
@@ -385,6 +385,12 @@ impl GatewayBuilder {
                 }
             };
             kms.push((config, registered.client.clone(), fixed));
+        }
+        if kms.len() >= usize::from(u16::MAX) {
+            return Err(Error::config(
+                "key_managers",
+                format!("a gateway takes fewer than {} key managers", u16::MAX),
+            ));
         }
         let names = ClaimNames::new(extra_claims.iter().map(String::as_str));
         let mut states = Vec::with_capacity(kms.len());

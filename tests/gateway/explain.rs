@@ -83,7 +83,10 @@ async fn a_repeated_claim_is_named_in_the_explanation() {
         now() + 6000
     );
     let input = format!("{header}.{}", b64(payload.as_bytes()));
-    let token = format!("{input}.{}", b64(&w.key_a.sign_raw("RS256", input.as_bytes())));
+    let token = format!(
+        "{input}.{}",
+        b64(&w.key_a.sign_raw("RS256", input.as_bytes()))
+    );
     let explanation = w.gateway.explain(&token, &w.api, KeyType::Production).await;
     let text = explanation.to_string();
     assert!(
@@ -103,7 +106,10 @@ async fn a_repeated_claim_is_named_in_the_explanation() {
         now() + 600
     );
     let input = format!("{header}.{}", b64(payload.as_bytes()));
-    let token = format!("{input}.{}", b64(&w.key_a.sign_raw("RS256", input.as_bytes())));
+    let token = format!(
+        "{input}.{}",
+        b64(&w.key_a.sign_raw("RS256", input.as_bytes()))
+    );
     let outcome = w.gateway.resolve(&token, &w.api, KeyType::Production).await;
     assert!(outcome.is_ok(), "{outcome:?}");
 }
