@@ -226,6 +226,13 @@ pub enum Denial {
         /// The key type of the call.
         key_type: KeyType,
     },
+    /// Step 9: no key manager may be asked about this opaque token for this API: none opted
+    /// in to introspection and holds a mapping of an application subscribed to it (or the
+    /// token's prefix names a key manager that does not). The token was sent nowhere.
+    NoIntrospectionCandidate {
+        /// The API.
+        api: ApiId,
+    },
     /// Step 9: no key manager said the opaque token is active.
     InactiveToken,
     /// Step 9: introspection failed at every key manager that could answer.
@@ -274,6 +281,7 @@ impl Denial {
             Denial::KeyTypeMismatch { .. } => "key_type_mismatch",
             Denial::NotSubscribed { .. } => "not_subscribed",
             Denial::SubscriptionRefuses { .. } => "subscription_refuses",
+            Denial::NoIntrospectionCandidate { .. } => "no_introspection_candidate",
             Denial::InactiveToken => "inactive_token",
             Denial::IntrospectionUnavailable => "introspection_unavailable",
         }
@@ -304,7 +312,9 @@ impl Denial {
             Denial::KeyTypeMismatch { .. }
             | Denial::NotSubscribed { .. }
             | Denial::SubscriptionRefuses { .. } => 8,
-            Denial::InactiveToken | Denial::IntrospectionUnavailable => 9,
+            Denial::NoIntrospectionCandidate { .. }
+            | Denial::InactiveToken
+            | Denial::IntrospectionUnavailable => 9,
         }
     }
 }
@@ -400,6 +410,12 @@ impl fmt::Display for Denial {
             Denial::SubscriptionRefuses { state, key_type } => write!(
                 f,
                 "the subscription is {state}, which refuses {key_type} calls"
+            ),
+            Denial::NoIntrospectionCandidate { api } => write!(
+                f,
+                "no key manager may be asked about this opaque token for api {api}: opaque \
+                 tokens go only to key managers that opted in to introspection and hold a \
+                 mapping of an application subscribed to the api"
             ),
             Denial::InactiveToken => f.write_str("no key manager says the token is active"),
             Denial::IntrospectionUnavailable => {

@@ -18,6 +18,7 @@ use arc_swap::ArcSwap;
 use hashbrown::HashTable;
 
 use super::Shard;
+use super::reach::Reach;
 use crate::events::Event;
 use crate::model::{
     AllowedKeyManagers, Api, ApplicationId, KeyManagerId, KeyMapping, KeyType, MappingId,
@@ -129,6 +130,8 @@ pub(crate) struct View {
     apis: ArcSwap<ApiMap>,
     mappings: Box<[Shard<HashTable<MappingEntry>>]>,
     subscriptions: Box<[Shard<HashTable<SubscriptionEntry>>]>,
+    /// Which key managers may be asked about an opaque token for an API.
+    reach: Reach,
 }
 
 fn shard_of(hash: u64) -> usize {
@@ -144,8 +147,11 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 }
 
 impl View {
-    pub(crate) fn new(km_slots: HashMap<KeyManagerId, u32>) -> Self {
+    /// A view of the key managers in `km_slots`; `introspecting` tells, per slot, which
+    /// opted in to introspection.
+    pub(crate) fn new(km_slots: HashMap<KeyManagerId, u32>, introspecting: Vec<bool>) -> Self {
         Self {
+            reach: Reach::new(introspecting),
             hasher: Hasher::default(),
             generation: AtomicU64::new(0),
             stamps: (0..STAMPS).map(|_| AtomicU64::new(0)).collect(),
@@ -257,6 +263,12 @@ impl View {
             .map(|e| e.state)
     }
 
+    /// Whether the key manager in `slot` (one that opted in to introspection) holds a mapping
+    /// of an application subscribed to the API numbered `api`.
+    pub(crate) fn reaches(&self, slot: u32, api: u32) -> bool {
+        self.reach.holds(slot, api)
+    }
+
     /// Which key managers (by id) hold a mapping of this client id; for `explain` only (scans).
     pub(crate) fn mapped_elsewhere(&self, consumer_key: &str) -> Vec<u32> {
         let mut out = Vec::new();
@@ -329,10 +341,16 @@ impl View {
             }
         };
         drop(shard);
-        self.bump_application(mapping.application);
-        if let Some(before) = before.filter(|b| *b != mapping.application) {
-            self.bump_application(before);
+        match before {
+            None => self.reach.add_mapping(mapping.application, km),
+            Some(before) if before != mapping.application => {
+                self.reach.remove_mapping(before, km);
+                self.reach.add_mapping(mapping.application, km);
+                self.bump_application(before);
+            }
+            Some(_) => {}
         }
+        self.bump_application(mapping.application);
     }
 
     fn remove_mapping(&self, mapping: &KeyMapping) {
@@ -347,6 +365,7 @@ impl View {
         }) {
             let (removed, _) = entry.remove();
             drop(shard);
+            self.reach.remove_mapping(removed.facts.application, km);
             self.bump_application(removed.facts.application);
         }
     }
@@ -355,8 +374,11 @@ impl View {
         let api = self.api_number(s.api.as_str());
         let hash = self.subscription_hash(s.application, api);
         let mut shard = write(&self.subscriptions[shard_of(hash)]);
-        match shard.find_mut(hash, |e| e.application == s.application && e.api == api) {
-            Some(e) => e.state = s.state,
+        let added = match shard.find_mut(hash, |e| e.application == s.application && e.api == api) {
+            Some(e) => {
+                e.state = s.state;
+                false
+            }
             None => {
                 shard.insert_unique(
                     hash,
@@ -367,9 +389,13 @@ impl View {
                     },
                     |e| self.rehash_subscription(e),
                 );
+                true
             }
-        }
+        };
         drop(shard);
+        if added {
+            self.reach.add_subscription(s.application, api);
+        }
         self.bump_application(s.application);
     }
 
@@ -379,17 +405,30 @@ impl View {
         };
         let hash = self.subscription_hash(application, api);
         let mut shard = write(&self.subscriptions[shard_of(hash)]);
-        if let Ok(entry) = shard.find_entry(hash, |e| e.application == application && e.api == api)
-        {
-            entry.remove();
-        }
+        let removed = shard
+            .find_entry(hash, |e| e.application == application && e.api == api)
+            .map(|entry| entry.remove())
+            .is_ok();
         drop(shard);
+        if removed {
+            self.reach.remove_subscription(application, api);
+        }
         self.bump_application(application);
     }
 
     fn remove_application(&self, application: ApplicationId) {
         let hash = self.subscription_hash(application, 0);
-        write(&self.subscriptions[shard_of(hash)]).retain(|e| e.application != application);
+        let mut apis = Vec::new();
+        write(&self.subscriptions[shard_of(hash)]).retain(|e| {
+            let other = e.application != application;
+            if !other {
+                apis.push(e.api);
+            }
+            other
+        });
+        for api in apis {
+            self.reach.remove_subscription(application, api);
+        }
         self.bump_application(application);
     }
 
@@ -423,12 +462,14 @@ impl View {
         for api in apis {
             api_map.insert(api.id.as_str().into(), Arc::new(self.api_entry(api)));
         }
+        self.reach.clear();
         let mut mapping_shards: Vec<HashTable<MappingEntry>> =
             (0..SHARDS).map(|_| HashTable::new()).collect();
         for m in mappings {
             let Some(&km) = self.km_slots.get(&m.key_manager) else {
                 continue;
             };
+            self.reach.add_mapping(m.application, km);
             let hash = self.mapping_hash(km, m.consumer_key.as_str());
             mapping_shards[shard_of(hash)].insert_unique(
                 hash,
@@ -449,6 +490,7 @@ impl View {
             (0..SHARDS).map(|_| HashTable::new()).collect();
         for s in subscriptions {
             let api = self.api_number(s.api.as_str());
+            self.reach.add_subscription(s.application, api);
             let hash = self.subscription_hash(s.application, api);
             sub_shards[shard_of(hash)].insert_unique(
                 hash,
@@ -496,7 +538,7 @@ mod tests {
     }
 
     fn view() -> View {
-        View::new(HashMap::from([("km".parse().unwrap(), 0)]))
+        View::new(HashMap::from([("km".parse().unwrap(), 0)]), vec![true])
     }
 
     /// Keys at, around and far beyond the inline size, many of them so that the tables grow

@@ -3,6 +3,7 @@
 
 mod consistency;
 mod explain;
+mod introspection;
 mod invalidation;
 mod keys;
 mod opaque;
