@@ -26,7 +26,8 @@ impl Inner {
         t: &mut T,
     ) -> Option<Result<Authorized, Denial>> {
         let km = &self.kms[v.km() as usize];
-        if let Some(memo) = &*v.memo.load()
+        let memo = v.memo.load();
+        if let Some(memo) = &*memo
             && memo.key_type == key_type
             && *memo.api == *api_id.as_str()
             && memo.stamp == self.stamp(km, memo.counters)
@@ -45,20 +46,31 @@ impl Inner {
                     }),
             );
         }
-        // The counters are read before anything the decision reads; the application is looked
-        // up first only to know which counter covers it (the decision looks it up again).
-        let api_number = self.view.with_api(api_id.as_str(), |a| a.map(|a| a.index));
-        let application = self
-            .view
-            .mapping(v.km(), v.consumer_key.as_str())
-            .map(|m| m.application);
-        let counters = api_number.zip(application).map(|(api, app)| {
-            let counters = (
-                self.view.application_stamp(app),
-                super::view::View::api_stamp(api),
-            );
-            (counters, self.stamp(km, counters))
-        });
+        // The counters are read before anything the decision reads. Which application's
+        // counter covers the decision is known from a stale memo for this API (the usual case
+        // after a change); otherwise the mapping is looked up first only to learn it. Either
+        // way the decision is memoized only if it names that application.
+        let counters = match &*memo {
+            Some(m) if *m.api == *api_id.as_str() => Some((m.application, m.counters)),
+            _ => {
+                let api = self.view.with_api(api_id.as_str(), |a| a.map(|a| a.index));
+                let application = self
+                    .view
+                    .mapping(v.km(), v.consumer_key.as_str())
+                    .map(|m| m.application);
+                api.zip(application).map(|(api, app)| {
+                    (
+                        app,
+                        (
+                            self.view.application_stamp(app),
+                            super::view::View::api_stamp(api),
+                        ),
+                    )
+                })
+            }
+        };
+        drop(memo);
+        let counters = counters.map(|(app, c)| (app, c, self.stamp(km, c)));
         if let Some(key) = v.key()
             && !km.keys.holds(key)
         {
@@ -82,18 +94,22 @@ impl Inner {
             Some(self.authorize(v, api_id, api, key_type, now, t))
         });
         if let Some(Ok(ok)) = &result
-            && let Some((counters, stamp)) = counters
-            && application == Some(ok.application)
+            && let Some((application, counters, stamp)) = counters
         {
-            v.memo.store(Some(Arc::new(Memo {
-                stamp,
-                counters,
-                api: api_id.as_str().into(),
-                key_type,
-                application: ok.application,
-                mapping: ok.mapping,
-                subscription: ok.subscription,
-            })));
+            // Another application now holds the client: forget the memo, so that the next
+            // call looks up which counter covers the new one.
+            let memo = (application == ok.application).then(|| {
+                Arc::new(Memo {
+                    stamp,
+                    counters,
+                    api: api_id.as_str().into(),
+                    key_type,
+                    application: ok.application,
+                    mapping: ok.mapping,
+                    subscription: ok.subscription,
+                })
+            });
+            v.memo.store(memo);
         }
         result
     }
