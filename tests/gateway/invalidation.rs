@@ -27,7 +27,11 @@ async fn warm_then_change_elsewhere(w: &World, token: &str) {
         .await
         .unwrap();
     w.provisioner
-        .set_mapping_state(w.mapped_b.id, MappingState::Suspended)
+        .set_mapping_state(
+            &keyprov::Actor::admin("ops").unwrap(),
+            w.mapped_b.id,
+            MappingState::Suspended,
+        )
         .await
         .unwrap();
     let other = api_named(w, &w.api_unsubscribed)
@@ -97,14 +101,22 @@ async fn changes_to_the_mapping_subscription_and_application_refuse_cached_token
     warm_then_change_elsewhere(&w, &token).await;
     let suspended = w
         .provisioner
-        .set_mapping_state(w.prod.id, MappingState::Suspended)
+        .set_mapping_state(
+            &keyprov::Actor::admin("ops").unwrap(),
+            w.prod.id,
+            MappingState::Suspended,
+        )
         .await
         .unwrap();
     w.sync(suspended.revision).await;
     assert_eq!(refused_now(&w, &token).await, "mapping_not_active");
     let active = w
         .provisioner
-        .set_mapping_state(w.prod.id, MappingState::Active)
+        .set_mapping_state(
+            &keyprov::Actor::admin("ops").unwrap(),
+            w.prod.id,
+            MappingState::Active,
+        )
         .await
         .unwrap();
     w.sync(active.revision).await;
