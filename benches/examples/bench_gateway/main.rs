@@ -114,7 +114,7 @@ fn unrelated_change(f: &Fixture) {
 fn unrelated_vs_memoized(batches: usize, f: &Fixture, tokens: &[String]) -> (f64, f64) {
     let (mut memoized, mut unrelated) = (Vec::with_capacity(batches), Vec::with_capacity(batches));
     let mut next = 0;
-    let mut sample = |change: bool, next: &mut usize| {
+    let sample = |change: bool, next: &mut usize| {
         let mut warm = *next;
         hit_batch(f, tokens, &mut warm);
         if change {
