@@ -537,6 +537,18 @@ mod tests {
         }
     }
 
+    fn api(id: &str) -> Api {
+        Api {
+            id: id.parse().unwrap(),
+            name: id.into(),
+            version: "1".into(),
+            context: format!("/{id}"),
+            organization: "org".parse().unwrap(),
+            key_managers: AllowedKeyManagers::All,
+            audience: None,
+        }
+    }
+
     fn view() -> View {
         View::new(HashMap::from([("km".parse().unwrap(), 0)]), vec![true])
     }
@@ -593,15 +605,6 @@ mod tests {
         v.apply(&sub(a, "orders", SubscriptionState::Unblocked));
         v.apply(&sub(b, "orders", SubscriptionState::Blocked));
         v.apply(&sub(a, "billing", SubscriptionState::ProdOnlyBlocked));
-        let api = |id: &str| Api {
-            id: id.parse().unwrap(),
-            name: id.into(),
-            version: "1".into(),
-            context: format!("/{id}"),
-            organization: "org".parse().unwrap(),
-            key_managers: AllowedKeyManagers::All,
-            audience: None,
-        };
         for id in ["orders", "billing", "search"] {
             v.apply(&Event::ApiChanged { api: api(id) });
         }
@@ -643,15 +646,6 @@ mod tests {
     #[test]
     fn changes_move_only_their_own_counters() {
         let v = view();
-        let api = |id: &str| Api {
-            id: id.parse().unwrap(),
-            name: id.into(),
-            version: "1".into(),
-            context: format!("/{id}"),
-            organization: "org".parse().unwrap(),
-            key_managers: AllowedKeyManagers::All,
-            audience: None,
-        };
         v.apply(&Event::ApiChanged { api: api("orders") });
         v.apply(&Event::ApiChanged {
             api: api("billing"),

@@ -1,6 +1,7 @@
 //! A change invalidates only the cached decisions it affects: after changes elsewhere a
-//! cached token is still served from its memoized decision, and a change to its API, its
-//! mapping, its subscription or its application refuses it on the very next call.
+//! cached token is still served from its memoized decision, and a change to its API refuses it
+//! on the very next call (changes to its mapping, subscription and application: in
+//! `consistency`, after the same changes elsewhere).
 
 use keyprov::model::AllowedKeyManagers;
 use keyprov::store::Store;
@@ -14,7 +15,7 @@ use super::support::*;
 /// Resolves `token` until its decision is memoized, then makes changes that do not concern
 /// it (another application's subscription and mapping, another API): it stays accepted,
 /// without any I/O.
-async fn warm_then_change_elsewhere(w: &World, token: &str) {
+pub(super) async fn warm_then_change_elsewhere(w: &World, token: &str) {
     for _ in 0..3 {
         w.gateway
             .resolve(token, &w.api, KeyType::Production)
@@ -92,75 +93,6 @@ async fn an_api_that_starts_requiring_an_audience_refuses_cached_tokens() {
     let changed = w.provisioner.put_api(api).await.unwrap();
     w.sync(changed.revision).await;
     assert_eq!(refused_now(&w, &token).await, "wrong_audience");
-}
-
-#[tokio::test]
-async fn changes_to_the_mapping_subscription_and_application_refuse_cached_tokens() {
-    let w = World::new().await;
-    let token = w.prod_token();
-    warm_then_change_elsewhere(&w, &token).await;
-    let suspended = w
-        .provisioner
-        .set_mapping_state(
-            &keyprov::Actor::admin("ops").unwrap(),
-            w.prod.id,
-            MappingState::Suspended,
-        )
-        .await
-        .unwrap();
-    w.sync(suspended.revision).await;
-    assert_eq!(refused_now(&w, &token).await, "mapping_not_active");
-    let active = w
-        .provisioner
-        .set_mapping_state(
-            &keyprov::Actor::admin("ops").unwrap(),
-            w.prod.id,
-            MappingState::Active,
-        )
-        .await
-        .unwrap();
-    w.sync(active.revision).await;
-    warm_then_change_elsewhere(&w, &token).await;
-    let blocked = w
-        .provisioner
-        .set_subscription_state(w.app, &w.api, SubscriptionState::ProdOnlyBlocked)
-        .await
-        .unwrap();
-    w.sync(blocked.revision).await;
-    assert_eq!(refused_now(&w, &token).await, "subscription_refuses");
-    let unblocked = w
-        .provisioner
-        .set_subscription_state(w.app, &w.api, SubscriptionState::Unblocked)
-        .await
-        .unwrap();
-    w.sync(unblocked.revision).await;
-    warm_then_change_elsewhere(&w, &token).await;
-    let removed = w
-        .provisioner
-        .unsubscribe(&w.owner, w.app, &w.api)
-        .await
-        .unwrap();
-    w.sync(removed).await;
-    assert_eq!(refused_now(&w, &token).await, "not_subscribed");
-    let again = w
-        .provisioner
-        .subscribe(&w.owner, w.app, &w.api)
-        .await
-        .unwrap();
-    w.sync(again.revision).await;
-    warm_then_change_elsewhere(&w, &token).await;
-    let deleted = w
-        .provisioner
-        .delete_application(&w.owner, w.app)
-        .await
-        .unwrap();
-    w.sync(deleted).await;
-    assert!(
-        w.gateway
-            .resolve(&token, &w.api, KeyType::Production)
-            .await
-            .is_err()
-    );
 }
 
 /// The client id is mapped again, to another application: the cached token now resolves to
