@@ -16,6 +16,7 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod audit;
 pub mod config;
 pub mod error;
 pub mod events;
@@ -43,6 +44,7 @@ pub use model::{
     ServiceId, Subscription, SubscriptionState, UserId,
 };
 pub use policy::{ProvisioningPolicy, Wso2Policy};
+pub use provisioner::import;
 pub use provisioner::{
     NewApplication, Outcome, ProvisionRequest, Provisioned, Provisioner, TokenRequest,
 };

@@ -213,6 +213,23 @@ string_id!(
     MAX_NAME_LEN
 );
 string_id!(
+    /// The identifier of one request, shared by every audit record it caused (an import's
+    /// rows, a deletion's mappings). Random unless the caller sets one
+    /// ([`Provisioner::with_request_id`](crate::Provisioner::with_request_id)), e.g. from an
+    /// `X-Request-Id` header.
+    RequestId,
+    "requestId",
+    MAX_NAME_LEN
+);
+
+impl RequestId {
+    /// A new random identifier.
+    pub fn random() -> Self {
+        Self(Uuid::new_v4().to_string().into())
+    }
+}
+
+string_id!(
     /// The identifier of an API.
     ApiId,
     "apiId",

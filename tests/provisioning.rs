@@ -863,7 +863,8 @@ async fn administrators_and_services_act_with_their_identity_on_record() {
         .set_mapping_state(&w.alice, done.mapping.id, MappingState::Suspended)
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Forbidden(id) if id == w.app.id));
+    assert!(matches!(err, Error::NotPermitted { .. }), "{err:?}");
+    assert_eq!(err.code(), 403);
     let mallory = Actor::user("mallory").unwrap();
     let err = w
         .provisioner
