@@ -69,7 +69,11 @@ admin = {{ kind = "basic", username = "{admin}", password = "{password}" }}
     std::fs::write(dir.join("clients.csv"), csv)?;
     std::fs::write(dir.join("secrets.env"), env)?;
     std::fs::write(dir.join("ready"), is.base_url())?;
-    println!("WSO2 IS emulator at {}; files in {}", is.base_url(), dir.display());
+    println!(
+        "WSO2 IS emulator at {}; files in {}",
+        is.base_url(),
+        dir.display()
+    );
     tokio::signal::ctrl_c().await?;
     Ok(())
 }

@@ -47,12 +47,29 @@ pub struct Global {
     pub config: PathBuf,
     /// Where mappings are stored: an SQLite file (a path, or sqlite:PATH) or
     /// postgres://user@host/db (add ?schema=NAME for a schema other than keyprov).
-    #[arg(long, global = true, env = "KEYPROV_STORE", default_value = "keyprov.db")]
+    #[arg(
+        long,
+        global = true,
+        env = "KEYPROV_STORE",
+        default_value = "keyprov.db"
+    )]
     pub store: String,
     /// Who acts, recorded on every change: admin:NAME, user:NAME or service:NAME. Default:
     /// admin:$USER.
-    #[arg(long = "as", global = true, env = "KEYPROV_ACTOR", value_name = "ACTOR")]
+    // Its id is not `actor`: `audit list --actor` filters by actor, and a global argument
+    // would fill a subcommand's argument of the same id.
+    #[arg(
+        id = "as",
+        long = "as",
+        global = true,
+        env = "KEYPROV_ACTOR",
+        value_name = "ACTOR"
+    )]
     pub actor: Option<String>,
+    /// The request id the audit trail records this command's changes under (default: a new
+    /// random one for each run).
+    #[arg(long, global = true, env = "KEYPROV_REQUEST_ID")]
+    pub request_id: Option<String>,
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
     pub output: Format,

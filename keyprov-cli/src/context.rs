@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use keyprov::audit::RequestId;
 use keyprov::config::KeyManagerEntry;
 use keyprov::store::postgres::{PostgresConfig, PostgresStore};
 use keyprov::store::{SqliteStore, Store};
@@ -139,12 +140,18 @@ pub struct Context {
     pub provisioner: Provisioner,
     /// Who acts.
     pub actor: Actor,
+    /// The request id of this run's audit records.
+    pub request_id: RequestId,
 }
 
 impl Context {
     /// Reads the configuration and opens the store.
     pub async fn open(global: &Global) -> Result<Self, Failure> {
         let actor = actor(global)?;
+        let request_id = match &global.request_id {
+            Some(id) => RequestId::new(id)?,
+            None => RequestId::random(),
+        };
         let config = config(&global.config)?;
         let key_managers = key_managers(&config)?;
         let store = store(&global.store).await?;
@@ -152,16 +159,18 @@ impl Context {
             .store(store)
             .key_managers(key_managers.clone())
             .global(config.global)
-            .build()?;
+            .build()?
+            .with_request_id(request_id.clone());
         Ok(Self {
             key_managers,
             provisioner,
             actor,
+            request_id,
         })
     }
 
-    /// An application by id, or by name: among `owner`'s applications when given, else
-    /// among every application (the name must then be unique).
+    /// An application by id, or by name: among `owner`'s applications when given (a user's
+    /// own by default), else among every application (the name must then be unique).
     pub async fn application(
         &self,
         app: &str,
@@ -170,11 +179,14 @@ impl Context {
         if let Ok(id) = app.parse::<ApplicationId>() {
             return Ok(self.provisioner.application(&self.actor, id).await?);
         }
+        let owner = match (owner, &self.actor) {
+            (Some(owner), _) => Some(keyprov::UserId::new(owner)?),
+            // A user names their own applications.
+            (None, Actor::User(user)) => Some(user.clone()),
+            (None, _) => None,
+        };
         let candidates = match owner {
-            Some(owner) => {
-                let owner = keyprov::UserId::new(owner)?;
-                self.provisioner.applications(&self.actor, &owner).await?
-            }
+            Some(owner) => self.provisioner.applications(&self.actor, &owner).await?,
             None => self.provisioner.all_applications(&self.actor).await?,
         };
         let mut named: Vec<Application> =

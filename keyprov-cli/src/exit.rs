@@ -108,7 +108,10 @@ mod tests {
         let cases: Vec<(Error, u8)> = vec![
             (Error::invalid("consumerKey", "must not be empty"), INPUT),
             (Error::config("key_managers[0].name", "missing"), INPUT),
-            (Error::ApplicationNotFound(ApplicationId::random()), NOT_FOUND),
+            (
+                Error::ApplicationNotFound(ApplicationId::random()),
+                NOT_FOUND,
+            ),
             (Error::KeyManagerNotFound { name: "x".into() }, NOT_FOUND),
             (
                 Error::MappingExists(keyprov::error::ConflictRule::KeyTypeAlreadyMapped),

@@ -26,7 +26,9 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(err) => {
-            out.error(&exit::Failure::other(format!("cannot start the runtime: {err}")));
+            out.error(&exit::Failure::other(format!(
+                "cannot start the runtime: {err}"
+            )));
             return ExitCode::from(exit::OTHER);
         }
     };

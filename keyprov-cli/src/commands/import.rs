@@ -25,6 +25,8 @@ struct ImportView {
     applications_created: usize,
     failures: Vec<BadRow>,
     revision: Option<keyprov::Revision>,
+    /// The request id the audit trail records the imported rows under.
+    request_id: String,
 }
 
 fn open(path: &Path) -> Result<Box<dyn BufRead>, Failure> {
@@ -72,14 +74,19 @@ pub async fn import(cx: &Context, args: ImportArgs, out: &Output) -> Result<(), 
     let total = parsed.len() + bad.len();
     let rows: Vec<ImportRow> = parsed
         .into_iter()
-        .map(|r| ImportRow {
-            line: r.line,
-            owner: r.owner,
-            application: r.application,
-            key_type: r.key_type,
-            key_manager: r.key_manager,
-            consumer_key: r.consumer_key,
-            secret: r.secret,
+        .map(|r| {
+            let row = ImportRow::new(
+                r.line,
+                r.owner,
+                r.application,
+                r.key_type,
+                r.key_manager,
+                r.consumer_key,
+            );
+            match r.secret {
+                Some(secret) => row.secret(secret),
+                None => row,
+            }
         })
         .collect();
     // Rows that cannot be read make the import fail: the others are still checked, as a dry
@@ -108,6 +115,7 @@ pub async fn import(cx: &Context, args: ImportArgs, out: &Output) -> Result<(), 
         },
         failures,
         revision: report.revision.filter(|_| !refused && !args.dry_run),
+        request_id: cx.request_id.to_string(),
     };
     out.show(&view, || {
         let mut sections = Vec::new();
@@ -134,8 +142,8 @@ pub async fn import(cx: &Context, args: ImportArgs, out: &Output) -> Result<(), 
                 view.rows, report.applications_created
             ),
             (false, false) => format!(
-                "imported: {} mappings stored, {} applications created",
-                view.stored, view.applications_created
+                "imported: {} mappings stored, {} applications created (request id {})",
+                view.stored, view.applications_created, view.request_id
             ),
         };
         sections.push(Section::Text(summary));

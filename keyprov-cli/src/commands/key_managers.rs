@@ -63,7 +63,11 @@ pub fn run(global: &Global, command: &KeyManagersCommand, out: &Output) -> Resul
         let mut why = Vec::new();
         for v in &views {
             let gate = if v.gate.granted { "granted" } else { "refused" };
-            let validation = if v.validation.granted { "runs" } else { "skipped" };
+            let validation = if v.validation.granted {
+                "runs"
+            } else {
+                "skipped"
+            };
             table.toned_row(vec![
                 (v.name.clone(), Tone::Plain),
                 (v.kind.clone(), Tone::Plain),

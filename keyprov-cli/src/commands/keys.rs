@@ -1,7 +1,9 @@
 //! `keyprov map | keys | unmap | token`.
 
 use keyprov::policy::GrantedBy;
-use keyprov::{ConsumerKey, KeyMapping, KeyType, MappingId, Outcome, ProvisionRequest, TokenRequest};
+use keyprov::{
+    ConsumerKey, KeyMapping, KeyType, MappingId, Outcome, ProvisionRequest, TokenRequest,
+};
 use serde_json::json;
 
 use crate::cli::{AppArg, MapArgs, TokenArgs, UnmapArgs};
@@ -44,7 +46,9 @@ fn yes_no(b: bool) -> String {
 }
 
 pub async fn map(cx: &Context, args: MapArgs, out: &Output) -> Result<(), Failure> {
-    let app = cx.application(&args.app.app, args.app.owner.as_deref()).await?;
+    let app = cx
+        .application(&args.app.app, args.app.owner.as_deref())
+        .await?;
     let mut request = ProvisionRequest::new(
         app.id,
         &args.key_manager,
@@ -91,7 +95,9 @@ pub async fn list(cx: &Context, args: AppArg, out: &Output) -> Result<(), Failur
 }
 
 pub async fn unmap(cx: &Context, args: UnmapArgs, out: &Output) -> Result<(), Failure> {
-    let app = cx.application(&args.app.app, args.app.owner.as_deref()).await?;
+    let app = cx
+        .application(&args.app.app, args.app.owner.as_deref())
+        .await?;
     let mapping: MappingId = args.mapping.parse()?;
     let removed = cx
         .provisioner
@@ -101,17 +107,16 @@ pub async fn unmap(cx: &Context, args: UnmapArgs, out: &Output) -> Result<(), Fa
     out.show(&value, || {
         vec![Section::Text(format!(
             "removed mapping {} ({} keys of {} at {}); the client at the key manager is untouched",
-            removed.value.id,
-            removed.value.key_type,
-            app.name,
-            removed.value.key_manager
+            removed.value.id, removed.value.key_type, app.name, removed.value.key_manager
         ))]
     });
     Ok(())
 }
 
 pub async fn token(cx: &Context, args: TokenArgs, out: &Output) -> Result<(), Failure> {
-    let app = cx.application(&args.app.app, args.app.owner.as_deref()).await?;
+    let app = cx
+        .application(&args.app.app, args.app.owner.as_deref())
+        .await?;
     let secret = secret::consumer_secret(&args.secret)?;
     let request = TokenRequest::new(app.id, &args.key_manager, key_type(&args.key_type)?, secret)
         .scopes(args.scopes);

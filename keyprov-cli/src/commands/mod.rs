@@ -37,7 +37,11 @@ pub async fn run(cli: Cli, out: &Output) -> Result<u8, Failure> {
     .map(|()| OK)
     .or_else(|failure| match failure {
         // A command that printed its own report and only needs its exit code.
-        Failure { exit, class: "reported", .. } => Ok(exit),
+        Failure {
+            exit,
+            class: "reported",
+            ..
+        } => Ok(exit),
         other => Err(other),
     })
 }
@@ -88,7 +92,11 @@ mod tests {
         assert_eq!(at("9d"), "2026-03-01T12:00:00+00:00");
         assert_eq!(at("90m"), "2026-03-10T10:30:00+00:00");
         for bad in ["", "d", "9w", "-1d", "yesterday", "99999999999999d"] {
-            assert_eq!(parse_time(bad, now).unwrap_err().exit, crate::exit::INPUT, "{bad}");
+            assert_eq!(
+                parse_time(bad, now).unwrap_err().exit,
+                crate::exit::INPUT,
+                "{bad}"
+            );
         }
     }
 }

@@ -20,41 +20,41 @@ use km_wso2is::emulator::{IsTokenType, IsVersion, Protocol, Wso2IsEmulator};
 use serde_json::Value;
 
 /// The documented exit codes.
-pub mod exit {
-    pub const OK: i32 = 0;
-    pub const USAGE: i32 = 2;
-    pub const INPUT: i32 = 3;
-    pub const NOT_FOUND: i32 = 4;
-    pub const CONFLICT: i32 = 5;
-    pub const FORBIDDEN: i32 = 6;
-    pub const KEY_MANAGER_REFUSED: i32 = 7;
-    pub const KEY_MANAGER_UNAVAILABLE: i32 = 8;
-    pub const SOME_FAILED: i32 = 9;
+pub(crate) mod exit {
+    pub(crate) const OK: i32 = 0;
+    pub(crate) const USAGE: i32 = 2;
+    pub(crate) const INPUT: i32 = 3;
+    pub(crate) const NOT_FOUND: i32 = 4;
+    pub(crate) const CONFLICT: i32 = 5;
+    pub(crate) const FORBIDDEN: i32 = 6;
+    pub(crate) const KEY_MANAGER_REFUSED: i32 = 7;
+    pub(crate) const KEY_MANAGER_UNAVAILABLE: i32 = 8;
+    pub(crate) const SOME_FAILED: i32 = 9;
 }
 
 /// A client created in the emulated IS console.
-pub struct Client {
-    pub id: String,
-    pub secret: String,
+pub(crate) struct Client {
+    pub(crate) id: String,
+    pub(crate) secret: String,
 }
 
 /// The outcome of one run.
 #[derive(Debug)]
-pub struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Run {
     /// Standard output as JSON.
-    pub fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
     }
 
     /// The JSON error object of a failed `--output json` run.
-    pub fn error(&self) -> Value {
+    pub(crate) fn error(&self) -> Value {
         let line = self.stderr.lines().last().unwrap_or_default();
         let value: Value = serde_json::from_str(line)
             .unwrap_or_else(|e| panic!("stderr's last line is not JSON ({e}):\n{}", self.stderr));
@@ -63,23 +63,23 @@ impl Run {
 }
 
 /// An emulated IS, a configuration file and a store, and the binary to run against them.
-pub struct Env {
-    pub rt: tokio::runtime::Runtime,
-    pub is: Wso2IsEmulator,
-    pub dir: tempfile::TempDir,
-    pub config: PathBuf,
-    pub store: String,
+pub(crate) struct Env {
+    pub(crate) rt: tokio::runtime::Runtime,
+    pub(crate) is: Wso2IsEmulator,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) config: PathBuf,
+    pub(crate) store: String,
     secrets: Arc<Mutex<Vec<String>>>,
 }
 
 impl Env {
     /// With an SQLite file in a temporary directory.
-    pub fn sqlite() -> Self {
+    pub(crate) fn sqlite() -> Self {
         Self::new(|dir| dir.join("keyprov.db").display().to_string())
     }
 
     /// With the store `url` gives for the temporary directory.
-    pub fn new(url: impl FnOnce(&std::path::Path) -> String) -> Self {
+    pub(crate) fn new(url: impl FnOnce(&std::path::Path) -> String) -> Self {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -119,7 +119,7 @@ impl Env {
 
     /// A confidential client with client_credentials, created in the IS console. Its secret is
     /// watched for in every output from now on.
-    pub fn client(&self, name: &str) -> Client {
+    pub(crate) fn client(&self, name: &str) -> Client {
         let console = self.is.console();
         let created = console.create_traditional_application(name).unwrap();
         console
@@ -141,7 +141,7 @@ impl Env {
     }
 
     /// The binary with the configuration and the store, acting as admin:carol.
-    pub fn cmd(&self) -> Command {
+    pub(crate) fn cmd(&self) -> Command {
         let mut cmd = Command::cargo_bin("keyprov").unwrap();
         cmd.env_remove("NO_COLOR")
             .env("KEYPROV_ACTOR", "admin:carol")
@@ -154,7 +154,7 @@ impl Env {
 
     /// Runs `keyprov ARGS` with `stdin` and extra environment, and checks that no secret is in
     /// its output.
-    pub fn run_with(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Run {
+    pub(crate) fn run_with(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Run {
         let mut cmd = self.cmd();
         cmd.args(args);
         for (k, v) in env {
@@ -172,7 +172,7 @@ impl Env {
     }
 
     /// Asserts that no client secret created so far appears in `texts`.
-    pub fn assert_no_secret(&self, what: &str, stdout: &str, stderr: &str) {
+    pub(crate) fn assert_no_secret(&self, what: &str, stdout: &str, stderr: &str) {
         for secret in self.secrets.lock().unwrap().iter() {
             assert!(
                 !stdout.contains(secret.as_str()) && !stderr.contains(secret.as_str()),
@@ -182,17 +182,17 @@ impl Env {
     }
 
     /// Runs `keyprov ARGS`.
-    pub fn run(&self, args: &[&str]) -> Run {
+    pub(crate) fn run(&self, args: &[&str]) -> Run {
         self.run_with(args, None, &[])
     }
 
     /// Runs `keyprov --output json ARGS`, expects `code`, and returns the run.
-    pub fn expect(&self, code: i32, args: &[&str]) -> Run {
+    pub(crate) fn expect(&self, code: i32, args: &[&str]) -> Run {
         self.expect_with(code, args, None, &[])
     }
 
     /// As [`Env::expect`], with standard input and environment.
-    pub fn expect_with(
+    pub(crate) fn expect_with(
         &self,
         code: i32,
         args: &[&str],
@@ -211,13 +211,13 @@ impl Env {
     }
 
     /// `--output json ARGS`, successful, parsed.
-    pub fn json(&self, args: &[&str]) -> Value {
+    pub(crate) fn json(&self, args: &[&str]) -> Value {
         self.expect(exit::OK, args).json()
     }
 
     /// The store, opened in this process (to set up what the portal would: APIs,
     /// subscriptions).
-    pub fn open_store(&self) -> Arc<dyn Store> {
+    pub(crate) fn open_store(&self) -> Arc<dyn Store> {
         if self.store.starts_with("postgres") {
             let (url, schema) = self.store.split_once("?schema=").unwrap();
             let config = PostgresConfig::builder(url)

@@ -18,23 +18,34 @@ impl PgEnv {
             Ok(url) if !url.trim().is_empty() => url,
             _ => panic!("this test needs PostgreSQL and KEYPROV_PG_URL is not set"),
         };
-        let schema = format!("kp_cli_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let schema = format!(
+            "kp_cli_{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
         let env = Env::new(|_| format!("{url}?schema={schema}"));
         Self { env, url, schema }
     }
 }
 
-impl Drop for PgEnv {
-    fn drop(&mut self) {
-        let (url, schema) = (self.url.clone(), self.schema.clone());
+impl PgEnv {
+    fn drop_schema(&self, schema: &str) {
+        let (url, schema) = (self.url.clone(), schema.to_owned());
         self.env.rt.block_on(async move {
-            if let Ok((client, connection)) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
+            if let Ok((client, connection)) =
+                tokio_postgres::connect(&url, tokio_postgres::NoTls).await
+            {
                 tokio::spawn(connection);
                 let _ = client
                     .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
                     .await;
             }
         });
+    }
+}
+
+impl Drop for PgEnv {
+    fn drop(&mut self) {
+        self.drop_schema(&self.schema);
     }
 }
 
@@ -54,4 +65,13 @@ fn postgres_mapping_and_tokens() {
 #[ignore = "needs PostgreSQL (KEYPROV_PG_URL)"]
 fn postgres_recheck() {
     flows::recheck(&PgEnv::new().env);
+}
+
+#[test]
+#[ignore = "needs PostgreSQL (KEYPROV_PG_URL)"]
+fn postgres_import_export_audit() {
+    let first = PgEnv::new();
+    let second = format!("{}?schema={}_2", first.url, first.schema);
+    flows::import_export_audit(&first.env, &second);
+    first.drop_schema(&format!("{}_2", first.schema));
 }

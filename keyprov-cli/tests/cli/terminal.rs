@@ -38,7 +38,13 @@ fn a_terminal_gets_a_progress_bar_and_colour_unless_no_color() {
     let env = Env::sqlite();
     let app = create_app(&env, "Drawn", "alice");
     for key_type in ["PRODUCTION", "SANDBOX"] {
-        map(&env, &app, "IS", key_type, &env.client(&format!("drawn-{key_type}")));
+        map(
+            &env,
+            &app,
+            "IS",
+            key_type,
+            &env.client(&format!("drawn-{key_type}")),
+        );
     }
     // Each check takes 400 ms, one at a time: the bar is drawn several times.
     env.is
@@ -48,7 +54,10 @@ fn a_terminal_gets_a_progress_bar_and_colour_unless_no_color() {
     env.is.faults().clear();
     assert!(text.contains("rechecking ["), "no bar drawn: {text:?}");
     assert!(text.contains("/2"), "no position: {text:?}");
-    assert!(!text.contains("rechecked 1/2"), "plain lines on a terminal: {text:?}");
+    assert!(
+        !text.contains("rechecked 1/2"),
+        "plain lines on a terminal: {text:?}"
+    );
     // The summary table, coloured.
     assert!(text.contains("2 checked: 2 unchanged"), "{text:?}");
 
