@@ -60,7 +60,7 @@ fn progress() -> impl Fn(usize, usize) + Send + Sync + 'static {
         }
         None => {
             let step = (total / 10).max(1);
-            if done == total || done % step == 0 {
+            if done > 0 && (done == total || done % step == 0) {
                 eprintln!("checked {done}/{total} rows");
             }
         }
