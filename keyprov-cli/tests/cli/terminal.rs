@@ -11,6 +11,12 @@ use crate::flows::{create_app, map};
 
 /// Runs `keyprov ARGS` in a pseudo-terminal; what the terminal received.
 fn in_terminal(env: &Env, args: &str, no_color: bool) -> String {
+    typed_in_terminal(env, args, no_color, None)
+}
+
+/// As [`in_terminal`], typing `typed` and Enter two seconds after the start (once a prompt is
+/// up).
+fn typed_in_terminal(env: &Env, args: &str, no_color: bool, typed: Option<&str>) -> String {
     let bin = assert_cmd::cargo::cargo_bin("keyprov");
     let line = format!(
         "{} --config {} --store {} {args}",
@@ -18,8 +24,13 @@ fn in_terminal(env: &Env, args: &str, no_color: bool) -> String {
         env.config.display(),
         env.store
     );
-    let mut cmd = Command::new("script");
-    cmd.args(["-qec", &line, "/dev/null"])
+    let script = format!("script -qec '{line}' /dev/null");
+    let shell = match typed {
+        Some(text) => format!("(sleep 2; printf '%s\\n' '{text}') | {script}"),
+        None => format!("{script} </dev/null"),
+    };
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", &shell])
         .env("KEYPROV_ACTOR", "admin:carol")
         .env("TERM", "xterm-256color")
         .env_remove("NO_COLOR");
@@ -67,4 +78,25 @@ fn a_terminal_gets_a_progress_bar_and_colour_unless_no_color() {
     let coloured = in_terminal(&env, &format!("keys {app}"), false);
     assert!(coloured.contains("\x1b[1mMAPPING"), "{coloured:?}");
     assert!(coloured.contains("\x1b[32mACTIVE"), "{coloured:?}");
+}
+
+#[test]
+fn the_secret_is_asked_for_without_echo_on_a_terminal() {
+    let env = Env::sqlite();
+    let app = create_app(&env, "Prompted", "alice");
+    let client = env.client("prompted");
+    let text = typed_in_terminal(
+        &env,
+        &format!(
+            "map {app} --key-manager IS --key-type PRODUCTION --consumer-key {}",
+            client.id
+        ),
+        true,
+        Some(&client.secret),
+    );
+    // typed_in_terminal has checked that the secret is not in what the terminal shows.
+    assert!(text.starts_with("consumer secret: "), "{text:?}");
+    assert!(text.contains("mapping created"), "{text:?}");
+    let keys = env.json(&["keys", &app]);
+    assert_eq!(keys[0]["secret_proven"], true, "{keys}");
 }
