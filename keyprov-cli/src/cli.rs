@@ -166,9 +166,9 @@ pub struct SecretSource {
     pub secret_env: Option<String>,
 }
 
-/// `map`
+/// An application's keys of one key type at one key manager.
 #[derive(Debug, Args)]
-pub struct MapArgs {
+pub struct KeysOf {
     /// The application.
     #[command(flatten)]
     pub app: AppArg,
@@ -178,6 +178,14 @@ pub struct MapArgs {
     /// PRODUCTION or SANDBOX.
     #[arg(long)]
     pub key_type: String,
+}
+
+/// `map`
+#[derive(Debug, Args)]
+pub struct MapArgs {
+    /// Which keys.
+    #[command(flatten)]
+    pub keys: KeysOf,
     /// The client id at the key manager.
     #[arg(long)]
     pub consumer_key: String,
@@ -202,15 +210,9 @@ pub struct UnmapArgs {
 /// `token`
 #[derive(Debug, Args)]
 pub struct TokenArgs {
-    /// The application.
+    /// Which keys.
     #[command(flatten)]
-    pub app: AppArg,
-    /// The key manager, by name.
-    #[arg(long)]
-    pub key_manager: String,
-    /// PRODUCTION or SANDBOX.
-    #[arg(long)]
-    pub key_type: String,
+    pub keys: KeysOf,
     /// Scopes to ask for.
     #[arg(long = "scope")]
     pub scopes: Vec<String>,

@@ -4,7 +4,8 @@
 
 use std::io::{BufRead, Write};
 
-use keyprov::{ConsumerKey, ConsumerSecret, KeyType, UserId};
+use keyprov::import::ImportRow;
+use keyprov::{ConsumerKey, ConsumerSecret, UserId};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::FileFormat;
@@ -42,25 +43,6 @@ pub struct FileRow {
     pub secret_env: Option<String>,
 }
 
-/// A row read and checked: typed values and the secret taken from its variable.
-#[derive(Clone, Debug)]
-pub struct ParsedRow {
-    /// The line in the file (1 is the first line; in CSV, the header).
-    pub line: u64,
-    /// The owner.
-    pub owner: UserId,
-    /// The application's name.
-    pub application: String,
-    /// The key type.
-    pub key_type: KeyType,
-    /// The key manager's name.
-    pub key_manager: String,
-    /// The client id.
-    pub consumer_key: ConsumerKey,
-    /// The secret, when the row names a variable.
-    pub secret: Option<ConsumerSecret>,
-}
-
 /// A row that could not be read.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct BadRow {
@@ -90,26 +72,28 @@ pub fn format_of(path: &std::path::Path, given: Option<FileFormat>) -> FileForma
     })
 }
 
-fn check(line: u64, row: FileRow) -> Result<ParsedRow, BadRow> {
+/// A row read and checked: typed values, and the secret taken from its variable.
+fn check(line: u64, row: FileRow) -> Result<ImportRow, BadRow> {
     let bad = |e: keyprov::Error| BadRow::new(line, e.to_string());
     if row.application.trim().is_empty() {
         return Err(BadRow::new(line, "invalid application: must not be empty"));
     }
-    let secret = match row.secret_env.as_deref().filter(|v| !v.trim().is_empty()) {
-        Some(var) => Some(ConsumerSecret::new(
-            env_value(var, "secret").map_err(|f| BadRow::new(line, f.message))?,
-        )),
-        None => None,
-    };
-    Ok(ParsedRow {
+    let parsed = ImportRow::new(
         line,
-        owner: UserId::new(row.owner).map_err(bad)?,
-        application: row.application,
-        key_type: row.key_type.parse().map_err(bad)?,
-        key_manager: row.key_manager,
-        consumer_key: ConsumerKey::new(row.consumer_key).map_err(bad)?,
-        secret,
-    })
+        UserId::new(row.owner).map_err(bad)?,
+        row.application,
+        row.key_type.parse().map_err(bad)?,
+        row.key_manager,
+        ConsumerKey::new(row.consumer_key).map_err(bad)?,
+    );
+    Ok(
+        match row.secret_env.as_deref().filter(|v| !v.trim().is_empty()) {
+            Some(var) => parsed.secret(ConsumerSecret::new(
+                env_value(var, "secret").map_err(|f| BadRow::new(line, f.message))?,
+            )),
+            None => parsed,
+        },
+    )
 }
 
 /// Reads every row; the rows that cannot be read are returned apart, each with its line.
@@ -119,7 +103,7 @@ fn check(line: u64, row: FileRow) -> Result<ParsedRow, BadRow> {
 pub fn read(
     input: impl BufRead,
     format: FileFormat,
-) -> Result<(Vec<ParsedRow>, Vec<BadRow>), String> {
+) -> Result<(Vec<ImportRow>, Vec<BadRow>), String> {
     let mut rows = Vec::new();
     let mut bad = Vec::new();
     match format {
@@ -245,7 +229,7 @@ mod tests {
                 .collect::<Vec<_>>(),
             [(2, "App"), (6, "Quoted, App")]
         );
-        assert_eq!(rows[1].key_type, KeyType::Sandbox);
+        assert_eq!(rows[1].key_type, keyprov::KeyType::Sandbox);
         assert_eq!(bad.iter().map(|b| b.line).collect::<Vec<_>>(), [3, 4, 5]);
         assert!(bad[0].message.contains("keyType"), "{:?}", bad[0]);
         assert!(bad.iter().all(|b| b.code == INVALID_ROW));

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use keyprov::OrganizationId;
-use keyprov::import::{ImportOptions, ImportRow};
+use keyprov::import::ImportOptions;
 use serde::Serialize;
 
 use crate::cli::{ExportArgs, FileFormat, ImportArgs};
@@ -70,25 +70,8 @@ fn progress() -> impl Fn(usize, usize) + Send + Sync + 'static {
 pub async fn import(cx: &Context, args: ImportArgs, out: &Output) -> Result<(), Failure> {
     let format = rows::format_of(&args.file, args.format);
     let organization = OrganizationId::new(&args.organization)?;
-    let (parsed, bad) = rows::read(open(&args.file)?, format).map_err(Failure::input)?;
-    let total = parsed.len() + bad.len();
-    let rows: Vec<ImportRow> = parsed
-        .into_iter()
-        .map(|r| {
-            let row = ImportRow::new(
-                r.line,
-                r.owner,
-                r.application,
-                r.key_type,
-                r.key_manager,
-                r.consumer_key,
-            );
-            match r.secret {
-                Some(secret) => row.secret(secret),
-                None => row,
-            }
-        })
-        .collect();
+    let (rows, bad) = rows::read(open(&args.file)?, format).map_err(Failure::input)?;
+    let total = rows.len() + bad.len();
     // Rows that cannot be read make the import fail: the others are still checked, as a dry
     // run, so that one report names every bad row.
     let options = ImportOptions::new(organization)

@@ -46,13 +46,14 @@ fn yes_no(b: bool) -> String {
 }
 
 pub async fn map(cx: &Context, args: MapArgs, out: &Output) -> Result<(), Failure> {
+    let keys = &args.keys;
     let app = cx
-        .application(&args.app.app, args.app.owner.as_deref())
+        .application(&keys.app.app, keys.app.owner.as_deref())
         .await?;
     let mut request = ProvisionRequest::new(
         app.id,
-        &args.key_manager,
-        key_type(&args.key_type)?,
+        &keys.key_manager,
+        key_type(&keys.key_type)?,
         ConsumerKey::new(&args.consumer_key)?,
     );
     if !args.no_secret {
@@ -114,11 +115,12 @@ pub async fn unmap(cx: &Context, args: UnmapArgs, out: &Output) -> Result<(), Fa
 }
 
 pub async fn token(cx: &Context, args: TokenArgs, out: &Output) -> Result<(), Failure> {
+    let keys = &args.keys;
     let app = cx
-        .application(&args.app.app, args.app.owner.as_deref())
+        .application(&keys.app.app, keys.app.owner.as_deref())
         .await?;
     let secret = secret::consumer_secret(&args.secret)?;
-    let request = TokenRequest::new(app.id, &args.key_manager, key_type(&args.key_type)?, secret)
+    let request = TokenRequest::new(app.id, &keys.key_manager, key_type(&keys.key_type)?, secret)
         .scopes(args.scopes);
     let token = cx.provisioner.token(&cx.actor, request).await?;
     let value = json!({
