@@ -31,7 +31,7 @@ pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use config::{Config, GlobalSettings, KeyManagerConfig};
+pub use config::{AuditSettings, Config, GlobalSettings, KeyManagerConfig};
 pub use error::{Error, Result};
 pub use events::{Change, ChangeSource, Committed, Event, Revision};
 pub use key_manager::{
