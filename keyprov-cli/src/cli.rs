@@ -296,11 +296,12 @@ pub struct ExportArgs {
 pub enum AuditCommand {
     /// Show the records, oldest first.
     List(AuditListArgs),
-    /// Delete the records older than a time (the retention).
+    /// Delete the records older than a time; by default, the configuration's
+    /// `[audit] retention_days`.
     Prune {
         /// An RFC 3339 time (2026-01-31T00:00:00Z) or an age (90d, 12h).
         #[arg(long)]
-        older_than: String,
+        older_than: Option<String>,
     },
 }
 

@@ -134,6 +134,8 @@ pub fn actor(global: &Global) -> Result<Actor, Failure> {
 
 /// The configuration, the key managers, the store and the provisioning service.
 pub struct Context {
+    /// The configuration file's contents.
+    pub config: Config,
     /// The key managers with their adapters.
     pub key_managers: KeyManagers,
     /// The provisioning service over the store.
@@ -162,6 +164,7 @@ impl Context {
             .build()?
             .with_request_id(request_id.clone());
         Ok(Self {
+            config,
             key_managers,
             provisioner,
             actor,

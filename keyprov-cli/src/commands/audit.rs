@@ -72,7 +72,14 @@ pub async fn run(cx: &Context, command: AuditCommand, out: &Output) -> Result<()
             });
         }
         AuditCommand::Prune { older_than } => {
-            let before = parse_time(&older_than, now)?;
+            let before = match older_than {
+                Some(text) => parse_time(&text, now)?,
+                None => cx.config.audit.cutoff(now).ok_or_else(|| {
+                    Failure::input(
+                        "no --older-than, and the configuration sets no [audit] retention_days",
+                    )
+                })?,
+            };
             let removed = cx.provisioner.prune_audit(&cx.actor, before).await?;
             out.show(&json!({"pruned": removed, "older_than": before}), || {
                 vec![Section::Text(format!(

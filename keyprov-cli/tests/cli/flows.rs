@@ -839,7 +839,14 @@ pub(crate) fn import_export_audit(env: &Env, second_store: &str) {
     // Already there: each row conflicts.
     assert_eq!(again.json()["failures"][0]["code"], 901409);
 
-    // Retention.
+    // Retention: the configuration's, or a time given.
+    let run = env.expect(INPUT, &["audit", "prune"]);
+    assert!(s(&run.error()["message"]).contains("retention_days"));
+    let retention = env.dir.path().join("retention.toml");
+    std::fs::write(&retention, format!("[audit]\nretention_days = 1\n{config}")).unwrap();
+    let kept = env.json(&["--config", retention.to_str().unwrap(), "audit", "prune"]);
+    assert_eq!(kept["pruned"], 0);
+    assert_eq!(count(&[]), 5);
     let pruned = env.json(&["audit", "prune", "--older-than", "0s"]);
     assert_eq!(pruned["pruned"], 5);
     assert_eq!(count(&[]), 0);
