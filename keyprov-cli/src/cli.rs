@@ -187,7 +187,8 @@ pub struct MapArgs {
     #[command(flatten)]
     pub keys: KeysOf,
     /// The client id at the key manager.
-    #[arg(long)]
+    // Generated client ids may start with '-'.
+    #[arg(long, allow_hyphen_values = true)]
     pub consumer_key: String,
     /// Where the secret comes from.
     #[command(flatten)]
@@ -326,4 +327,37 @@ pub struct AuditListArgs {
     /// At most this many records.
     #[arg(long)]
     pub limit: Option<usize>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_consumer_key_may_start_with_a_hyphen() {
+        let cli = Cli::try_parse_from([
+            "keyprov",
+            "map",
+            "PizzaApp",
+            "--key-manager",
+            "IS",
+            "--key-type",
+            "PRODUCTION",
+            "--consumer-key",
+            "-STEEXcjvnbMQ",
+            "--secret-stdin",
+        ])
+        .unwrap();
+        let Command::Map(map) = cli.command else {
+            panic!("{:?}", cli.command)
+        };
+        assert_eq!(map.consumer_key, "-STEEXcjvnbMQ");
+        assert!(map.secret.secret_stdin);
+    }
+
+    #[test]
+    fn the_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
 }

@@ -57,10 +57,13 @@ pub fn consumer_secret(source: &SecretSource) -> Result<ConsumerSecret, Failure>
     Ok(ConsumerSecret::new(text))
 }
 
-/// A bearer token from environment variable `var`, else from standard input.
+/// A bearer token from environment variable `var`, else from standard input (asked for
+/// without echo on a terminal).
 pub fn token(var: Option<&str>) -> Result<String, Failure> {
     match var {
         Some(var) => env_value(var, "token"),
+        None if std::io::stdin().is_terminal() => rpassword::prompt_password("token: ")
+            .map_err(|e| Failure::input(format!("cannot read the token: {e}"))),
         None => stdin_line("token"),
     }
 }
