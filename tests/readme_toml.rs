@@ -154,6 +154,7 @@ fn documentation(root: &Path) -> Vec<(String, String)> {
         "km-oidc/README.md",
         "km-wso2is/README.md",
         "km-keycloak/README.md",
+        "keyprov-cli/README.md",
         "keyprov-rest/README.md",
         "src/config/mod.rs",
     ]
