@@ -98,9 +98,9 @@ async fn bearer_tokens_are_verified_by_the_gateway_with_scopes() {
         .error(401, 900902);
     let garbage = with_token(&portal, Some("not.a.jwt"), "/applications").await;
     assert_eq!(garbage.error(401, 900901), "malformed");
-    // An opaque token the key manager does not know.
+    // An opaque token: no key manager opted in to introspection, so it is sent nowhere.
     let opaque = with_token(&portal, Some("0123456789abcdef"), "/applications").await;
-    assert_eq!(opaque.error(401, 900901), "inactive_token");
+    assert_eq!(opaque.error(401, 900901), "no_introspection_candidate");
     let basic = answer(
         portal
             .http
