@@ -110,16 +110,22 @@ pub struct AuditEntry {
     /// What.
     pub action: AuditAction,
     /// The error code of a refusal; `None` when it succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<u32>,
     /// The application concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub application: Option<ApplicationId>,
     /// The key manager concerned (for a refusal, a short escaped prefix of what was given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_manager: Option<String>,
     /// The key type concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_type: Option<KeyType>,
     /// The mapping concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mapping: Option<MappingId>,
     /// The client concerned (a consumer key is an identifier, not a secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consumer_key: Option<String>,
     /// A short account (the states of a state change, the message of a refusal).
     pub detail: String,

@@ -139,9 +139,7 @@ async fn main() -> anyhow::Result<()> {
         Ok(Arc::new(SqliteStore::open(dir.path().join(name))?))
     };
     let import_rate = import(sqlite("import.db")?, n).await?;
-    let single_n = single_env
-        .unwrap_or(if smoke { 500 } else { 20_000 })
-        .min(n);
+    let single_n = single_env.unwrap_or(if smoke { 500 } else { n }).min(n);
     let single_rate = single_calls(sqlite("single.db")?, single_n).await?;
     println!("single_call_rows_sqlite: {single_n}");
     print("sqlite", import_rate, single_rate);
