@@ -275,7 +275,12 @@ where
                 .resolve_now(token, route.api(), route.key_type())
                 .ok_or_else(|| token.to_vec()),
             Credentials::Missing => {
-                let refusal = Refusal::missing(config.header.as_str());
+                let header = if config.header == AUTHORIZATION {
+                    "Authorization"
+                } else {
+                    config.header.as_str()
+                };
+                let refusal = Refusal::missing(header);
                 return ResponseFuture::refused(config.refuse(&refusal, grpc));
             }
             Credentials::Malformed(why) => {

@@ -2,6 +2,9 @@
 //! the provisioner, and a gateway following it; one application with PRODUCTION keys
 //! subscribed to one API.
 
+// Each example uses part of it.
+#![allow(dead_code)]
+
 use std::sync::Arc;
 use std::time::Duration;
 
