@@ -5,7 +5,7 @@ use http::{HeaderMap, HeaderName};
 /// What the request carries.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Credentials<'a> {
-    /// A token with RFC 6750's `b64token` syntax.
+    /// A token: the header's value after `Bearer` and spaces, without whitespace.
     Token(&'a [u8]),
     /// No header, or an `Authorization` header of another scheme (`Basic ...`): no bearer
     /// credentials at all (RFC 6750 §3.1: answered without an error code).
@@ -40,8 +40,12 @@ pub(crate) fn credentials<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Cred
     if token.is_empty() {
         return Credentials::Malformed("the Bearer scheme has no token");
     }
-    if !token.iter().copied().all(b64token_byte) || !padding_at_end(token) {
-        return Credentials::Malformed("the bearer token has a character RFC 6750 does not allow");
+    // Whitespace inside makes the header more than `Bearer <token>`. Which characters a
+    // token may contain is the resolver's first check, made once per distinct token (a
+    // repeated token is found in its cache); here a SIMD search keeps the cost per request
+    // far below that of a cache hit.
+    if memchr::memchr2(b' ', b'\t', token).is_some() {
+        return Credentials::Malformed("the bearer token contains whitespace");
     }
     Credentials::Token(token)
 }
@@ -61,18 +65,6 @@ fn split_scheme(value: &[u8]) -> Option<&[u8]> {
     let rest = &value[SCHEME.len()..];
     let start = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
     Some(&rest[start..])
-}
-
-/// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`
-fn b64token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=')
-}
-
-fn padding_at_end(token: &[u8]) -> bool {
-    match token.iter().position(|&b| b == b'=') {
-        None => true,
-        Some(at) => at > 0 && token[at..].iter().all(|&b| b == b'='),
-    }
 }
 
 #[cfg(test)]
@@ -106,9 +98,9 @@ mod tests {
         assert_eq!(read(&["Bearer "], a), "malformed");
         assert_eq!(read(&["Bearerabc"], a), "missing");
         assert_eq!(read(&["Bearer a b"], a), "malformed");
-        assert_eq!(read(&["Bearer a=b"], a), "malformed");
-        assert_eq!(read(&["Bearer =ab"], a), "malformed");
-        assert_eq!(read(&["Bearer a,b"], a), "malformed");
+        assert_eq!(read(&["Bearer a\tb"], a), "malformed");
+        // The token's own syntax is the resolver's to check.
+        assert_eq!(read(&["Bearer a,b"], a), "token a,b");
         assert_eq!(read(&["Bearer a", "Bearer b"], a), "malformed");
     }
 

@@ -188,7 +188,7 @@ async fn requests_without_a_well_formed_bearer_token_are_refused_before_the_reso
             "Bearer realm=\"pizzashack\", error=\"invalid_request\"",
         ),
         (
-            Some("Bearer a\"b"),
+            Some("Bearer a\tb"),
             400,
             "Bearer realm=\"pizzashack\", error=\"invalid_request\"",
         ),
