@@ -159,6 +159,12 @@ pub enum Error {
     /// The caller is neither the application's owner nor acting administratively.
     #[error("the caller is not the owner of application {0}")]
     Forbidden(ApplicationId),
+    /// The caller is a user, and the operation is for administrators and services.
+    #[error("only administrators and services may {operation}")]
+    NotPermitted {
+        /// What was attempted.
+        operation: &'static str,
+    },
     /// No such key manager in the application's organization or globally, or it is disabled.
     #[error("key manager {name:?} is not registered or is disabled")]
     KeyManagerNotFound {
@@ -308,7 +314,7 @@ impl Error {
             Error::SubscriptionNotFound { .. } => 901406,
             Error::MappingNotFound(_) => 901407,
             Error::NoKeys { .. } => 901408,
-            Error::Forbidden(_) => 403,
+            Error::Forbidden(_) | Error::NotPermitted { .. } => 403,
             Error::KeyManagerNotFound { .. } => 901403,
             Error::KeyManagerUnsupported { .. } => 901405,
             Error::ProvisioningDisabled(_) => 901420,

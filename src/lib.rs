@@ -16,6 +16,7 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod audit;
 pub mod config;
 pub mod error;
 pub mod events;
@@ -30,7 +31,7 @@ pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use config::{Config, GlobalSettings, KeyManagerConfig};
+pub use config::{AuditSettings, Config, GlobalSettings, KeyManagerConfig};
 pub use error::{Error, Result};
 pub use events::{Change, ChangeSource, Committed, Event, Revision};
 pub use key_manager::{
@@ -40,9 +41,10 @@ pub use key_manager::{
 pub use model::{
     Actor, AllowedKeyManagers, Api, ApiId, Application, ApplicationId, ConsumerKey, KeyManagerId,
     KeyManagerName, KeyMapping, KeyType, MappingId, MappingMode, MappingState, OrganizationId,
-    Subscription, SubscriptionState, UserId,
+    ServiceId, Subscription, SubscriptionState, UserId,
 };
 pub use policy::{ProvisioningPolicy, Wso2Policy};
+pub use provisioner::import;
 pub use provisioner::{
     NewApplication, Outcome, ProvisionRequest, Provisioned, Provisioner, TokenRequest,
 };

@@ -206,6 +206,30 @@ string_id!(
     MAX_NAME_LEN
 );
 string_id!(
+    /// The name of a service or scheduled job acting on its own behalf (e.g. `reconciler`,
+    /// `billing-sync`), recorded as [`Actor::Service`].
+    ServiceId,
+    "service",
+    MAX_NAME_LEN
+);
+string_id!(
+    /// The identifier of one request, shared by every audit record it caused (an import's
+    /// rows, a deletion's mappings). Random unless the caller sets one
+    /// ([`Provisioner::with_request_id`](crate::Provisioner::with_request_id)), e.g. from an
+    /// `X-Request-Id` header.
+    RequestId,
+    "requestId",
+    MAX_NAME_LEN
+);
+
+impl RequestId {
+    /// A new random identifier.
+    pub fn random() -> Self {
+        Self(Uuid::new_v4().to_string().into())
+    }
+}
+
+string_id!(
     /// The identifier of an API.
     ApiId,
     "apiId",
@@ -530,21 +554,105 @@ pub struct ClientSnapshot {
     pub additional: std::collections::BTreeMap<String, String>,
 }
 
-/// Who performed a change.
+/// Who performs a call, recorded on the mapping it creates ([`KeyMapping::created_by`]) and in
+/// the log line of every change.
+///
+/// A [`User`](Actor::User) may act only on the applications they own. An
+/// [`Admin`](Actor::Admin) (an administrator of the embedding service acting on someone else's
+/// application) and a [`Service`](Actor::Service) (a named service or scheduled job) may act on
+/// any application, and only they may set a mapping's state by hand.
+///
+/// Stored as `{"kind": "user" | "admin" | "service", "id": "..."}`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "kind", content = "user")]
+#[serde(from = "ActorRecord", into = "ActorRecord")]
+#[non_exhaustive]
 pub enum Actor {
     /// A user acting for themselves.
     User(UserId),
-    /// The embedding service acting administratively (or a scheduled job).
-    System,
+    /// An administrator, by user name, acting on any application.
+    Admin(UserId),
+    /// A service or scheduled job, by name, acting on any application.
+    Service(ServiceId),
+}
+
+impl Actor {
+    /// A user acting for themselves.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] naming `owner` for a blank, too long or control-character name.
+    pub fn user(name: impl Into<String>) -> Result<Self, Error> {
+        UserId::new(name).map(Actor::User)
+    }
+
+    /// An administrator.
+    ///
+    /// # Errors
+    /// As [`Actor::user`].
+    pub fn admin(name: impl Into<String>) -> Result<Self, Error> {
+        UserId::new(name).map(Actor::Admin)
+    }
+
+    /// A named service or scheduled job.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] naming `service` for a bad name.
+    pub fn service(name: impl Into<String>) -> Result<Self, Error> {
+        ServiceId::new(name).map(Actor::Service)
+    }
+
+    /// Whether this caller may act on applications it does not own.
+    pub fn is_privileged(&self) -> bool {
+        !matches!(self, Actor::User(_))
+    }
 }
 
 impl fmt::Display for Actor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Actor::User(user) => write!(f, "user {user}"),
-            Actor::System => f.write_str("system"),
+            Actor::Admin(user) => write!(f, "admin {user}"),
+            Actor::Service(service) => write!(f, "service {service}"),
+        }
+    }
+}
+
+/// The stored form of an [`Actor`]. It also reads what earlier versions wrote:
+/// `{"kind": "user", "user": "..."}` and the anonymous `{"kind": "system"}`, which reads as the
+/// service `system`.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum ActorRecord {
+    User {
+        #[serde(alias = "user")]
+        id: UserId,
+    },
+    Admin {
+        id: UserId,
+    },
+    Service {
+        id: ServiceId,
+    },
+    #[serde(skip_serializing)]
+    System,
+}
+
+impl From<ActorRecord> for Actor {
+    fn from(record: ActorRecord) -> Self {
+        match record {
+            ActorRecord::User { id } => Actor::User(id),
+            ActorRecord::Admin { id } => Actor::Admin(id),
+            ActorRecord::Service { id } => Actor::Service(id),
+            ActorRecord::System => Actor::Service(ServiceId(Arc::from("system"))),
+        }
+    }
+}
+
+impl From<Actor> for ActorRecord {
+    fn from(actor: Actor) -> Self {
+        match actor {
+            Actor::User(id) => ActorRecord::User { id },
+            Actor::Admin(id) => ActorRecord::Admin { id },
+            Actor::Service(id) => ActorRecord::Service { id },
         }
     }
 }
@@ -625,6 +733,33 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn actors_are_stored_with_their_identity_and_earlier_records_still_read() {
+        let admin = Actor::Admin(UserId::new("carol").unwrap());
+        let service = Actor::Service(ServiceId::new("billing-sync").unwrap());
+        let user = Actor::User(UserId::new("alice").unwrap());
+        for (actor, json) in [
+            (&admin, r#"{"kind":"admin","id":"carol"}"#),
+            (&service, r#"{"kind":"service","id":"billing-sync"}"#),
+            (&user, r#"{"kind":"user","id":"alice"}"#),
+        ] {
+            assert_eq!(serde_json::to_string(actor).unwrap(), json);
+            assert_eq!(&serde_json::from_str::<Actor>(json).unwrap(), actor);
+        }
+        let earlier_user: Actor =
+            serde_json::from_str(r#"{"kind":"user","user":"alice"}"#).unwrap();
+        assert_eq!(earlier_user, user);
+        let earlier_system: Actor = serde_json::from_str(r#"{"kind":"system"}"#).unwrap();
+        assert_eq!(
+            earlier_system,
+            Actor::Service(ServiceId::new("system").unwrap())
+        );
+        assert!(serde_json::from_str::<Actor>(r#"{"kind":"admin","id":""}"#).is_err());
+        assert_eq!(admin.to_string(), "admin carol");
+        assert_eq!(service.to_string(), "service billing-sync");
+        assert!(admin.is_privileged() && service.is_privileged() && !user.is_privileged());
+    }
 
     #[test]
     fn consumer_key_rejects_bad_input_with_field_and_reason() {

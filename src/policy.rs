@@ -262,7 +262,7 @@ impl<'a> PolicyRequest<'a> {
 ///     created_at: chrono::Utc::now(),
 /// };
 /// let km = KeyManagerConfig::new("IS")?.out_of_band(true);
-/// let (caller, client) = (Actor::System, ConsumerKey::new("client-1")?);
+/// let (caller, client) = (Actor::admin("carol")?, ConsumerKey::new("client-1")?);
 /// let request = PolicyRequest::new(&caller, &application, &km, KeyType::Production, &client);
 /// assert_eq!(policy.gate(&request), Gate::Granted(GrantedBy::KeyManagerFlag));
 /// assert_eq!(policy.validation(&request), Validation::Runs);

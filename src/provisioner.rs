@@ -10,14 +10,17 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+pub mod import;
+
+use crate::audit::{AuditAction, AuditContext, AuditEntry, AuditQuery, AuditRecord};
 use crate::config::GlobalSettings;
 use crate::error::{ConflictRule, Error, Result, UnsupportedReason};
 use crate::events::{ChangeSource, Committed, Revision};
 use crate::key_manager::{AccessToken, KeyManagers, RegisteredKeyManager, SecretProof};
 use crate::model::{
-    Actor, Api, ApiId, Application, ApplicationId, ConsumerKey, KeyMapping, KeyType, MAX_NAME_LEN,
-    MappingId, MappingMode, MappingState, OrganizationId, Subscription, SubscriptionState, UserId,
-    check_text, now,
+    Actor, Api, ApiId, Application, ApplicationId, ClientSnapshot, ConsumerKey, KeyMapping,
+    KeyType, MAX_NAME_LEN, MappingId, MappingMode, MappingState, OrganizationId, RequestId,
+    Subscription, SubscriptionState, UserId, check_text, now,
 };
 use crate::policy::{GrantedBy, PolicyRequest, ProvisioningPolicy, Validation, Wso2Policy};
 use crate::secret::ConsumerSecret;
@@ -261,6 +264,7 @@ impl NewApplication {
 #[derive(Clone, Debug)]
 pub struct Provisioner {
     inner: Arc<Inner>,
+    request_id: Option<RequestId>,
 }
 
 #[derive(Debug)]
@@ -331,19 +335,100 @@ impl ProvisionerBuilder {
                 key_managers: self.key_managers,
                 policy: self.policy,
             }),
+            request_id: None,
         })
     }
 }
 
 fn authorize(caller: &Actor, application: &Application) -> Result<()> {
     match caller {
-        Actor::System => Ok(()),
-        Actor::User(user) if *user == application.owner => Ok(()),
-        Actor::User(_) => Err(Error::Forbidden(application.id)),
+        Actor::User(user) if *user != application.owner => Err(Error::Forbidden(application.id)),
+        _ => Ok(()),
     }
 }
 
 impl Provisioner {
+    /// A handle on the same provisioner whose calls are recorded in the audit trail under
+    /// `request_id` (every call otherwise gets a random one). Cheap: it shares everything.
+    pub fn with_request_id(&self, request_id: RequestId) -> Provisioner {
+        Provisioner {
+            inner: Arc::clone(&self.inner),
+            request_id: Some(request_id),
+        }
+    }
+
+    fn audit_context(&self, caller: &Actor) -> AuditContext {
+        let request_id = self.request_id.clone().unwrap_or_else(RequestId::random);
+        AuditContext::new(caller.clone(), request_id)
+    }
+
+    /// Runs `call` in an audit scope for `caller`: the store records the changes it makes.
+    async fn audited<T>(
+        &self,
+        caller: &Actor,
+        call: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        crate::audit::scope(self.audit_context(caller), call).await
+    }
+
+    /// The audit trail's records that match `query`, oldest first
+    /// ([`audit`](crate::audit)). Administrators and services read any; a user reads only
+    /// the records of an application they own, so the query must name one.
+    ///
+    /// # Errors
+    /// `Forbidden` for a user whose query names no application of theirs (an
+    /// `ApplicationNotFound` for an unknown one); `Storage`.
+    pub async fn audit(&self, caller: &Actor, query: &AuditQuery) -> Result<Vec<AuditRecord>> {
+        if !caller.is_privileged() {
+            match query.application {
+                Some(application) => {
+                    self.owned_application(caller, application).await?;
+                }
+                None => {
+                    return Err(Error::invalid(
+                        "application",
+                        "a user reads the audit trail of one of their applications",
+                    ));
+                }
+            }
+        }
+        self.inner.store.audit(query).await
+    }
+
+    /// Removes the audit records from before `older_than` (a retention period applied by the
+    /// embedding service or by `keyprov audit prune`); returns how many went.
+    ///
+    /// # Errors
+    /// `NotPermitted` for a user; `Storage`.
+    pub async fn prune_audit(
+        &self,
+        caller: &Actor,
+        older_than: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64> {
+        if !caller.is_privileged() {
+            return Err(Error::NotPermitted {
+                operation: "prune the audit trail",
+            });
+        }
+        let removed = self.inner.store.prune_audit(older_than).await?;
+        tracing::info!(%caller, removed, before = %older_than, "audit trail pruned");
+        Ok(removed)
+    }
+
+    /// Every application, oldest first: for administrators and services (operators' listings
+    /// and exports).
+    ///
+    /// # Errors
+    /// `NotPermitted` for a user (who lists with [`Provisioner::applications`]); `Storage`.
+    pub async fn all_applications(&self, caller: &Actor) -> Result<Vec<Application>> {
+        if !caller.is_privileged() {
+            return Err(Error::NotPermitted {
+                operation: "list every application",
+            });
+        }
+        self.inner.store.all_applications().await
+    }
+
     /// A builder.
     pub fn builder() -> ProvisionerBuilder {
         ProvisionerBuilder::default()
@@ -433,11 +518,16 @@ impl Provisioner {
     pub async fn delete_application(&self, caller: &Actor, id: ApplicationId) -> Result<Revision> {
         self.owned_application(caller, id).await?;
         let deleted = self
-            .inner
-            .store
-            .delete_application(id)
+            .audited(caller, self.inner.store.delete_application(id))
             .await?
             .ok_or(Error::ApplicationNotFound(id))?;
+        tracing::info!(
+            application = %id,
+            %caller,
+            mappings = deleted.mappings.len(),
+            revision = %deleted.revision,
+            "application deleted"
+        );
         Ok(deleted.revision)
     }
 
@@ -591,7 +681,22 @@ impl Provisioner {
         let application = request.application;
         let key_type = request.key_type;
         let key_manager = preview(&request.key_manager);
-        let result = self.try_provision(caller, request).await;
+        let consumer_key = preview(request.consumer_key.as_str());
+        let context = self.audit_context(caller);
+        let result =
+            crate::audit::scope(context.clone(), self.try_provision(caller, request)).await;
+        if let Err(error) = &result {
+            let entry = AuditEntry::new(&context, AuditAction::ProvisioningRefused)
+                .code(error.code())
+                .application(application)
+                .key_manager(key_manager.clone())
+                .key_type(key_type)
+                .consumer_key(consumer_key)
+                .detail(error.to_string());
+            if let Err(not_recorded) = self.inner.store.record_audit(&[entry]).await {
+                tracing::warn!(%application, error = %not_recorded, "a refused attempt could not be recorded in the audit trail");
+            }
+        }
         match &result {
             Ok(done) => tracing::info!(
                 application = %done.mapping.application,
@@ -615,28 +720,26 @@ impl Provisioner {
         result
     }
 
-    async fn try_provision(
+    /// P1 (the key manager), the gate, and the input checks that need no I/O: what a request
+    /// must pass before uniqueness and the key manager are looked at.
+    fn admit(
         &self,
         caller: &Actor,
-        request: ProvisionRequest,
-    ) -> Result<Provisioned> {
-        // P2 first: a non-owner learns nothing about key managers.
-        let application = self.owned_application(caller, request.application).await?;
+        application: &Application,
+        key_manager: &str,
+        key_type: KeyType,
+        consumer_key: &ConsumerKey,
+        secret: Option<ConsumerSecret>,
+    ) -> Result<Admitted<'_>> {
         // P1, after the name is checked like any other input.
-        check_text("keyManager", &request.key_manager, MAX_NAME_LEN)?;
-        let km = self.key_manager(&request.key_manager, &application.organization)?;
-        let consumer_key = request.consumer_key;
-        let policy_request = PolicyRequest::new(
-            caller,
-            &application,
-            &km.config,
-            request.key_type,
-            &consumer_key,
-        );
+        check_text("keyManager", key_manager, MAX_NAME_LEN)?;
+        let km = self.key_manager(key_manager, &application.organization)?;
+        let policy_request =
+            PolicyRequest::new(caller, application, &km.config, key_type, consumer_key);
         let granted_by = self.inner.policy.gate(&policy_request).check(&km.config)?;
         let validation = self.inner.policy.validation(&policy_request);
         // Input
-        let secret = request.consumer_secret.filter(|s| !s.is_blank());
+        let secret = secret.filter(|s| !s.is_blank());
         if let Some(secret) = &secret {
             secret.check()?;
         }
@@ -646,6 +749,41 @@ impl Provisioner {
                 "is required when provisioned clients are validated against their key manager",
             ));
         }
+        Ok(Admitted {
+            km,
+            granted_by,
+            validation,
+            secret,
+        })
+    }
+
+    async fn try_provision(
+        &self,
+        caller: &Actor,
+        request: ProvisionRequest,
+    ) -> Result<Provisioned> {
+        // P2 first: a non-owner learns nothing about key managers.
+        let application = self.owned_application(caller, request.application).await?;
+        let ProvisionRequest {
+            key_manager,
+            key_type,
+            consumer_key,
+            consumer_secret,
+            ..
+        } = request;
+        let Admitted {
+            km,
+            granted_by,
+            validation,
+            secret,
+        } = self.admit(
+            caller,
+            &application,
+            &key_manager,
+            key_type,
+            &consumer_key,
+            consumer_secret,
+        )?;
         // P3, before the key manager is called: a retry is answered from the store, and a
         // mapping that cannot be stored spares the key manager a call. The store's
         // constraints are the authority either way.
@@ -659,7 +797,7 @@ impl Provisioner {
                 .already_existed(
                     caller,
                     &application,
-                    request.key_type,
+                    key_type,
                     existing,
                     granted_by,
                     validation,
@@ -672,46 +810,25 @@ impl Provisioner {
             .mappings_of(application.id)
             .await?
             .iter()
-            .any(|m| m.key_type == request.key_type && m.key_manager == km.config.id)
+            .any(|m| m.key_type == key_type && m.key_manager == km.config.id)
         {
             return Err(Error::MappingExists(ConflictRule::KeyTypeAlreadyMapped));
         }
         // P4
-        let mut snapshot = Default::default();
-        let mut secret_proven = false;
-        let mut token = None;
-        if validation.runs() {
-            let info = km.client.client(&consumer_key).await?;
-            info.usability(now())
-                .map_err(|reason| Error::ClientNotUsable {
-                    key_manager: km.config.id.clone(),
-                    reason,
-                })?;
-            if let Some(secret) = &secret {
-                match km.client.prove_secret(&consumer_key, secret).await? {
-                    SecretProof::TokenIssued(issued) => token = Some(issued),
-                    SecretProof::Compared => {}
-                }
-                secret_proven = true;
-            }
-            snapshot = info.snapshot();
-        }
+        let (snapshot, secret_proven, token) =
+            validate(km, &consumer_key, secret.as_ref(), validation).await?;
         // P5, P6 (the store publishes the change)
-        let at = now();
         let mapping = KeyMapping {
-            id: MappingId::random(),
-            application: application.id,
-            key_type: request.key_type,
-            key_manager: km.config.id.clone(),
-            consumer_key,
-            mode: MappingMode::Mapped,
-            state: MappingState::Active,
-            validated: validation.runs(),
             secret_proven,
             snapshot,
-            created_at: at,
-            updated_at: at,
-            created_by: caller.clone(),
+            ..new_mapping(
+                caller,
+                application.id,
+                key_type,
+                km,
+                consumer_key,
+                validation,
+            )
         };
         match self.inner.store.insert_mapping(&mapping).await {
             Ok(revision) => Ok(Provisioned {
@@ -730,13 +847,11 @@ impl Provisioner {
                     .mapping_by_consumer_key(&mapping.key_manager, &mapping.consumer_key)
                     .await?
                 {
-                    Some(existing)
-                        if same_request(caller, &application, request.key_type, &existing) =>
-                    {
+                    Some(existing) if same_request(caller, &application, key_type, &existing) => {
                         self.already_existed(
                             caller,
                             &application,
-                            request.key_type,
+                            key_type,
                             existing,
                             granted_by,
                             validation,
@@ -803,11 +918,20 @@ impl Provisioner {
             Some(m) if m.application == application => {}
             _ => return Err(Error::MappingNotFound(mapping)),
         }
-        self.inner
-            .store
-            .delete_mapping(mapping)
+        let removed = self
+            .audited(caller, self.inner.store.delete_mapping(mapping))
             .await?
-            .ok_or(Error::MappingNotFound(mapping))
+            .ok_or(Error::MappingNotFound(mapping))?;
+        tracing::info!(
+            %application,
+            %mapping,
+            key_manager = %removed.key_manager,
+            key_type = %removed.key_type,
+            %caller,
+            revision = %removed.revision,
+            "mapping removed"
+        );
+        Ok(removed)
     }
 
     /// Refuses to change the client behind a `MAPPED` key ([P7](crate::guide::provisioning)):
@@ -837,21 +961,49 @@ impl Provisioner {
     }
 
     /// Sets a mapping's state ([P10](crate::guide::provisioning): an operator or a drift check
-    /// suspends or re-activates it). The change is published only when the state differs.
+    /// suspends or re-activates it). The change is published, and logged with the caller, only
+    /// when the state differs.
     ///
     /// # Errors
-    /// `MappingNotFound`; `Storage`.
+    /// `NotPermitted` when the caller is an [`Actor::User`] (only administrators and services
+    /// set states by hand); `MappingNotFound`; `Storage`.
     pub async fn set_mapping_state(
         &self,
+        caller: &Actor,
+        mapping: MappingId,
+        state: MappingState,
+    ) -> Result<Committed<KeyMapping>> {
+        if !caller.is_privileged() {
+            return Err(Error::NotPermitted {
+                operation: "set a mapping's state",
+            });
+        }
+        self.store_state(caller, mapping, state).await
+    }
+
+    async fn store_state(
+        &self,
+        caller: &Actor,
         mapping: MappingId,
         state: MappingState,
     ) -> Result<Committed<KeyMapping>> {
         let changed = self
-            .inner
-            .store
-            .set_mapping_state(mapping, state, now())
+            .audited(
+                caller,
+                self.inner.store.set_mapping_state(mapping, state, now()),
+            )
             .await?
             .ok_or(Error::MappingNotFound(mapping))?;
+        tracing::info!(
+            application = %changed.mapping.application,
+            %mapping,
+            key_manager = %changed.mapping.key_manager,
+            from = %changed.previous,
+            to = %state,
+            %caller,
+            revision = %changed.revision,
+            "mapping state changed"
+        );
         Ok(changed.map(|c| c.mapping))
     }
 
@@ -861,17 +1013,28 @@ impl Provisioner {
     /// moves only on positive evidence: an unreachable key manager, refused admin credentials or
     /// an answer that cannot tell a missing client from wrong credentials leave it as it is.
     ///
+    /// The owner of the application may re-check its own mappings; administrators and services
+    /// any mapping. A change is logged with the caller.
+    ///
     /// # Errors
-    /// `MappingNotFound`; `KeyManagerNotFound` when its key manager is no longer registered;
+    /// `MappingNotFound`; `Forbidden` when a user re-checks another user's mapping;
+    /// `KeyManagerNotFound` when its key manager is no longer registered;
     /// `KeyManagerUnavailable` (retryable), `KeyManagerCredentialsRejected`,
     /// `ClientLookupInconclusive` (901428) and the key manager's other errors; `Storage`.
-    pub async fn recheck(&self, mapping: MappingId) -> Result<Committed<KeyMapping>> {
+    pub async fn recheck(
+        &self,
+        caller: &Actor,
+        mapping: MappingId,
+    ) -> Result<Committed<KeyMapping>> {
         let found = self
             .inner
             .store
             .mapping(mapping)
             .await?
             .ok_or(Error::MappingNotFound(mapping))?;
+        if !caller.is_privileged() {
+            self.owned_application(caller, found.application).await?;
+        }
         let km = self
             .inner
             .key_managers
@@ -889,7 +1052,7 @@ impl Provisioner {
             let revision = self.inner.store.revision().await?;
             return Ok(Committed::new(found, revision));
         }
-        self.set_mapping_state(mapping, state).await
+        self.store_state(caller, mapping, state).await
     }
 
     /// Obtains a `client_credentials` token for an application's mapped client
@@ -946,6 +1109,69 @@ impl Provisioner {
 impl ChangeSource for Provisioner {
     fn change_store(&self) -> Arc<dyn Store> {
         self.inner.store.clone()
+    }
+}
+
+/// What [`Provisioner::admit`] let through.
+struct Admitted<'a> {
+    km: &'a RegisteredKeyManager,
+    granted_by: GrantedBy,
+    validation: Validation,
+    secret: Option<ConsumerSecret>,
+}
+
+/// P4: when validation runs, the client must exist and be usable, and a given secret must be
+/// accepted. Returns what the key manager said, whether the secret was proven, and the token
+/// obtained while proving it.
+async fn validate(
+    km: &RegisteredKeyManager,
+    consumer_key: &ConsumerKey,
+    secret: Option<&ConsumerSecret>,
+    validation: Validation,
+) -> Result<(ClientSnapshot, bool, Option<AccessToken>)> {
+    if !validation.runs() {
+        return Ok((ClientSnapshot::default(), false, None));
+    }
+    let info = km.client.client(consumer_key).await?;
+    info.usability(now())
+        .map_err(|reason| Error::ClientNotUsable {
+            key_manager: km.config.id.clone(),
+            reason,
+        })?;
+    let mut token = None;
+    if let Some(secret) = secret
+        && let SecretProof::TokenIssued(issued) =
+            km.client.prove_secret(consumer_key, secret).await?
+    {
+        token = Some(issued);
+    }
+    Ok((info.snapshot(), secret.is_some(), token))
+}
+
+/// A new `MAPPED`, `ACTIVE` mapping, not validated at the key manager yet.
+fn new_mapping(
+    caller: &Actor,
+    application: ApplicationId,
+    key_type: KeyType,
+    km: &RegisteredKeyManager,
+    consumer_key: ConsumerKey,
+    validation: Validation,
+) -> KeyMapping {
+    let at = now();
+    KeyMapping {
+        id: MappingId::random(),
+        application,
+        key_type,
+        key_manager: km.config.id.clone(),
+        consumer_key,
+        mode: MappingMode::Mapped,
+        state: MappingState::Active,
+        validated: validation.runs(),
+        secret_proven: false,
+        snapshot: ClientSnapshot::default(),
+        created_at: at,
+        updated_at: at,
+        created_by: caller.clone(),
     }
 }
 

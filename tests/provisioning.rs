@@ -248,7 +248,7 @@ async fn unknown_key_manager_application_and_foreign_caller() {
     // An administrative caller may map for any application.
     w.provisioner
         .provision(
-            &Actor::System,
+            &Actor::service("ops").unwrap(),
             w.request(KeyType::Production, "client-prod", Some(SECRET)),
         )
         .await
@@ -660,7 +660,7 @@ async fn tokens_for_provisioned_applications() {
     assert!(matches!(err, Error::SecretNotProven { .. }));
 
     w.provisioner
-        .set_mapping_state(m.id, MappingState::Suspended)
+        .set_mapping_state(&Actor::admin("ops").unwrap(), m.id, MappingState::Suspended)
         .await
         .unwrap();
     let err = w
@@ -758,13 +758,21 @@ async fn drift_recheck_moves_mappings_between_states() {
         .unwrap()
         .mapping;
     while w.events.try_recv().map(|c| c.event).is_ok() {}
-    let same = w.provisioner.recheck(m.id).await.unwrap();
+    let same = w
+        .provisioner
+        .recheck(&Actor::service("ops").unwrap(), m.id)
+        .await
+        .unwrap();
     assert_eq!(same.state, MappingState::Active);
     w.no_event();
 
     w.km.update_client("client-prod", |c| c.enabled = Some(false));
     assert_eq!(
-        w.provisioner.recheck(m.id).await.unwrap().state,
+        w.provisioner
+            .recheck(&Actor::service("ops").unwrap(), m.id)
+            .await
+            .unwrap()
+            .state,
         MappingState::Suspended
     );
     match w.events.try_recv().map(|c| c.event).unwrap() {
@@ -778,7 +786,7 @@ async fn drift_recheck_moves_mappings_between_states() {
     w.km.set_outage(Some(Outage::Unavailable));
     assert!(
         w.provisioner
-            .recheck(m.id)
+            .recheck(&Actor::service("ops").unwrap(), m.id)
             .await
             .unwrap_err()
             .is_retryable()
@@ -790,7 +798,11 @@ async fn drift_recheck_moves_mappings_between_states() {
         "an outage changes nothing"
     );
     w.km.reject_admin_credentials(true);
-    let err = w.provisioner.recheck(m.id).await.unwrap_err();
+    let err = w
+        .provisioner
+        .recheck(&Actor::service("ops").unwrap(), m.id)
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), 901425, "{err}");
     w.km.reject_admin_credentials(false);
     assert_eq!(
@@ -801,12 +813,20 @@ async fn drift_recheck_moves_mappings_between_states() {
 
     w.km.remove_client("client-prod");
     assert_eq!(
-        w.provisioner.recheck(m.id).await.unwrap().state,
+        w.provisioner
+            .recheck(&Actor::service("ops").unwrap(), m.id)
+            .await
+            .unwrap()
+            .state,
         MappingState::Orphaned
     );
     w.km.add_client("client-prod", SECRET);
     assert_eq!(
-        w.provisioner.recheck(m.id).await.unwrap().state,
+        w.provisioner
+            .recheck(&Actor::service("ops").unwrap(), m.id)
+            .await
+            .unwrap()
+            .state,
         MappingState::Active
     );
 }
@@ -814,6 +834,70 @@ async fn drift_recheck_moves_mappings_between_states() {
 /// A retry of a request that already succeeded is a success that says so, answered from the
 /// store without calling the key manager; the same client for another caller, key type or
 /// application is still the 901409 conflict.
+#[tokio::test]
+async fn administrators_and_services_act_with_their_identity_on_record() {
+    let logs = crate::secrets::Captured::default();
+    let _guard = logs.install();
+    let w = world().await;
+    let carol = Actor::admin("carol").unwrap();
+    let done = w
+        .provisioner
+        .provision(
+            &carol,
+            w.request(KeyType::Production, "client-prod", Some(SECRET)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.mapping.created_by, carol);
+    let stored = w
+        .provisioner
+        .store()
+        .mapping(done.mapping.id)
+        .await
+        .unwrap();
+    assert_eq!(stored.unwrap().created_by, carol, "the identity is stored");
+
+    // A user may neither set a state by hand nor re-check another user's mapping.
+    let err = w
+        .provisioner
+        .set_mapping_state(&w.alice, done.mapping.id, MappingState::Suspended)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotPermitted { .. }), "{err:?}");
+    assert_eq!(err.code(), 403);
+    let mallory = Actor::user("mallory").unwrap();
+    let err = w
+        .provisioner
+        .recheck(&mallory, done.mapping.id)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Forbidden(id) if id == w.app.id));
+    assert_eq!(w.state_of(done.mapping.id).await, MappingState::Active);
+    // The owner may re-check; a scheduled job changes the state and is named in the log.
+    let owner_check = w.provisioner.recheck(&w.alice, done.mapping.id).await;
+    assert_eq!(owner_check.unwrap().state, MappingState::Active);
+    let job = Actor::service("nightly-review").unwrap();
+    w.provisioner
+        .set_mapping_state(&job, done.mapping.id, MappingState::Suspended)
+        .await
+        .unwrap();
+    assert_eq!(w.state_of(done.mapping.id).await, MappingState::Suspended);
+    w.provisioner
+        .remove_mapping(&carol, w.app.id, done.mapping.id)
+        .await
+        .unwrap();
+
+    let log = logs.text();
+    for line in [
+        "mapping state changed",
+        "caller=service nightly-review",
+        "mapping removed",
+        "caller=admin carol",
+    ] {
+        assert!(log.contains(line), "{line:?} is not in the log:\n{log}");
+    }
+}
+
 #[tokio::test]
 async fn a_retry_of_a_successful_request_is_answered_as_already_existing() {
     let w = world().await;
@@ -839,7 +923,7 @@ async fn a_retry_of_a_successful_request_is_answered_as_already_existing() {
     let err = w
         .provisioner
         .provision(
-            &Actor::System,
+            &Actor::service("ops").unwrap(),
             w.request(KeyType::Production, "client-prod", Some(SECRET)),
         )
         .await

@@ -14,8 +14,26 @@ use keyprov::{
 
 const SECRET: &str = "Zq8-very-secret-4471";
 
+/// Log lines written while a test runs (with [`Captured::install`]).
 #[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
+pub(crate) struct Captured(pub(crate) Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    /// Captures this thread's log lines, at every level, until the guard drops.
+    pub(crate) fn install(&self) -> tracing::subscriber::DefaultGuard {
+        let writer = self.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+
+    /// What was written so far.
+    pub(crate) fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
 
 impl Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -30,12 +48,7 @@ impl Write for Captured {
 #[tokio::test]
 async fn the_secret_appears_nowhere() {
     let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = logs.install();
 
     let km = Arc::new(ScriptedKeyManager::new("IS"));
     km.add_client("client-1", SECRET);
@@ -103,7 +116,7 @@ async fn the_secret_appears_nowhere() {
             seen.push(serde_json::to_string(&mapping.snapshot).unwrap());
         }
     }
-    seen.push(String::from_utf8(logs.0.lock().unwrap().clone()).unwrap());
+    seen.push(logs.text());
     assert!(
         seen.last()
             .unwrap()

@@ -325,7 +325,7 @@ fn sandbox_mapping(application: ApplicationId, i: usize) -> anyhow::Result<KeyMa
         snapshot: Default::default(),
         created_at: at,
         updated_at: at,
-        created_by: Actor::System,
+        created_by: Actor::service("ops").unwrap(),
     })
 }
 

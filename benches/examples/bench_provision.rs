@@ -81,7 +81,8 @@ async fn run(
                         keyprov::ConsumerKey::new(format!("{prefix}-{c}-{i}"))?,
                     );
                     let t = Instant::now();
-                    p.provision(&Actor::System, request).await?;
+                    p.provision(&Actor::service("ops").unwrap(), request)
+                        .await?;
                     latencies.push(t.elapsed());
                 }
                 anyhow::Ok(latencies)

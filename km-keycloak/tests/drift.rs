@@ -24,7 +24,11 @@ async fn a_rotated_admin_secret_keeps_the_mapping_then_a_deleted_client_orphans_
     w.kc.rotate_secret(&admin.client_id)
         .expect("the admin client exists");
     w.kc.revoke_tokens();
-    let err = w.provisioner.recheck(mapped.id).await.unwrap_err();
+    let err = w
+        .provisioner
+        .recheck(&keyprov::Actor::service("ops").unwrap(), mapped.id)
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, Error::KeyManagerCredentialsRejected { .. }),
         "{err:?}"
@@ -51,6 +55,9 @@ async fn a_rotated_admin_secret_keeps_the_mapping_then_a_deleted_client_orphans_
         )
         .build()
         .unwrap();
-    let after = checker.recheck(mapped.id).await.unwrap();
+    let after = checker
+        .recheck(&keyprov::Actor::service("ops").unwrap(), mapped.id)
+        .await
+        .unwrap();
     assert_eq!(after.state, MappingState::Orphaned);
 }

@@ -106,7 +106,11 @@ async fn provisioned_client_tokens_resolve_at_the_gateway() {
     // Drift: the client is disabled at Keycloak; once the suspension is applied, the same
     // token is refused.
     assert!(w.kc.set_enabled(&client.client_id, false));
-    let rechecked = w.provisioner.recheck(done.mapping.id).await.unwrap();
+    let rechecked = w
+        .provisioner
+        .recheck(&keyprov::Actor::service("ops").unwrap(), done.mapping.id)
+        .await
+        .unwrap();
     assert_eq!(rechecked.state, keyprov::MappingState::Suspended);
     gateway.wait_for(rechecked.revision, WAIT).await.unwrap();
     let denial = gateway

@@ -309,7 +309,10 @@ pub async fn recheck_with_a_rotated_registration_token_keeps_the_state(server: &
         uri: access_of(&reg).uri,
     };
     let after = provisioner(adapter(rotated));
-    let err = after.recheck(mapped.id).await.unwrap_err();
+    let err = after
+        .recheck(&Actor::service("ops").unwrap(), mapped.id)
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, Error::ClientLookupInconclusive { .. }),
         "{err:?}"

@@ -67,7 +67,10 @@ async fn a_changed_admin_password_keeps_the_mapping_then_a_deleted_client_orphan
 
         let mut stale = config(&is);
         stale.admin = AdminAuth::basic("admin", "the-password-before-it-changed");
-        let err = provisioner(stale).recheck(mapped.id).await.unwrap_err();
+        let err = provisioner(stale)
+            .recheck(&keyprov::Actor::service("ops").unwrap(), mapped.id)
+            .await
+            .unwrap_err();
         assert!(
             matches!(err, Error::KeyManagerCredentialsRejected { .. }),
             "{version:?}: {err:?}"
@@ -80,7 +83,10 @@ async fn a_changed_admin_password_keeps_the_mapping_then_a_deleted_client_orphan
         );
 
         assert!(is.console().delete(&client.client_id).is_ok());
-        let after = good.recheck(mapped.id).await.unwrap();
+        let after = good
+            .recheck(&keyprov::Actor::service("ops").unwrap(), mapped.id)
+            .await
+            .unwrap();
         assert_eq!(after.state, MappingState::Orphaned, "{version:?}");
     }
 }

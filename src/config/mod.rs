@@ -368,11 +368,58 @@ impl KeyManagerEntry {
 /// # Ok::<(), keyprov::Error>(())
 /// ```
 #[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct Config {
     /// The global switches.
     pub global: GlobalSettings,
     /// The key managers, in file order.
     pub key_managers: Vec<KeyManagerEntry>,
+    /// The audit trail's settings (`[audit]`).
+    pub audit: AuditSettings,
+}
+
+/// `[audit]`: how long the [audit trail](crate::audit) keeps its records.
+///
+/// ```toml
+/// [audit]
+/// retention_days = 365   # unset: records are kept until pruned by hand
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AuditSettings {
+    /// Records older than this many days are removed by
+    /// [`Provisioner::prune_audit`](crate::Provisioner::prune_audit) runs that apply the setting
+    /// (`keyprov audit prune`, or the embedding service's schedule). At least 1.
+    pub retention_days: Option<u32>,
+}
+
+impl AuditSettings {
+    /// The instant before which records go, measured from `now`; `None` when no retention is
+    /// set.
+    pub fn cutoff(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.retention_days
+            .map(|days| now - chrono::Duration::days(i64::from(days)))
+    }
+
+    fn read(s: &mut Section<'_>) -> Result<Self> {
+        let mut settings = Self::default();
+        s.table("audit", |audit| {
+            if let Some(days) = audit.get::<u32>("retention_days")? {
+                if days == 0 {
+                    return Err(Error::config(
+                        audit.key("retention_days"),
+                        "must be at least 1 (leave it unset to keep records until pruned)",
+                    ));
+                }
+                settings.retention_days = Some(days);
+            }
+            Ok(())
+        })?;
+        Ok(settings)
+    }
 }
 
 impl Config {
@@ -394,6 +441,7 @@ impl Config {
     pub fn from_toml_str(text: &str) -> Result<Self> {
         table::parse_document("config", text)?.read(|s| {
             let global = GlobalSettings::read(s)?;
+            let audit = AuditSettings::read(s)?;
             let mut seen = HashSet::new();
             let key_managers = s.tables("key_managers", |s| {
                 let entry = KeyManagerEntry::read(s)?;
@@ -409,6 +457,7 @@ impl Config {
             Ok(Self {
                 global,
                 key_managers,
+                audit,
             })
         })
     }
@@ -418,6 +467,32 @@ impl Config {
 mod tests {
 
     /// A connection table holds secrets: `Debug` of the configuration shows its keys only.
+    #[test]
+    fn the_audit_retention_is_read_strictly() {
+        let config = super::Config::from_toml_str("[audit]\nretention_days = 30\n").unwrap();
+        assert_eq!(config.audit.retention_days, Some(30));
+        let now = chrono::Utc::now();
+        assert_eq!(
+            config.audit.cutoff(now),
+            Some(now - chrono::Duration::days(30))
+        );
+        assert_eq!(super::Config::default().audit.cutoff(now), None);
+        for (text, needle) in [
+            ("[audit]\nretention_days = 0\n", "at least 1"),
+            (
+                "[audit]\nretention_day = 3\n",
+                "did you mean retention_days",
+            ),
+            (
+                "[audit]\nretention_days = \"ten\"\n",
+                "audit.retention_days",
+            ),
+        ] {
+            let err = super::Config::from_toml_str(text).unwrap_err().to_string();
+            assert!(err.contains(needle), "{text:?}: {err}");
+        }
+    }
+
     #[test]
     fn debug_output_never_shows_connection_secrets() {
         let config = Config::from_toml_str(

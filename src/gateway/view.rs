@@ -449,7 +449,7 @@ mod tests {
             snapshot: ClientSnapshot::default(),
             created_at: now(),
             updated_at: now(),
-            created_by: Actor::System,
+            created_by: Actor::service("ops").unwrap(),
         }
     }
 

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{DeletedApplication, Snapshot, StateChange, Store};
+use crate::audit::{AuditEntry, AuditQuery, AuditRecord};
 use crate::error::{ConflictRule, Error, Result};
 use crate::events::{ChangeLog, Changes, Committed, Event, Revision};
 use crate::model::{
@@ -14,7 +15,7 @@ use crate::model::{
     MappingId, MappingState, Subscription, UserId,
 };
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct State {
     applications: HashMap<ApplicationId, Application>,
     apis: BTreeMap<ApiId, Api>,
@@ -23,6 +24,8 @@ struct State {
     by_consumer_key: HashMap<(KeyManagerId, ConsumerKey), MappingId>,
     by_slot: HashMap<(ApplicationId, KeyType, KeyManagerId), MappingId>,
     revision: Revision,
+    audit: Vec<AuditRecord>,
+    audited: u64,
 }
 
 /// A store that keeps everything in process memory. Nothing survives the process; use it in
@@ -59,9 +62,69 @@ impl MemoryStore {
 
 impl State {
     /// Publishes `events` under the lock, so that subscribers see them in revision order.
+    /// Also records the events' audit entries under the context in effect.
     fn publish(&mut self, log: &ChangeLog, events: impl IntoIterator<Item = Event>) -> Revision {
+        let events: Vec<Event> = events.into_iter().collect();
+        if let Some(context) = crate::audit::current() {
+            self.record(crate::audit::entries_for(&context, &events));
+        }
         self.revision = log.publish_after(self.revision, events);
         self.revision
+    }
+
+    fn record(&mut self, entries: impl IntoIterator<Item = AuditEntry>) {
+        for entry in entries {
+            self.audited += 1;
+            self.audit.push(AuditRecord {
+                sequence: self.audited,
+                entry,
+            });
+        }
+    }
+
+    fn add_application(&mut self, application: &Application) -> Result<()> {
+        let duplicate = self.applications.values().any(|a| {
+            a.owner == application.owner
+                && a.organization == application.organization
+                && a.name == application.name
+        });
+        if duplicate || self.applications.contains_key(&application.id) {
+            return Err(Error::ApplicationExists {
+                name: application.name.clone(),
+            });
+        }
+        self.applications
+            .insert(application.id, application.clone());
+        Ok(())
+    }
+
+    fn add_mapping(&mut self, mapping: &KeyMapping) -> Result<()> {
+        if !self.applications.contains_key(&mapping.application) {
+            return Err(Error::ApplicationNotFound(mapping.application));
+        }
+        let slot = (
+            mapping.application,
+            mapping.key_type,
+            mapping.key_manager.clone(),
+        );
+        let key = (mapping.key_manager.clone(), mapping.consumer_key.clone());
+        if self.by_slot.contains_key(&slot) {
+            return Err(Error::MappingExists(ConflictRule::KeyTypeAlreadyMapped));
+        }
+        if self.by_consumer_key.contains_key(&key) {
+            return Err(Error::MappingExists(ConflictRule::ConsumerKeyAlreadyMapped));
+        }
+        if self.mappings.contains_key(&mapping.id) {
+            return Err(Error::Storage {
+                detail: format!("mapping id {} already exists", mapping.id),
+                retryable: false,
+                source: None,
+            });
+        }
+        self.by_slot.insert(slot, mapping.id);
+        self.by_consumer_key.insert(key, mapping.id);
+        self.mappings.insert(mapping.id, mapping.clone());
+        Ok(())
     }
 }
 
@@ -92,23 +155,67 @@ impl Store for MemoryStore {
 
     async fn create_application(&self, application: &Application) -> Result<Revision> {
         let mut state = self.lock();
-        let duplicate = state.applications.values().any(|a| {
-            a.owner == application.owner
-                && a.organization == application.organization
-                && a.name == application.name
-        });
-        if duplicate || state.applications.contains_key(&application.id) {
-            return Err(Error::ApplicationExists {
-                name: application.name.clone(),
-            });
-        }
-        state
-            .applications
-            .insert(application.id, application.clone());
+        state.add_application(application)?;
         let event = Event::ApplicationCreated {
             application: application.clone(),
         };
         Ok(state.publish(&self.log, [event]))
+    }
+
+    async fn all_applications(&self) -> Result<Vec<Application>> {
+        let apps = self.lock().applications.values().cloned().collect();
+        Ok(sorted(apps, |a: &Application| (a.created_at, a.id)))
+    }
+
+    async fn import(
+        &self,
+        applications: &[Application],
+        mappings: &[KeyMapping],
+    ) -> Result<Revision> {
+        let mut state = self.lock();
+        // Applied to a copy first: one refused row leaves the store as it was.
+        let mut next = state.clone();
+        for application in applications {
+            next.add_application(application)?;
+        }
+        for mapping in mappings {
+            next.add_mapping(mapping)?;
+        }
+        *state = next;
+        let events = applications
+            .iter()
+            .map(|a| Event::ApplicationCreated {
+                application: a.clone(),
+            })
+            .chain(
+                mappings
+                    .iter()
+                    .map(|m| Event::MappingCreated { mapping: m.clone() }),
+            );
+        Ok(state.publish(&self.log, events))
+    }
+
+    async fn record_audit(&self, entries: &[AuditEntry]) -> Result<()> {
+        self.lock().record(entries.iter().cloned());
+        Ok(())
+    }
+
+    async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>> {
+        Ok(self
+            .lock()
+            .audit
+            .iter()
+            .filter(|r| query.matches(r))
+            .take(query.effective_limit())
+            .cloned()
+            .collect())
+    }
+
+    async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64> {
+        let mut state = self.lock();
+        let was = state.audit.len();
+        state.audit.retain(|r| r.at >= before);
+        Ok(u64::try_from(was - state.audit.len()).unwrap_or_default())
     }
 
     async fn application(&self, id: ApplicationId) -> Result<Option<Application>> {
@@ -255,31 +362,7 @@ impl Store for MemoryStore {
 
     async fn insert_mapping(&self, mapping: &KeyMapping) -> Result<Revision> {
         let mut state = self.lock();
-        if !state.applications.contains_key(&mapping.application) {
-            return Err(Error::ApplicationNotFound(mapping.application));
-        }
-        let slot = (
-            mapping.application,
-            mapping.key_type,
-            mapping.key_manager.clone(),
-        );
-        let key = (mapping.key_manager.clone(), mapping.consumer_key.clone());
-        if state.by_slot.contains_key(&slot) {
-            return Err(Error::MappingExists(ConflictRule::KeyTypeAlreadyMapped));
-        }
-        if state.by_consumer_key.contains_key(&key) {
-            return Err(Error::MappingExists(ConflictRule::ConsumerKeyAlreadyMapped));
-        }
-        if state.mappings.contains_key(&mapping.id) {
-            return Err(Error::Storage {
-                detail: format!("mapping id {} already exists", mapping.id),
-                retryable: false,
-                source: None,
-            });
-        }
-        state.by_slot.insert(slot, mapping.id);
-        state.by_consumer_key.insert(key, mapping.id);
-        state.mappings.insert(mapping.id, mapping.clone());
+        state.add_mapping(mapping)?;
         let event = Event::MappingCreated {
             mapping: mapping.clone(),
         };

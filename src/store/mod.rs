@@ -16,6 +16,7 @@ use std::fmt;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::audit::{AuditEntry, AuditQuery, AuditRecord};
 use crate::error::Result;
 use crate::events::{Changes, Committed, Revision};
 use crate::model::{
@@ -256,4 +257,46 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
         state: MappingState,
         at: DateTime<Utc>,
     ) -> Result<Option<Committed<StateChange>>>;
+
+    /// Every application, oldest first.
+    ///
+    /// # Errors
+    /// `Storage` on backend failure.
+    async fn all_applications(&self) -> Result<Vec<Application>>;
+
+    /// Stores `applications`, then `mappings`, in one transaction: all or nothing. Publishes
+    /// an application created for each application, then a mapping created for each mapping,
+    /// in that order.
+    ///
+    /// # Errors
+    /// As [`Store::create_application`] and [`Store::insert_mapping`] for the first row that
+    /// fails (`ApplicationExists`, `MappingExists` naming the rule, `ApplicationNotFound`);
+    /// then nothing is stored and nothing published. `Storage` on backend failure.
+    async fn import(
+        &self,
+        applications: &[Application],
+        mappings: &[KeyMapping],
+    ) -> Result<Revision>;
+
+    /// Appends entries to the audit trail (what changed nothing else, such as a refused
+    /// attempt). Changes made inside an [audit scope](crate::audit::scope) are recorded by
+    /// the write that makes them, in its transaction: every write of a backend records
+    /// [`audit::entries_for`](crate::audit::entries_for) its events under
+    /// [`audit::current`](crate::audit::current), when there is one.
+    ///
+    /// # Errors
+    /// `Storage` on backend failure.
+    async fn record_audit(&self, entries: &[AuditEntry]) -> Result<()>;
+
+    /// The audit records that match `query`, oldest first.
+    ///
+    /// # Errors
+    /// `Storage` on backend failure.
+    async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>>;
+
+    /// Removes the audit records from before `before`; returns how many went.
+    ///
+    /// # Errors
+    /// `Storage` on backend failure.
+    async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64>;
 }

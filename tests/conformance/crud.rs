@@ -190,7 +190,7 @@ pub async fn subscription_needs_application_and_api(store: Arc<dyn Store>) {
 pub async fn mappings_round_trip(store: Arc<dyn Store>) {
     let app = stored_application(&store, "app").await;
     let mut sandbox = mapping(app.id, KeyType::Sandbox, "IS", "sandbox-key", 20);
-    sandbox.created_by = Actor::System;
+    sandbox.created_by = Actor::service("ops").unwrap();
     sandbox.secret_proven = true;
     sandbox.state = MappingState::Suspended;
     let production = mapping(app.id, KeyType::Production, "IS", "prod-key", 10);

@@ -18,6 +18,7 @@ use keyprov::store::{Execution, MemoryStore, SqliteOptions, SqliteStore, Store};
 
 pub mod support;
 
+mod audit;
 mod changes;
 mod crud;
 mod provisioning;
@@ -97,6 +98,11 @@ macro_rules! store_conformance {
                 provisioning::conflict_at_insert_leaves_nothing,
                 provisioning::application_deleted_before_insert_leaves_nothing,
                 provisioning::concurrent_provisioning_has_one_winner,
+                audit::every_change_and_refusal_is_recorded_with_who_and_which_request,
+                audit::a_failed_write_records_nothing,
+                audit::import_is_all_or_nothing,
+                audit::prune_removes_only_older_records,
+                audit::provisioner_import_checks_every_row_then_stores_all,
             );
         }
     };

@@ -225,7 +225,7 @@ async fn storage_never_holds_the_secret() {
         .unwrap();
     let done = provisioner
         .provision(
-            &Actor::System,
+            &Actor::service("ops").unwrap(),
             ProvisionRequest::new(
                 app.id,
                 "IS",

@@ -47,7 +47,11 @@ async fn suspending_a_mapping_refuses_then_reactivating_accepts_again() {
     warm(&w, &token).await;
     let suspended = w
         .provisioner
-        .set_mapping_state(w.prod.id, MappingState::Suspended)
+        .set_mapping_state(
+            &keyprov::Actor::admin("ops").unwrap(),
+            w.prod.id,
+            MappingState::Suspended,
+        )
         .await
         .unwrap();
     w.sync(suspended.revision).await;
@@ -62,7 +66,11 @@ async fn suspending_a_mapping_refuses_then_reactivating_accepts_again() {
     );
     let active = w
         .provisioner
-        .set_mapping_state(w.prod.id, MappingState::Active)
+        .set_mapping_state(
+            &keyprov::Actor::admin("ops").unwrap(),
+            w.prod.id,
+            MappingState::Active,
+        )
         .await
         .unwrap();
     w.sync(active.revision).await;

@@ -84,7 +84,11 @@ async fn concurrent_unknown_kids_on_two_threads_fetch_once() {
         }));
     }
     for h in handles {
-        assert!(matches!(h.await.unwrap(), Err(Denial::UnknownKey { .. })));
+        let outcome = h.await.unwrap();
+        assert!(
+            matches!(outcome, Err(Denial::UnknownKey { .. })),
+            "{outcome:?}"
+        );
     }
     assert_eq!(w.km_a.jwks_calls(), 1);
 }

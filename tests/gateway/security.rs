@@ -421,7 +421,11 @@ async fn a_suspended_mapping_is_refused() {
     let w = World::new().await;
     let suspended = w
         .provisioner
-        .set_mapping_state(w.prod.id, MappingState::Suspended)
+        .set_mapping_state(
+            &keyprov::Actor::admin("ops").unwrap(),
+            w.prod.id,
+            MappingState::Suspended,
+        )
         .await
         .unwrap();
     w.sync(suspended.revision).await;

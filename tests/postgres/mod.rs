@@ -178,7 +178,7 @@ pub fn mapping(application: ApplicationId, km: &str, key_type: KeyType, key: &st
         snapshot: Default::default(),
         created_at: at,
         updated_at: at,
-        created_by: Actor::System,
+        created_by: Actor::service("ops").unwrap(),
     }
 }
 

@@ -77,7 +77,7 @@ pub fn mapping_event(km: &KeyManagerId, i: usize, application: ApplicationId) ->
             snapshot: Default::default(),
             created_at: at,
             updated_at: at,
-            created_by: Actor::System,
+            created_by: Actor::service("ops").unwrap(),
         },
     }
 }

@@ -37,6 +37,15 @@ pub(super) struct PendingInsert {
     pub(super) created_by: serde_json::Value,
     pub(super) payload: String,
     pub(super) ctx: Context,
+    /// The audit record written with the row, when the insert runs in an audit scope.
+    pub(super) audit: Option<AuditRow>,
+}
+
+/// An audit record's columns, encoded (the application and key manager are the row's).
+pub(super) struct AuditRow {
+    pub(super) at: chrono::DateTime<chrono::Utc>,
+    pub(super) actor: String,
+    pub(super) entry: serde_json::Value,
 }
 
 /// An insert waiting for the writer, with its caller's answer.
@@ -147,7 +156,13 @@ async fn single(pool: &Pool, channel: &str, job: &Job) -> Result<Revision> {
         m.mode.as_str(),
         m.state.as_str(),
     );
-    let params: [&(dyn ToSql + Sync); 15] = [
+    let audit = job.audit.as_ref();
+    let (at, actor, entry) = (
+        audit.map(|a| a.at),
+        audit.map(|a| a.actor.as_str()),
+        audit.map(|a| &a.entry),
+    );
+    let params: [&(dyn ToSql + Sync); 18] = [
         m.id.as_uuid(),
         m.application.as_uuid(),
         &key_type,
@@ -163,10 +178,15 @@ async fn single(pool: &Pool, channel: &str, job: &Job) -> Result<Revision> {
         &job.created_by,
         &channel,
         &job.payload,
+        &at,
+        &actor,
+        &entry,
     ];
     let sql = format!(
         "WITH ins AS (INSERT INTO mappings ({}) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id), \
+         aud AS (INSERT INTO audit_log (at, actor, application, key_manager, entry) \
+         SELECT $16, $17, $2, $4, $18 FROM ins WHERE $18::jsonb IS NOT NULL), \
          rev AS (UPDATE change_revision SET value = value + (SELECT count(*) FROM ins) \
          WHERE id = 0 RETURNING value) \
          SELECT pg_notify($14, '{{\"revision\":' || rev.value || ',' || substr($15, 2)), \
@@ -226,7 +246,19 @@ async fn many(
     let updated: Vec<_> = jobs.iter().map(|j| j.mapping.updated_at).collect();
     let created_by: Vec<&serde_json::Value> = jobs.iter().map(|j| &j.created_by).collect();
     let payloads: Vec<&str> = jobs.iter().map(|j| j.payload.as_str()).collect();
-    let params: [&(dyn ToSql + Sync); 15] = [
+    let audit_at: Vec<_> = jobs
+        .iter()
+        .map(|j| j.audit.as_ref().map(|a| a.at))
+        .collect();
+    let audit_actor: Vec<_> = jobs
+        .iter()
+        .map(|j| j.audit.as_ref().map(|a| a.actor.as_str()))
+        .collect();
+    let audit_entry: Vec<_> = jobs
+        .iter()
+        .map(|j| j.audit.as_ref().map(|a| &a.entry))
+        .collect();
+    let params: [&(dyn ToSql + Sync); 18] = [
         &ids,
         &applications,
         &key_types,
@@ -242,6 +274,9 @@ async fn many(
         &created_by,
         &channel,
         &payloads,
+        &audit_at,
+        &audit_actor,
+        &audit_entry,
     ];
     // The notifications join on the inserted ids, so a row and its notification go together;
     // each row takes the next revision in job order, and is notified in that order.
@@ -250,6 +285,11 @@ async fn many(
          SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], \
          $6::text[], $7::text[], $8::bool[], $9::bool[], $10::jsonb[], $11::timestamptz[], \
          $12::timestamptz[], $13::jsonb[]) RETURNING id), \
+         aud AS (INSERT INTO audit_log (at, actor, application, key_manager, entry) \
+         SELECT a.at, a.actor, a.application, a.key_manager, a.entry \
+         FROM unnest($1::uuid[], $2::uuid[], $4::text[], $16::timestamptz[], $17::text[], \
+         $18::jsonb[]) WITH ORDINALITY AS a(id, application, key_manager, at, actor, entry, ord) \
+         JOIN ins ON a.id = ins.id WHERE a.entry IS NOT NULL ORDER BY a.ord), \
          rev AS (UPDATE change_revision SET value = value + (SELECT count(*) FROM ins) \
          WHERE id = 0 RETURNING value), \
          numbered AS (SELECT n.id, n.payload, \

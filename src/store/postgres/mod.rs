@@ -148,6 +148,11 @@ impl PostgresStore {
         Ok(row.get(0))
     }
 
+    /// The newest schema version this library knows.
+    pub fn latest_schema_version() -> i32 {
+        schema::MIGRATIONS.last().map_or(0, |(v, _)| *v)
+    }
+
     async fn conn(&self, what: &str) -> Result<Object> {
         self.pool.get().await.map_err(|e| error::from_pool(e, what))
     }

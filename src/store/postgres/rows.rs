@@ -89,6 +89,16 @@ pub(super) fn mapping(row: &Row) -> Result<KeyMapping> {
     })
 }
 
+/// An audit record from `SELECT sequence, entry`.
+pub(super) fn audit_record(row: &Row) -> Result<crate::audit::AuditRecord> {
+    let sequence: i64 = row.get(0);
+    let entry: serde_json::Value = row.get(1);
+    Ok(crate::audit::AuditRecord {
+        sequence: u64::try_from(sequence).map_err(|e| corrupt("audit_log.sequence", e))?,
+        entry: serde_json::from_value(entry).map_err(|e| corrupt("audit_log.entry", e))?,
+    })
+}
+
 pub(super) fn to_json<T: serde::Serialize>(value: &T) -> Result<serde_json::Value> {
     serde_json::to_value(value).map_err(|e| corrupt("encode", e))
 }

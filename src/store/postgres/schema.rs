@@ -88,6 +88,25 @@ CREATE TABLE change_revision (
 INSERT INTO change_revision (id, value) VALUES (0, 0);
 "#,
     ),
+    (
+        3,
+        r#"
+-- The audit trail: searchable fields as columns, the entry itself as JSON. No foreign keys:
+-- records outlive what they describe.
+CREATE TABLE audit_log (
+    sequence    bigserial PRIMARY KEY,
+    at          timestamptz NOT NULL,
+    actor       text NOT NULL,
+    application uuid,
+    key_manager text,
+    entry       jsonb NOT NULL
+);
+CREATE INDEX audit_log_at_idx ON audit_log (at);
+CREATE INDEX audit_log_application_idx ON audit_log (application, sequence);
+CREATE INDEX audit_log_key_manager_idx ON audit_log (key_manager, sequence);
+CREATE INDEX audit_log_actor_idx ON audit_log (actor, sequence);
+"#,
+    ),
 ];
 
 /// Brings the schema to the latest version.

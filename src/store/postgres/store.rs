@@ -8,12 +8,13 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::PostgresStore;
-use super::batch::PendingInsert;
+use super::batch::{AuditRow, PendingInsert};
 use super::error::{Context, from_pg};
 use super::rows::{
     self, API_COLUMNS, APPLICATION_COLUMNS, MAPPING_COLUMNS, MAX_INLINE_PAYLOAD,
     SUBSCRIPTION_COLUMNS, notify, to_json,
 };
+use crate::audit::{AuditEntry, AuditQuery, AuditRecord};
 use crate::error::{Error, Result};
 use crate::events::{Change, Changes, Committed, Event, Revision};
 use crate::model::{
@@ -89,6 +90,9 @@ async fn publish<C: GenericClient + Sync>(
     what: &str,
     ctx: &Context,
 ) -> Result<Revision> {
+    if let Some(context) = crate::audit::current() {
+        record_audit(tx, &crate::audit::entries_for(&context, &events), what, ctx).await?;
+    }
     if events.is_empty() {
         return current_revision(tx, what, ctx).await;
     }
@@ -111,6 +115,38 @@ async fn publish<C: GenericClient + Sync>(
         notify(tx, channel, &Change { revision, event }).await?;
     }
     Ok(revision)
+}
+
+/// Writes audit entries in one statement, inside the caller's transaction.
+async fn record_audit<C: GenericClient + Sync>(
+    client: &C,
+    entries: &[AuditEntry],
+    what: &str,
+    ctx: &Context,
+) -> Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let at: Vec<_> = entries.iter().map(|e| e.at).collect();
+    let actor: Vec<String> = entries.iter().map(AuditEntry::actor_key).collect();
+    let application: Vec<_> = entries
+        .iter()
+        .map(|e| e.application.map(|a| *a.as_uuid()))
+        .collect();
+    let key_manager: Vec<_> = entries.iter().map(|e| e.key_manager.as_deref()).collect();
+    let entry = entries.iter().map(to_json).collect::<Result<Vec<_>>>()?;
+    run(
+        client,
+        what,
+        ctx,
+        "INSERT INTO audit_log (at, actor, application, key_manager, entry) \
+         SELECT at, actor, application, key_manager, entry \
+         FROM unnest($1::timestamptz[], $2::text[], $3::uuid[], $4::text[], $5::jsonb[]) \
+         WITH ORDINALITY AS a(at, actor, application, key_manager, entry, ord) ORDER BY ord",
+        &[&at, &actor, &application, &key_manager, &entry],
+    )
+    .await?;
+    Ok(())
 }
 
 async fn current_revision<C: GenericClient + Sync>(
@@ -480,6 +516,20 @@ impl Store for PostgresStore {
         }
         // The hot path: the group-committing writer (batch.rs); the row and its notification
         // share one statement, so one implicit transaction.
+        let audit = match crate::audit::current() {
+            Some(context) => crate::audit::entries_for(&context, [&event])
+                .into_iter()
+                .next()
+                .map(|entry| -> Result<AuditRow> {
+                    Ok(AuditRow {
+                        at: entry.at,
+                        actor: entry.actor_key(),
+                        entry: to_json(&entry)?,
+                    })
+                })
+                .transpose()?,
+            None => None,
+        };
         self.batcher
             .insert(PendingInsert {
                 mapping: mapping.clone(),
@@ -487,6 +537,7 @@ impl Store for PostgresStore {
                 created_by,
                 payload,
                 ctx,
+                audit,
             })
             .await
     }
@@ -602,5 +653,140 @@ impl Store for PostgresStore {
             StateChange { mapping, previous },
             revision,
         )))
+    }
+
+    async fn all_applications(&self) -> Result<Vec<Application>> {
+        let sql = format!("SELECT {APPLICATION_COLUMNS} FROM applications ORDER BY created_at, id");
+        all(
+            self.read("all_applications", &sql, &[]).await?,
+            rows::application,
+        )
+    }
+
+    async fn import(
+        &self,
+        applications: &[Application],
+        mappings: &[KeyMapping],
+    ) -> Result<Revision> {
+        let what = "import";
+        let ctx = Context::default();
+        let mut client = self.conn(what).await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| from_pg(e, what, &ctx))?;
+        let app_sql =
+            format!("INSERT INTO applications ({APPLICATION_COLUMNS}) VALUES ($1, $2, $3, $4, $5)");
+        for a in applications {
+            let ctx = Context {
+                application_name: Some(a.name.clone()),
+                ..Context::default()
+            };
+            let params: Params<'_> = &[
+                a.id.as_uuid(),
+                &a.name,
+                &a.owner.as_str(),
+                &a.organization.as_str(),
+                &a.created_at,
+            ];
+            run(&tx, what, &ctx, &app_sql, params).await?;
+        }
+        // The mappings in slices of one statement each (unnest), so 100,000 rows are a few
+        // hundred round trips.
+        let mapping_sql = format!(
+            "INSERT INTO mappings ({MAPPING_COLUMNS}) \
+             SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], \
+             $6::text[], $7::text[], $8::bool[], $9::bool[], $10::jsonb[], $11::timestamptz[], \
+             $12::timestamptz[], $13::jsonb[])"
+        );
+        for chunk in mappings.chunks(1_000) {
+            let text = |f: &dyn Fn(&KeyMapping) -> &str| -> Vec<String> {
+                chunk.iter().map(|m| f(m).to_owned()).collect()
+            };
+            let ids: Vec<_> = chunk.iter().map(|m| *m.id.as_uuid()).collect();
+            let apps: Vec<_> = chunk.iter().map(|m| *m.application.as_uuid()).collect();
+            let key_types = text(&|m| m.key_type.as_str());
+            let key_managers = text(&|m| m.key_manager.as_str());
+            let consumer_keys = text(&|m| m.consumer_key.as_str());
+            let modes = text(&|m| m.mode.as_str());
+            let states = text(&|m| m.state.as_str());
+            let validated: Vec<bool> = chunk.iter().map(|m| m.validated).collect();
+            let proven: Vec<bool> = chunk.iter().map(|m| m.secret_proven).collect();
+            let snapshots = chunk
+                .iter()
+                .map(|m| to_json(&m.snapshot))
+                .collect::<Result<Vec<_>>>()?;
+            let created: Vec<_> = chunk.iter().map(|m| m.created_at).collect();
+            let updated: Vec<_> = chunk.iter().map(|m| m.updated_at).collect();
+            let created_by = chunk
+                .iter()
+                .map(|m| to_json(&m.created_by))
+                .collect::<Result<Vec<_>>>()?;
+            let params: Params<'_> = &[
+                &ids,
+                &apps,
+                &key_types,
+                &key_managers,
+                &consumer_keys,
+                &modes,
+                &states,
+                &validated,
+                &proven,
+                &snapshots,
+                &created,
+                &updated,
+                &created_by,
+            ];
+            run(&tx, what, &ctx, &mapping_sql, params).await?;
+        }
+        let events = applications
+            .iter()
+            .map(|a| Event::ApplicationCreated {
+                application: a.clone(),
+            })
+            .chain(
+                mappings
+                    .iter()
+                    .map(|m| Event::MappingCreated { mapping: m.clone() }),
+            )
+            .collect();
+        let revision = publish(&tx, &self.channel, events, what, &ctx).await?;
+        tx.commit().await.map_err(|e| from_pg(e, what, &ctx))?;
+        Ok(revision)
+    }
+
+    async fn record_audit(&self, entries: &[AuditEntry]) -> Result<()> {
+        let client = self.conn("record_audit").await?;
+        record_audit(&client, entries, "record_audit", &Context::default()).await
+    }
+
+    async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>> {
+        let application = query.application.map(|a| *a.as_uuid());
+        let actor = query.actor.as_ref().map(crate::audit::actor_key);
+        let limit = i64::try_from(query.effective_limit()).unwrap_or(i64::MAX);
+        let sql = "SELECT sequence, entry FROM audit_log \
+                   WHERE ($1::uuid IS NULL OR application = $1) \
+                   AND ($2::text IS NULL OR key_manager = $2) \
+                   AND ($3::text IS NULL OR actor = $3) \
+                   AND ($4::timestamptz IS NULL OR at >= $4) \
+                   AND ($5::timestamptz IS NULL OR at < $5) \
+                   ORDER BY sequence LIMIT $6";
+        let params: Params<'_> = &[
+            &application,
+            &query.key_manager,
+            &actor,
+            &query.since,
+            &query.until,
+            &limit,
+        ];
+        all(self.read("audit", sql, params).await?, rows::audit_record)
+    }
+
+    async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64> {
+        let client = self.conn("prune_audit").await?;
+        client
+            .execute("DELETE FROM audit_log WHERE at < $1", &[&before])
+            .await
+            .map_err(|e| from_pg(e, "prune_audit", &Context::default()))
     }
 }

@@ -338,11 +338,15 @@ impl SqliteStore {
         F: FnOnce(&rusqlite::Transaction<'_>) -> Result<(T, Vec<Event>)> + Send + 'static,
     {
         let log = Arc::clone(&self.inner.log);
+        let audit = crate::audit::current();
         self.write(move |conn| {
             let tx = conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .db()?;
             let (value, events) = f(&tx)?;
+            if let Some(context) = &audit {
+                queries::record_audit(&tx, &crate::audit::entries_for(context, &events))?;
+            }
             let count = i64::try_from(events.len()).unwrap_or(i64::MAX);
             let last: i64 = tx
                 .prepare_cached(

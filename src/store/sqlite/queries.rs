@@ -9,6 +9,7 @@ use super::rows::{
     self, API_COLUMNS, APPLICATION_COLUMNS, DbResult, MAPPING_COLUMNS, SUBSCRIPTION_COLUMNS,
     Violation, collect, json, ms, optional,
 };
+use crate::audit::{AuditEntry, AuditQuery, AuditRecord};
 use crate::error::{Error, Result};
 use crate::events::{Changes, Committed, Event, Revision};
 use crate::model::{
@@ -87,29 +88,108 @@ impl Store for SqliteStore {
 
     async fn create_application(&self, application: &Application) -> Result<Revision> {
         let a = application.clone();
-        self.write_changes(move |conn| {
-            let sql = sql!(
-                "INSERT INTO applications (",
-                APPLICATION_COLUMNS,
-                ") VALUES (?1, ?2, ?3, ?4, ?5)"
-            );
-            let result = conn.prepare_cached(sql).db()?.execute(params![
-                id_text(&a.id.0),
-                a.name,
-                a.owner.as_str(),
-                a.organization.as_str(),
-                ms(a.created_at),
-            ]);
-            match result {
-                Ok(_) => Ok(((), vec![Event::ApplicationCreated { application: a }])),
-                Err(e) if matches!(rows::violation(&e), Some(Violation::Unique(_))) => {
-                    Err(Error::ApplicationExists { name: a.name })
-                }
-                Err(e) => Err(rows::storage("cannot insert application", e)),
-            }
+        self.write_changes(move |tx| {
+            insert_application_row(tx, &a)?;
+            Ok(((), vec![Event::ApplicationCreated { application: a }]))
         })
         .await
         .map(|((), revision)| revision)
+    }
+
+    async fn all_applications(&self) -> Result<Vec<Application>> {
+        self.read(move |conn| {
+            let sql = sql!(
+                "SELECT ",
+                APPLICATION_COLUMNS,
+                " FROM applications ORDER BY created_at, id"
+            );
+            collect(conn, sql, [], rows::application)
+        })
+        .await
+    }
+
+    async fn import(
+        &self,
+        applications: &[Application],
+        mappings: &[KeyMapping],
+    ) -> Result<Revision> {
+        let (applications, mappings) = (applications.to_vec(), mappings.to_vec());
+        self.write_changes(move |tx| {
+            let mut events = Vec::with_capacity(applications.len() + mappings.len());
+            for a in applications {
+                insert_application_row(tx, &a)?;
+                events.push(Event::ApplicationCreated { application: a });
+            }
+            for m in mappings {
+                insert_mapping_row(tx, &m)?;
+                events.push(Event::MappingCreated { mapping: m });
+            }
+            Ok(((), events))
+        })
+        .await
+        .map(|((), revision)| revision)
+    }
+
+    async fn record_audit(&self, entries: &[AuditEntry]) -> Result<()> {
+        let entries = entries.to_vec();
+        self.write(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .db()?;
+            record_audit(&tx, &entries)?;
+            tx.commit().db()
+        })
+        .await
+    }
+
+    async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>> {
+        let query = query.clone();
+        self.read(move |conn| {
+            let mut sql = String::from("SELECT sequence, entry FROM audit_log WHERE 1 = 1");
+            let mut values: Vec<rusqlite::types::Value> = Vec::new();
+            let mut filter = |clause: &str, value: rusqlite::types::Value| {
+                values.push(value);
+                sql.push_str(&format!(" AND {clause} ?{}", values.len()));
+            };
+            if let Some(application) = &query.application {
+                filter("application =", id_text(&application.0).into());
+            }
+            if let Some(key_manager) = &query.key_manager {
+                filter("key_manager =", key_manager.clone().into());
+            }
+            if let Some(actor) = &query.actor {
+                filter("actor =", crate::audit::actor_key(actor).into());
+            }
+            if let Some(since) = query.since {
+                filter("at >=", ms(since).into());
+            }
+            if let Some(until) = query.until {
+                filter("at <", ms(until).into());
+            }
+            let limit = i64::try_from(query.effective_limit()).unwrap_or(i64::MAX);
+            values.push(limit.into());
+            sql.push_str(&format!(" ORDER BY sequence LIMIT ?{}", values.len()));
+            let mut stmt = conn.prepare(&sql).db()?;
+            let mut found = stmt.query(rusqlite::params_from_iter(values)).db()?;
+            let mut out = Vec::new();
+            while let Some(row) = found.next().db()? {
+                out.push(rows::audit_record(row)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64> {
+        self.write(move |conn| {
+            let removed = conn
+                .prepare_cached("DELETE FROM audit_log WHERE at < ?1")
+                .db()?
+                .execute([ms(before)])
+                .db()?;
+            Ok(u64::try_from(removed).unwrap_or_default())
+        })
+        .await
     }
 
     async fn application(&self, id: ApplicationId) -> Result<Option<Application>> {
@@ -361,42 +441,9 @@ impl Store for SqliteStore {
 
     async fn insert_mapping(&self, mapping: &KeyMapping) -> Result<Revision> {
         let m = mapping.clone();
-        self.write_changes(move |conn| {
-            let sql = sql!(
-                "INSERT INTO key_mappings (",
-                MAPPING_COLUMNS,
-                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
-            );
-            let result = conn.prepare_cached(sql).db()?.execute(params![
-                id_text(&m.id.0),
-                id_text(&m.application.0),
-                m.key_type.as_str(),
-                m.key_manager.as_str(),
-                m.consumer_key.as_str(),
-                m.mode.as_str(),
-                m.state.as_str(),
-                m.validated,
-                m.secret_proven,
-                json("key_mappings.snapshot", &m.snapshot)?,
-                ms(m.created_at),
-                ms(m.updated_at),
-                json("key_mappings.created_by", &m.created_by)?,
-            ]);
-            let e = match result {
-                Ok(_) => return Ok(((), vec![Event::MappingCreated { mapping: m }])),
-                Err(e) => e,
-            };
-            match rows::violation(&e) {
-                Some(Violation::ForeignKey) => Err(Error::ApplicationNotFound(m.application)),
-                Some(Violation::Unique(message)) => match rows::conflict_rule(&message) {
-                    Some(rule) => Err(Error::MappingExists(rule)),
-                    None => Err(rows::storage(
-                        format!("mapping id {} already exists", m.id),
-                        e,
-                    )),
-                },
-                None => Err(rows::storage("cannot insert key mapping", e)),
-            }
+        self.write_changes(move |tx| {
+            insert_mapping_row(tx, &m)?;
+            Ok(((), vec![Event::MappingCreated { mapping: m }]))
         })
         .await
         .map(|((), revision)| revision)
@@ -516,6 +563,93 @@ impl Store for SqliteStore {
         .await
         .map(|(change, revision)| change.map(|c| Committed::new(c, revision)))
     }
+}
+
+fn insert_application_row(tx: &rusqlite::Transaction<'_>, a: &Application) -> Result<()> {
+    let sql = sql!(
+        "INSERT INTO applications (",
+        APPLICATION_COLUMNS,
+        ") VALUES (?1, ?2, ?3, ?4, ?5)"
+    );
+    let result = tx.prepare_cached(sql).db()?.execute(params![
+        id_text(&a.id.0),
+        a.name,
+        a.owner.as_str(),
+        a.organization.as_str(),
+        ms(a.created_at),
+    ]);
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if matches!(rows::violation(&e), Some(Violation::Unique(_))) => {
+            Err(Error::ApplicationExists {
+                name: a.name.clone(),
+            })
+        }
+        Err(e) => Err(rows::storage("cannot insert application", e)),
+    }
+}
+
+fn insert_mapping_row(tx: &rusqlite::Transaction<'_>, m: &KeyMapping) -> Result<()> {
+    let sql = sql!(
+        "INSERT INTO key_mappings (",
+        MAPPING_COLUMNS,
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+    );
+    let result = tx.prepare_cached(sql).db()?.execute(params![
+        id_text(&m.id.0),
+        id_text(&m.application.0),
+        m.key_type.as_str(),
+        m.key_manager.as_str(),
+        m.consumer_key.as_str(),
+        m.mode.as_str(),
+        m.state.as_str(),
+        m.validated,
+        m.secret_proven,
+        json("key_mappings.snapshot", &m.snapshot)?,
+        ms(m.created_at),
+        ms(m.updated_at),
+        json("key_mappings.created_by", &m.created_by)?,
+    ]);
+    let e = match result {
+        Ok(_) => return Ok(()),
+        Err(e) => e,
+    };
+    match rows::violation(&e) {
+        Some(Violation::ForeignKey) => Err(Error::ApplicationNotFound(m.application)),
+        Some(Violation::Unique(message)) => match rows::conflict_rule(&message) {
+            Some(rule) => Err(Error::MappingExists(rule)),
+            None => Err(rows::storage(
+                format!("mapping id {} already exists", m.id),
+                e,
+            )),
+        },
+        None => Err(rows::storage("cannot insert key mapping", e)),
+    }
+}
+
+/// Writes audit entries inside the caller's transaction.
+pub(super) fn record_audit(tx: &rusqlite::Transaction<'_>, entries: &[AuditEntry]) -> Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let mut insert = tx
+        .prepare_cached(
+            "INSERT INTO audit_log (at, actor, application, key_manager, entry) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .db()?;
+    for entry in entries {
+        insert
+            .execute(params![
+                ms(entry.at),
+                entry.actor_key(),
+                entry.application.map(|a| id_text(&a.0)),
+                entry.key_manager,
+                json("audit_log.entry", entry)?,
+            ])
+            .db()?;
+    }
+    Ok(())
 }
 
 fn current_revision(conn: &rusqlite::Connection) -> Result<Revision> {

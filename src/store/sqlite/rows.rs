@@ -175,6 +175,15 @@ pub(super) fn mapping(row: &Row<'_>) -> Result<KeyMapping> {
     })
 }
 
+/// An audit record from `SELECT sequence, entry`.
+pub(super) fn audit_record(row: &Row<'_>) -> Result<crate::audit::AuditRecord> {
+    let sequence: i64 = get(row, 0)?;
+    Ok(crate::audit::AuditRecord {
+        sequence: u64::try_from(sequence).map_err(|e| corrupt("audit_log.sequence", e))?,
+        entry: from_json(row, 1, "audit_log.entry")?,
+    })
+}
+
 /// Runs a prepared query and converts every row.
 pub(super) fn collect<T>(
     conn: &rusqlite::Connection,

@@ -34,6 +34,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "change revision",
         sql: include_str!("../migrations/0002_revision.sql"),
     },
+    Migration {
+        version: 3,
+        name: "audit trail",
+        sql: include_str!("../migrations/0003_audit.sql"),
+    },
 ];
 
 /// The newest schema version this library knows.
