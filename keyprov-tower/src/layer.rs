@@ -208,6 +208,8 @@ impl Config {
     }
 
     /// The decision once the resolver has answered.
+    // The refusal moves once into the future's state; boxing it would add an allocation.
+    #[allow(clippy::result_large_err)]
     fn decide(
         &self,
         result: Result<Authorized, Denial>,

@@ -175,7 +175,7 @@ fn layer_cost(f: &Fixture, token: &HeaderValue, n: u32) -> (f64, f64) {
                 .body(Empty::<Bytes>::new())
                 .unwrap()
         };
-        let mut with = layer.layer(inner.clone());
+        let mut with = layer.layer(inner);
         let mut without = inner;
         let mut best = (f64::INFINITY, f64::INFINITY);
         for _ in 0..5 {
@@ -364,18 +364,19 @@ fn main() {
         client_rt.block_on(drive(addr(*server), tokens, None, phase / 2));
     }
 
-    for round in 0..rounds {
-        let mut this: Vec<(Server, f64)> = Vec::new();
-        let n = repeat_rps.len();
+    // One round of one mode: every server once, starting with a different one each round.
+    let run = |mode: &str,
+               round: usize,
+               servers: &mut Vec<(Server, Vec<f64>)>,
+               tokens: &dyn Fn(Server) -> (Arc<Vec<HeaderValue>>, Option<usize>)| {
+        let mut this = Vec::new();
+        let n = servers.len();
         for k in 0..n {
-            let (server, rps) = &mut repeat_rps[(k + round) % n];
-            let tokens = match server {
-                Server::Keyprov1m => repeat_large_tokens.clone(),
-                _ => repeat_tokens.clone(),
-            };
-            let s = client_rt.block_on(drive(addr(*server), tokens, None, phase));
+            let (server, rps) = &mut servers[(k + round) % n];
+            let (tokens, count) = tokens(*server);
+            let s = client_rt.block_on(drive(addr(*server), tokens, count, phase));
             println!(
-                "round {round} repeat {}: {:.0} req/s, p50 {} us, p99 {} us",
+                "round {round} {mode} {}: {:.0} req/s, p50 {} us, p99 {} us",
                 server.name(),
                 s.rps,
                 s.p50_us,
@@ -384,27 +385,17 @@ fn main() {
             rps.push(s.rps);
             this.push((*server, s.rps));
         }
-        let tokens = Arc::new(fresh[round].clone());
-        let mut first: Vec<(Server, f64)> = Vec::new();
-        let n = first_rps.len();
-        for k in 0..n {
-            let (server, rps) = &mut first_rps[(k + round) % n];
-            let s = client_rt.block_on(drive(
-                addr(*server),
-                tokens.clone(),
-                Some(tokens.len()),
-                phase,
-            ));
-            println!(
-                "round {round} first_sight {}: {:.0} req/s, p50 {} us, p99 {} us",
-                server.name(),
-                s.rps,
-                s.p50_us,
-                s.p99_us
-            );
-            rps.push(s.rps);
-            first.push((*server, s.rps));
-        }
+        this
+    };
+    for round in 0..rounds {
+        let this = run("repeat", round, &mut repeat_rps, &|server| match server {
+            Server::Keyprov1m => (repeat_large_tokens.clone(), None),
+            _ => (repeat_tokens.clone(), None),
+        });
+        let fresh = Arc::new(fresh[round].clone());
+        let first = run("first_sight", round, &mut first_rps, &|_| {
+            (fresh.clone(), Some(fresh.len()))
+        });
         let get = |v: &[(Server, f64)], s: Server| v.iter().find(|(k, _)| *k == s).unwrap().1;
         ratios[0]
             .1
