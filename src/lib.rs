@@ -13,6 +13,7 @@
 #![doc = "[km-oidc]: https://docs.rs/km-oidc"]
 #![doc = "[km-wso2is]: https://docs.rs/km-wso2is"]
 #![doc = "[km-keycloak]: https://docs.rs/km-keycloak"]
+#![doc = "[keyprov-rest]: https://docs.rs/keyprov-rest"]
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -26,6 +27,7 @@ pub mod key_manager;
 pub mod model;
 pub mod policy;
 pub mod provisioner;
+pub mod reconciler;
 mod secret;
 pub mod store;
 #[cfg(feature = "testkit")]

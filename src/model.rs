@@ -244,9 +244,11 @@ macro_rules! uuid_id {
         pub struct $name(pub Uuid);
 
         impl $name {
-            /// A new random (v4) identifier.
+            /// A new identifier: a UUID v7, whose first bits are the time of creation, so
+            /// that identifiers created one after the other sort together and a store's
+            /// indexes grow at their end instead of at random places.
             pub fn random() -> Self {
-                Self(Uuid::new_v4())
+                Self(Uuid::now_v7())
             }
 
             /// The underlying UUID.

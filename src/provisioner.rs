@@ -1026,6 +1026,15 @@ impl Provisioner {
         caller: &Actor,
         mapping: MappingId,
     ) -> Result<Committed<KeyMapping>> {
+        Ok(self.recheck_from(caller, mapping).await?.1)
+    }
+
+    /// [`Provisioner::recheck`], with the state the mapping had before.
+    pub(crate) async fn recheck_from(
+        &self,
+        caller: &Actor,
+        mapping: MappingId,
+    ) -> Result<(MappingState, Committed<KeyMapping>)> {
         let found = self
             .inner
             .store
@@ -1048,11 +1057,12 @@ impl Provisioner {
             Err(Error::ClientNotFound { .. }) => MappingState::Orphaned,
             Err(other) => return Err(other),
         };
-        if state == found.state {
+        let before = found.state;
+        if state == before {
             let revision = self.inner.store.revision().await?;
-            return Ok(Committed::new(found, revision));
+            return Ok((before, Committed::new(found, revision)));
         }
-        self.store_state(caller, mapping, state).await
+        Ok((before, self.store_state(caller, mapping, state).await?))
     }
 
     /// Obtains a `client_credentials` token for an application's mapped client

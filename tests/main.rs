@@ -7,4 +7,5 @@ mod gateway;
 mod postgres;
 mod provisioning;
 mod readme_toml;
+mod reconciler;
 mod secrets;

@@ -89,6 +89,7 @@ fn check_cargo(snippet: &Snippet, root: &Path) -> Result<(), String> {
         ("km-oidc", "km-oidc/Cargo.toml"),
         ("km-wso2is", "km-wso2is/Cargo.toml"),
         ("km-keycloak", "km-keycloak/Cargo.toml"),
+        ("keyprov-rest", "keyprov-rest/Cargo.toml"),
     ];
     for section in ["dependencies", "dev-dependencies"] {
         let Some(deps) = manifest.get(section).and_then(|d| d.as_table()) else {
@@ -153,6 +154,8 @@ fn documentation(root: &Path) -> Vec<(String, String)> {
         "km-oidc/README.md",
         "km-wso2is/README.md",
         "km-keycloak/README.md",
+        "keyprov-cli/README.md",
+        "keyprov-rest/README.md",
         "src/config/mod.rs",
     ]
     .iter()

@@ -10,8 +10,8 @@
 //! `postgres` feature is on), on a fresh store each: `Provisioner::import` of ROWS rows
 //! (default 100,000; one application per 2 rows, created by the import), then the same kind of
 //! rows provisioned one `Provisioner::provision` call at a time, in sequence, into applications
-//! created beforehand (a sample of `SINGLE_ROWS`, default 20,000 on SQLite and 2,000 on
-//! PostgreSQL: the per-call rate is steady well before that). Prints
+//! created beforehand (on SQLite all ROWS of them; on PostgreSQL the first `SINGLE_ROWS`,
+//! default 2,000, where 100,000 calls would take minutes). Prints
 //! `import_rows_per_s_<backend>:`, `single_calls_per_s_<backend>:` and
 //! `import_vs_single_calls_<backend>:` (the ratio). `--smoke` runs 2,000 rows and 500 calls.
 

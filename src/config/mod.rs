@@ -193,6 +193,16 @@ pub struct KeyManagerConfig {
     /// Audience its tokens must carry, when set.
     #[serde(default)]
     pub audience: Option<String>,
+    /// Whether the gateway may send opaque tokens to its introspection endpoint. Off by
+    /// default: an opaque token is a bearer credential, and a key manager that did not issue
+    /// it must never see it. See the [gateway guide](crate::guide::gateway).
+    #[serde(default)]
+    pub introspect_opaque_tokens: bool,
+    /// The text its opaque tokens start with (`kc_`, say), when it marks them: a token that
+    /// starts with it is introspected at this key manager alone, and a token that does not is
+    /// never sent to it. Needs `introspect_opaque_tokens`.
+    #[serde(default)]
+    pub opaque_token_prefix: Option<String>,
 }
 
 fn default_token_type() -> TokenType {
@@ -220,7 +230,23 @@ impl KeyManagerConfig {
             consumer_key_claim: None,
             scopes_claim: default_scopes_claim(),
             audience: None,
+            introspect_opaque_tokens: false,
+            opaque_token_prefix: None,
         })
+    }
+
+    /// Lets the gateway introspect opaque tokens at this key manager (off by default).
+    pub fn introspect_opaque_tokens(mut self, on: bool) -> Self {
+        self.introspect_opaque_tokens = on;
+        self
+    }
+
+    /// Declares the text this key manager's opaque tokens start with, and turns introspection
+    /// on: such tokens go to this key manager alone, and no other token is sent to it.
+    pub fn opaque_token_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.opaque_token_prefix = Some(prefix.into());
+        self.introspect_opaque_tokens = true;
+        self
     }
 
     /// Sets the "Out Of Band Provisioning" flag.
@@ -263,6 +289,25 @@ impl KeyManagerConfig {
         if self.scopes_claim.trim().is_empty() {
             return Err(Error::config(key("scopes_claim"), "must not be empty"));
         }
+        if let Some(prefix) = &self.opaque_token_prefix {
+            // A token is visible ASCII without spaces (RFC 6750 b64token and more).
+            if prefix.is_empty()
+                || prefix.len() > 64
+                || !prefix.bytes().all(|b| b.is_ascii_graphic())
+            {
+                return Err(Error::config(
+                    key("opaque_token_prefix"),
+                    "must be 1 to 64 visible ASCII characters, as a token may contain",
+                ));
+            }
+            if !self.introspect_opaque_tokens {
+                return Err(Error::config(
+                    key("opaque_token_prefix"),
+                    "a prefix selects this key manager for introspection: \
+                     set introspect_opaque_tokens = true as well",
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -296,6 +341,11 @@ impl KeyManagerConfig {
             consumer_key_claim: s.get("consumer_key_claim")?,
             scopes_claim: s.get_or("scopes_claim", defaults.scopes_claim)?,
             audience: s.get("audience")?,
+            introspect_opaque_tokens: s.get_or(
+                "introspect_opaque_tokens",
+                defaults.introspect_opaque_tokens,
+            )?,
+            opaque_token_prefix: s.get("opaque_token_prefix")?,
         };
         config.check(|field| s.key(field))?;
         Ok(config)
@@ -640,6 +690,44 @@ mod tests {
                 .contains("key_managers[0].scopes_claim (line 3): must not be empty"),
             "{err}"
         );
+    }
+
+    /// Introspection is off unless a key manager opts in; a prefix needs the opt-in and must
+    /// be text a token can start with.
+    #[test]
+    fn introspection_is_opt_in_and_a_prefix_needs_it() {
+        let config = Config::from_toml_str(
+            "[[key_managers]]\nname = \"IS\"\n\
+             [[key_managers]]\nname = \"KC\"\nintrospect_opaque_tokens = true\n\
+             opaque_token_prefix = \"kc_\"",
+        )
+        .unwrap();
+        let (is, kc) = (
+            &config.key_managers[0].config,
+            &config.key_managers[1].config,
+        );
+        assert!(!is.introspect_opaque_tokens && is.opaque_token_prefix.is_none());
+        assert!(kc.introspect_opaque_tokens);
+        assert_eq!(kc.opaque_token_prefix.as_deref(), Some("kc_"));
+        assert_eq!(
+            problem("[[key_managers]]\nname = \"KC\"\nopaque_token_prefix = \"kc_\""),
+            "key_managers[0].opaque_token_prefix (line 3): a prefix selects this key manager \
+             for introspection: set introspect_opaque_tokens = true as well"
+        );
+        for bad in ["", "kc ", "k\\u0000"] {
+            let text = format!(
+                "[[key_managers]]\nname = \"KC\"\nintrospect_opaque_tokens = true\n\
+                 opaque_token_prefix = \"{bad}\""
+            );
+            assert!(
+                problem(&text).contains("must be 1 to 64 visible ASCII characters"),
+                "{bad:?}"
+            );
+        }
+        let built = KeyManagerConfig::new("KC")
+            .unwrap()
+            .opaque_token_prefix("kc_");
+        assert!(built.introspect_opaque_tokens && built.validate().is_ok());
     }
 
     fn problem(text: &str) -> String {

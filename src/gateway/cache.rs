@@ -2,8 +2,10 @@
 //! scopes), keyed by a 128-bit keyed hash of the token, never the token itself.
 //!
 //! What may change after verification (the API's settings, the mapping, the subscription, the
-//! key manager's election) is not cached: it is checked against the view on every hit, so a
-//! removed or suspended mapping or a blocked subscription takes effect on the next call.
+//! key manager's election, whether the verifying key is still served) is not cached: it is
+//! checked on a hit, or memoized together with the change counters it depends on (see
+//! [`Memo`]), so a removed or suspended mapping, a blocked subscription or a dropped key takes
+//! effect on the next call, and a change elsewhere leaves the memo valid.
 
 use std::hash::BuildHasher;
 use std::sync::RwLock;
@@ -47,11 +49,14 @@ pub(crate) struct TokenKey(u64, u64);
 /// entry on two cache lines: absent times and issuer are stored as sentinels.
 #[derive(Debug)]
 pub(crate) struct Verified {
-    /// The key manager slot that verified it.
-    pub km: u32,
+    /// The key manager slot that verified it (a gateway has fewer than 2^16 key managers).
+    km: u16,
     /// The issuer's position in the gateway's issuer table ([`NO_ISSUER`] for introspected
     /// tokens), to re-check the election for the API's organization.
-    issuer: u32,
+    issuer: u16,
+    /// The number of the key that verified the signature ([`super::jwks::VerifyingKey::id`]);
+    /// meaningless for introspected tokens.
+    key: u32,
     /// `exp`, or [`ABSENT`]. A token whose `exp` is `i64::MIN` is expired and never cached.
     exp: i64,
     /// `nbf`, or [`ABSENT`] (the same as no lower bound).
@@ -63,24 +68,30 @@ pub(crate) struct Verified {
     pub memo: ArcSwapOption<Memo>,
 }
 
-const NO_ISSUER: u32 = u32::MAX;
+const NO_ISSUER: u16 = u16::MAX;
 const ABSENT: i64 = i64::MIN;
 
 impl Verified {
-    /// What a token proved. `exp` and `nbf` passed the time check moments ago.
+    /// What a token proved. `exp` and `nbf` passed the time check moments ago; `signed` is
+    /// the issuer and key number of a JWT, `None` for an introspected token.
     pub(crate) fn new(
         km: u32,
-        issuer: Option<u32>,
+        signed: Option<(u32, u32)>,
         consumer_key: ConsumerKey,
         (exp, nbf): (Option<i64>, Option<i64>),
         audience: super::claims::Audience,
         scopes: super::Scopes,
     ) -> Self {
         debug_assert!(exp != Some(ABSENT), "an expired token is never cached");
-        debug_assert!(issuer != Some(NO_ISSUER), "fewer than 2^32 - 1 issuers");
         Self {
-            km,
-            issuer: issuer.unwrap_or(NO_ISSUER),
+            km: u16::try_from(km).expect("the builder allows fewer than 2^16 key managers"),
+            issuer: signed.map_or(NO_ISSUER, |(i, _)| {
+                u16::try_from(i)
+                    .ok()
+                    .filter(|i| *i != NO_ISSUER)
+                    .expect("fewer issuers than key managers")
+            }),
+            key: signed.map_or(0, |(_, k)| k),
             exp: exp.unwrap_or(ABSENT),
             nbf: nbf.unwrap_or(ABSENT),
             consumer_key,
@@ -90,8 +101,18 @@ impl Verified {
         }
     }
 
+    /// The key manager slot that verified (or introspected) it.
+    pub(crate) fn km(&self) -> u32 {
+        u32::from(self.km)
+    }
+
     pub(crate) fn issuer(&self) -> Option<u32> {
-        (self.issuer != NO_ISSUER).then_some(self.issuer)
+        (self.issuer != NO_ISSUER).then_some(u32::from(self.issuer))
+    }
+
+    /// The number of the key that verified it, for a JWT.
+    pub(crate) fn key(&self) -> Option<u32> {
+        (self.issuer != NO_ISSUER).then_some(self.key)
     }
 
     pub(crate) fn exp(&self) -> Option<i64> {
@@ -103,10 +124,14 @@ impl Verified {
     }
 }
 
-/// A memoized positive decision: for this API and key type, at this view generation.
+/// A memoized positive decision for this API and key type, valid while the change counters it
+/// depends on (the application's, the API's, the view's load generation and the key
+/// manager's key epoch) still sum to `stamp`.
 #[derive(Debug)]
 pub(crate) struct Memo {
-    pub generation: u64,
+    pub stamp: u64,
+    /// The application's and the API's change counters.
+    pub counters: (u32, u32),
     pub api: Box<str>,
     pub key_type: KeyType,
     pub application: ApplicationId,
@@ -228,15 +253,15 @@ mod tests {
     fn absent_times_and_issuer_round_trip() {
         let v = Verified::new(
             3,
-            Some(7),
+            Some((7, 2)),
             ConsumerKey::new("c").unwrap(),
             (Some(1_700_000_000), None),
             Default::default(),
             Default::default(),
         );
         assert_eq!(
-            (v.issuer(), v.exp(), v.nbf()),
-            (Some(7), Some(1_700_000_000), None)
+            (v.issuer(), v.key(), v.exp(), v.nbf()),
+            (Some(7), Some(2), Some(1_700_000_000), None)
         );
         let v = Verified::new(
             3,
@@ -246,7 +271,10 @@ mod tests {
             Default::default(),
             Default::default(),
         );
-        assert_eq!((v.issuer(), v.exp(), v.nbf()), (None, None, Some(-5)));
+        assert_eq!(
+            (v.issuer(), v.key(), v.exp(), v.nbf()),
+            (None, None, None, Some(-5))
+        );
     }
 
     #[test]
@@ -277,7 +305,7 @@ mod tests {
         again.km = 5;
         cache.insert(key, 300, 100, again);
         assert_eq!(cache.len(), 1);
-        assert_eq!(cache.with(key, 250, |v| v.km), Some(5));
-        assert_eq!(cache.with(key, 300, |v| v.km), None);
+        assert_eq!(cache.with(key, 250, |v| v.km()), Some(5));
+        assert_eq!(cache.with(key, 300, |v| v.km()), None);
     }
 }

@@ -13,9 +13,10 @@ use crate::model::{ApiId, KeyType, MappingState};
 
 impl Inner {
     /// A cached token: everything that may have changed since it was verified is checked again,
-    /// unless the view has not changed since the last positive decision for this API and key
-    /// type (then only the clock is). `None` when the issuer now elects another key manager for
-    /// this API (verify afresh).
+    /// unless none of the change counters the last positive decision for this API and key type
+    /// depends on has moved (then only the clock is). `None` when the token must be verified
+    /// afresh: the issuer now elects another key manager for this API, or the key that
+    /// verified it is no longer in its key manager's set.
     pub(crate) fn check_hit<T: Trace>(
         &self,
         v: &Verified,
@@ -24,11 +25,12 @@ impl Inner {
         now: i64,
         t: &mut T,
     ) -> Option<Result<Authorized, Denial>> {
-        let generation = self.view.generation();
-        if let Some(memo) = &*v.memo.load()
-            && memo.generation == generation
+        let km = &self.kms[v.km() as usize];
+        let memo = v.memo.load();
+        if let Some(memo) = &*memo
             && memo.key_type == key_type
             && *memo.api == *api_id.as_str()
+            && memo.stamp == self.stamp(km, memo.counters)
         {
             return Some(
                 self.check_time(v.exp(), v.nbf(), None, now, t)
@@ -37,35 +39,87 @@ impl Inner {
                         mapping: memo.mapping,
                         key_type: memo.key_type,
                         subscription: memo.subscription,
-                        key_manager: self.kms[v.km as usize].handed_out_id(),
+                        key_manager: km.handed_out_id(),
                         consumer_key: v.consumer_key.clone(),
                         scopes: v.scopes.clone(),
                         expires_at: v.exp(),
                     }),
             );
         }
+        // The counters are read before anything the decision reads. Which application's
+        // counter covers the decision is known from a stale memo for this API (the usual case
+        // after a change); otherwise the mapping is looked up first only to learn it. Either
+        // way the decision is memoized only if it names that application.
+        let counters = match &*memo {
+            Some(m) if *m.api == *api_id.as_str() => Some((m.application, m.counters)),
+            _ => {
+                let api = self.view.with_api(api_id.as_str(), |a| a.map(|a| a.index));
+                let application = self
+                    .view
+                    .mapping(v.km(), v.consumer_key.as_str())
+                    .map(|m| m.application);
+                api.zip(application).map(|(api, app)| {
+                    (
+                        app,
+                        (
+                            self.view.application_stamp(app),
+                            super::view::View::api_stamp(api),
+                        ),
+                    )
+                })
+            }
+        };
+        drop(memo);
+        let counters = counters.map(|(app, c)| (app, c, self.stamp(km, c)));
+        if let Some(key) = v.key()
+            && !km.keys.holds(key)
+        {
+            t.note(3, || {
+                format!(
+                    "the key that verified this token is no longer served by key manager {}",
+                    km.config.id
+                )
+            });
+            return None;
+        }
         let result = self.view.with_api(api_id.as_str(), |api| {
             let Some(api) = api else {
                 return Some(Err(self.unknown_api(api_id)));
             };
             if let Some(issuer) = v.issuer()
-                && self.elect(issuer, &api.organization) != Some(v.km)
+                && self.elect(issuer, &api.organization) != Some(v.km())
             {
                 return None;
             }
             Some(self.authorize(v, api_id, api, key_type, now, t))
         });
-        if let Some(Ok(ok)) = &result {
-            v.memo.store(Some(Arc::new(Memo {
-                generation,
-                api: api_id.as_str().into(),
-                key_type,
-                application: ok.application,
-                mapping: ok.mapping,
-                subscription: ok.subscription,
-            })));
+        if let Some(Ok(ok)) = &result
+            && let Some((application, counters, stamp)) = counters
+        {
+            // Another application now holds the client: forget the memo, so that the next
+            // call looks up which counter covers the new one.
+            let memo = (application == ok.application).then(|| {
+                Arc::new(Memo {
+                    stamp,
+                    counters,
+                    api: api_id.as_str().into(),
+                    key_type,
+                    application: ok.application,
+                    mapping: ok.mapping,
+                    subscription: ok.subscription,
+                })
+            });
+            v.memo.store(memo);
         }
         result
+    }
+
+    /// What a memoized decision's validity is read from: the view's counters for the
+    /// application and the API, plus the key manager's key epoch (all only grow).
+    fn stamp(&self, km: &KmState, (application, api): (u32, u32)) -> u64 {
+        self.view
+            .stamp(application, api)
+            .wrapping_add(km.keys.epoch())
     }
 
     pub(crate) fn km_usable<T: Trace>(
@@ -175,8 +229,8 @@ impl Inner {
         now: i64,
         t: &mut T,
     ) -> Result<Authorized, Denial> {
-        let km = &self.kms[v.km as usize];
-        self.km_usable(v.km, api_id, api, t)?;
+        let km = &self.kms[v.km() as usize];
+        self.km_usable(v.km(), api_id, api, t)?;
         self.check_time(v.exp(), v.nbf(), None, now, t)?;
         self.check_audience(km, api, &v.audience, t)?;
         self.map_and_subscribe(v, api_id, api, key_type, t)
@@ -192,8 +246,8 @@ impl Inner {
         key_type: KeyType,
         t: &mut T,
     ) -> Result<Authorized, Denial> {
-        let km = &self.kms[v.km as usize];
-        let Some(mapping) = self.view.mapping(v.km, v.consumer_key.as_str()) else {
+        let km = &self.kms[v.km() as usize];
+        let Some(mapping) = self.view.mapping(v.km(), v.consumer_key.as_str()) else {
             if T::ON {
                 let elsewhere: Vec<String> = self
                     .view

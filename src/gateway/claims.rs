@@ -119,8 +119,14 @@ impl ClaimNames {
 /// A named claim present twice is refused: which copy a verifier reads must not be ambiguous.
 pub(crate) fn claims<'a>(bytes: &'a [u8], names: &ClaimNames) -> Result<Claims<'a>, Malformed> {
     let mut values = Slots::new(names.names.len());
-    let plain = json::object(bytes, |n| names.position(n), values.as_mut_slice())
-        .map_err(|_| Malformed::Json { part: "payload" })?;
+    let plain =
+        json::object(bytes, |n| names.position(n), values.as_mut_slice()).map_err(|e| match e {
+            json::Invalid::Duplicate(slot) => Malformed::DuplicateMember {
+                part: "payload",
+                name: names.names[slot].to_string(),
+            },
+            json::Invalid::Syntax => Malformed::Json { part: "payload" },
+        })?;
     Ok(Claims { values, plain })
 }
 
@@ -357,7 +363,20 @@ mod tests {
                 .scopes(scope)
                 .is_err()
         );
-        assert!(claims(br#"{"iss":"a","iss":"b"}"#, &names).is_err());
+        assert_eq!(
+            claims(br#"{"cid":1,"iss":"a","cid":2}"#, &names).err(),
+            Some(Malformed::DuplicateMember {
+                part: "payload",
+                name: "cid".into()
+            })
+        );
+        assert_eq!(
+            claims(br#"{"iss":"a","iss":"b"}"#, &names).err(),
+            Some(Malformed::DuplicateMember {
+                part: "payload",
+                name: "iss".into()
+            })
+        );
         assert!(claims(br#"{"iss":"a"} x"#, &names).is_err());
         assert!(claims(br#"["iss"]"#, &names).is_err());
         for (text, want) in [

@@ -15,16 +15,21 @@ use std::borrow::Cow;
 /// The deepest nesting of arrays and objects accepted, the top-level object included.
 pub(crate) const MAX_DEPTH: u32 = 128;
 
-/// The text is not a JSON object, or a member the caller names appears twice.
+/// Why a text is refused.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Invalid;
+pub(crate) enum Invalid {
+    /// Not exactly one JSON object.
+    Syntax,
+    /// A member the caller names appears twice: its slot.
+    Duplicate(usize),
+}
 
 type Result<T> = std::result::Result<T, Invalid>;
 
 /// Scans `text`, which must be exactly one JSON object (whitespace around it allowed), and
 /// stores in `out[slot]` the raw text of each member whose name `slot_of` maps to a slot.
-/// Member names are compared after unescaping. A named member present twice is [`Invalid`]:
-/// which copy a verifier reads must not be ambiguous.
+/// Member names are compared after unescaping. A named member present twice is
+/// [`Invalid::Duplicate`]: which copy a verifier reads must not be ambiguous.
 ///
 /// Returns which of the first 64 slots hold a string without escapes (bit `slot`), whose
 /// value is then its text between the quotes, with no second look for backslashes.
@@ -33,7 +38,7 @@ pub(crate) fn object<'a>(
     slot_of: impl Fn(&str) -> Option<usize>,
     out: &mut [Option<&'a str>],
 ) -> Result<u64> {
-    let text = std::str::from_utf8(text).map_err(|_| Invalid)?;
+    let text = std::str::from_utf8(text).map_err(|_| Invalid::Syntax)?;
     let mut s = Scanner::new(text);
     let mut plain = 0u64;
     s.ws();
@@ -45,7 +50,7 @@ pub(crate) fn object<'a>(
         loop {
             let (name, escaped) = s.string()?;
             let slot = if escaped {
-                let decoded: String = serde_json::from_str(name).map_err(|_| Invalid)?;
+                let decoded: String = serde_json::from_str(name).map_err(|_| Invalid::Syntax)?;
                 slot_of(&decoded)
             } else {
                 slot_of(&name[1..name.len() - 1])
@@ -61,9 +66,9 @@ pub(crate) fn object<'a>(
                 false
             };
             if let Some(slot) = slot {
-                let cell = out.get_mut(slot).ok_or(Invalid)?;
+                let cell = out.get_mut(slot).ok_or(Invalid::Syntax)?;
                 if cell.is_some() {
-                    return Err(Invalid);
+                    return Err(Invalid::Duplicate(slot));
                 }
                 *cell = Some(&text[start..s.pos]);
                 if unescaped && slot < 64 {
@@ -74,7 +79,7 @@ pub(crate) fn object<'a>(
             match s.next()? {
                 b',' => s.ws(),
                 b'}' => break,
-                _ => return Err(Invalid),
+                _ => return Err(Invalid::Syntax),
             }
         }
     }
@@ -82,7 +87,7 @@ pub(crate) fn object<'a>(
     if s.pos == text.len() {
         Ok(plain)
     } else {
-        Err(Invalid)
+        Err(Invalid::Syntax)
     }
 }
 
@@ -156,7 +161,7 @@ impl<'a> Scanner<'a> {
 
     #[inline(always)]
     fn next(&mut self) -> Result<u8> {
-        let b = self.peek().ok_or(Invalid)?;
+        let b = self.peek().ok_or(Invalid::Syntax)?;
         self.pos += 1;
         Ok(b)
     }
@@ -166,7 +171,7 @@ impl<'a> Scanner<'a> {
         if self.next()? == want {
             Ok(())
         } else {
-            Err(Invalid)
+            Err(Invalid::Syntax)
         }
     }
 
@@ -187,7 +192,7 @@ impl<'a> Scanner<'a> {
         loop {
             // Eight bytes at a time to the next quote, backslash or control character.
             while let Some(chunk) = bytes.get(self.pos..self.pos + 8) {
-                let word = u64::from_le_bytes(chunk.try_into().map_err(|_| Invalid)?);
+                let word = u64::from_le_bytes(chunk.try_into().map_err(|_| Invalid::Syntax)?);
                 let found = specials(word);
                 if found != 0 {
                     self.pos += (found.trailing_zeros() / 8) as usize;
@@ -204,14 +209,14 @@ impl<'a> Scanner<'a> {
                         b'u' => {
                             for _ in 0..4 {
                                 if !self.next()?.is_ascii_hexdigit() {
-                                    return Err(Invalid);
+                                    return Err(Invalid::Syntax);
                                 }
                             }
                         }
-                        _ => return Err(Invalid),
+                        _ => return Err(Invalid::Syntax),
                     }
                 }
-                0..0x20 => return Err(Invalid),
+                0..0x20 => return Err(Invalid::Syntax),
                 _ => {}
             }
         }
@@ -223,7 +228,7 @@ impl<'a> Scanner<'a> {
             self.pos += word.len();
             Ok(())
         } else {
-            Err(Invalid)
+            Err(Invalid::Syntax)
         }
     }
 
@@ -246,12 +251,12 @@ impl<'a> Scanner<'a> {
             b'1'..=b'9' => {
                 self.digits();
             }
-            _ => return Err(Invalid),
+            _ => return Err(Invalid::Syntax),
         }
         if self.peek() == Some(b'.') {
             self.pos += 1;
             if self.digits() == 0 {
-                return Err(Invalid);
+                return Err(Invalid::Syntax);
             }
         }
         if let Some(b'e' | b'E') = self.peek() {
@@ -260,7 +265,7 @@ impl<'a> Scanner<'a> {
                 self.pos += 1;
             }
             if self.digits() == 0 {
-                return Err(Invalid);
+                return Err(Invalid::Syntax);
             }
         }
         Ok(())
@@ -276,7 +281,7 @@ impl<'a> Scanner<'a> {
         let mut level: u32 = 0;
         loop {
             // A value.
-            match self.peek().ok_or(Invalid)? {
+            match self.peek().ok_or(Invalid::Syntax)? {
                 b'"' => {
                     self.string()?;
                 }
@@ -287,7 +292,7 @@ impl<'a> Scanner<'a> {
                 open @ (b'{' | b'[') => {
                     self.pos += 1;
                     if depth + level + 1 > MAX_DEPTH {
-                        return Err(Invalid);
+                        return Err(Invalid::Syntax);
                     }
                     let is_object = open == b'{';
                     objects = (objects & !(1 << level)) | (u128::from(is_object) << level);
@@ -304,7 +309,7 @@ impl<'a> Scanner<'a> {
                         continue;
                     }
                 }
-                _ => return Err(Invalid),
+                _ => return Err(Invalid::Syntax),
             }
             // After a value: close as many levels as end here, or move to the next element.
             loop {
@@ -323,7 +328,7 @@ impl<'a> Scanner<'a> {
                     }
                     b'}' if is_object => level -= 1,
                     b']' if !is_object => level -= 1,
-                    _ => return Err(Invalid),
+                    _ => return Err(Invalid::Syntax),
                 }
             }
         }

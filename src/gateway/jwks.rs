@@ -1,7 +1,7 @@
 //! Signing keys: parsed once per key-set refresh into aws-lc `ParsedPublicKey`s, one per
 //! algorithm the key's type allows, so that verification never re-parses a key.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -61,6 +61,11 @@ fn verification(alg: Algorithm) -> &'static dyn VerificationAlgorithm {
 
 /// One verification key with its parsed forms.
 pub(crate) struct VerifyingKey {
+    /// Its number in its key manager's cache, kept across refreshes while the same key (same
+    /// `kid`, type, pinned `alg` and material) is served; a cached decision records it.
+    pub id: u32,
+    /// The public key as parsed (DER), to tell the same key from a new one under an old `kid`.
+    material: Box<[u8]>,
     pub kid: Option<String>,
     pub kind: KeyKind,
     /// The key's own `alg`, when the JWK pins one.
@@ -105,11 +110,20 @@ impl VerifyingKey {
             return Err(format!("{} cannot verify its pinned alg", kind.name()));
         }
         Ok(Self {
+            id: 0,
+            material: der.into(),
             kid,
             kind,
             pinned,
             parsed,
         })
+    }
+
+    fn is_same_key(&self, other: &VerifyingKey) -> bool {
+        self.kid == other.kid
+            && self.kind == other.kind
+            && self.pinned == other.pinned
+            && self.material == other.material
     }
 
     /// The parsed key for `alg`, or why the algorithm does not fit this key.
@@ -279,6 +293,10 @@ pub(crate) struct KeyCache {
     pub times: Mutex<FetchTimes>,
     /// One fetch at a time per key manager.
     pub single_flight: tokio::sync::Mutex<()>,
+    /// The next key number ([`VerifyingKey::id`]).
+    next_id: AtomicU32,
+    /// Bumped after a refresh that dropped a key: decisions memoized before are stale.
+    epoch: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -291,13 +309,29 @@ pub(crate) struct FetchTimes {
 impl KeyCache {
     pub(crate) fn fetched(fixed: Option<KeySet>) -> Self {
         let is_fixed = fixed.is_some();
+        let mut set = fixed.unwrap_or_default();
+        for (id, key) in set.keys.iter_mut().enumerate() {
+            key.id = id as u32;
+        }
         Self {
             loaded: AtomicBool::new(is_fixed),
-            set: ArcSwap::from_pointee(fixed.unwrap_or_default()),
+            next_id: AtomicU32::new(set.keys.len() as u32),
+            set: ArcSwap::from_pointee(set),
             fixed: is_fixed,
             times: Mutex::new(FetchTimes::default()),
             single_flight: tokio::sync::Mutex::new(()),
+            epoch: AtomicU64::new(0),
         }
+    }
+
+    /// Whether the key numbered `id` is still in the set.
+    pub(crate) fn holds(&self, id: u32) -> bool {
+        self.current().keys.iter().any(|k| k.id == id)
+    }
+
+    /// How many refreshes dropped a key (read before [`KeyCache::holds`], acquiring).
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
     }
 
     /// The current keys, borrowed (no reference counted) while the guard lives.
@@ -331,9 +365,26 @@ impl KeyCache {
                 .is_none_or(|at| at.elapsed() >= max_age)
     }
 
-    pub(crate) fn replace(&self, set: KeySet) {
+    /// Installs a fetched set (one fetch at a time): a key already held keeps its number, a
+    /// new one gets the next; when a held key is gone, the epoch moves on after the new set is
+    /// in place, so that a reader seeing the new epoch sees the new set.
+    pub(crate) fn replace(&self, mut set: KeySet) {
+        let old = self.set.load_full();
+        for key in &mut set.keys {
+            key.id = match old.keys.iter().find(|o| o.is_same_key(key)) {
+                Some(o) => o.id,
+                None => self.next_id.fetch_add(1, Ordering::Relaxed),
+            };
+        }
+        let dropped = old
+            .keys
+            .iter()
+            .any(|o| !set.keys.iter().any(|k| k.id == o.id));
         self.set.store(Arc::new(set));
         self.loaded.store(true, Ordering::Release);
+        if dropped {
+            self.epoch.fetch_add(1, Ordering::Release);
+        }
     }
 }
 
@@ -365,6 +416,53 @@ mod tests {
         assert_eq!(err, "an EC P-256 key needs x and y of 32 bytes each");
         let shifted_x = [x, &y[..1]].concat();
         assert!(VerifyingKey::from_jwk(&jwk(&shifted_x, &y[1..])).is_err());
+    }
+
+    fn rsa_jwk(kid: &str) -> Jwk {
+        let pair = KeyPair::generate(KeySize::Rsa2048).unwrap();
+        let public = pair.public_key();
+        Jwk {
+            kty: "RSA".into(),
+            kid: Some(kid.into()),
+            n: Some(URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero())),
+            e: Some(URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero())),
+            ..Jwk::default()
+        }
+    }
+
+    /// A key keeps its number across refreshes while it is served unchanged; a new key, or a
+    /// new key under an old `kid`, gets a new one; the epoch moves only when a key is dropped.
+    #[test]
+    fn key_numbers_survive_refreshes_and_drops_move_the_epoch() {
+        let cache = KeyCache::fetched(None);
+        let (a, b) = (rsa_jwk("a"), rsa_jwk("b"));
+        let set = |keys: &[&Jwk]| {
+            KeySet::from_jwks(&JwkSet {
+                keys: keys.iter().map(|k| (*k).clone()).collect(),
+            })
+        };
+        let ids =
+            |cache: &KeyCache| -> Vec<u32> { cache.current().keys.iter().map(|k| k.id).collect() };
+        cache.replace(set(&[&a]));
+        let id_a = ids(&cache)[0];
+        assert_eq!(cache.epoch(), 0);
+        cache.replace(set(&[&b, &a]));
+        let [id_b, again] = ids(&cache)[..] else {
+            panic!()
+        };
+        assert_eq!(again, id_a);
+        assert_ne!(id_b, id_a);
+        assert_eq!(cache.epoch(), 0, "adding a key drops nothing");
+        cache.replace(set(&[&a]));
+        assert_eq!(cache.epoch(), 1);
+        assert!(cache.holds(id_a) && !cache.holds(id_b));
+        let replaced = rsa_jwk("a");
+        cache.replace(set(&[&replaced]));
+        assert_eq!(cache.epoch(), 2);
+        assert!(
+            !cache.holds(id_a),
+            "a new key under the same kid is another key"
+        );
     }
 
     #[test]

@@ -58,6 +58,7 @@ mod explain;
 mod header;
 mod json;
 mod jwks;
+mod reach;
 mod refusal;
 mod remote;
 mod resolver;
@@ -355,7 +356,8 @@ impl GatewayBuilder {
     /// [`Error::Config`] when a key manager's settings are invalid, when an enabled key
     /// manager has no issuer (neither configured nor known to its adapter: its tokens could
     /// never be matched), when a configured PEM key cannot be used, or when two key managers of
-    /// the same scope share an issuer.
+    /// the same scope share an issuer or an opaque token prefix, or when there are 65,535 key
+    /// managers or more.
     pub fn build(self) -> Result<Gateway> {
         let mut kms = Vec::new();
         let mut issuers = HashMap::<Box<str>, u32, _>::default();
@@ -385,6 +387,12 @@ impl GatewayBuilder {
                 }
             };
             kms.push((config, registered.client.clone(), fixed));
+        }
+        if kms.len() >= usize::from(u16::MAX) {
+            return Err(Error::config(
+                "key_managers",
+                format!("a gateway takes fewer than {} key managers", u16::MAX),
+            ));
         }
         let names = ClaimNames::new(extra_claims.iter().map(String::as_str));
         let mut states = Vec::with_capacity(kms.len());
@@ -436,10 +444,36 @@ impl GatewayBuilder {
                 }
             }
         }
+        // A prefix must select exactly one key manager for any API.
+        for (i, a) in states.iter().enumerate() {
+            for b in &states[i + 1..] {
+                let (a, b) = (&a.config, &b.config);
+                let overlap = a.organization.is_none()
+                    || b.organization.is_none()
+                    || a.organization == b.organization;
+                if overlap
+                    && a.opaque_token_prefix.is_some()
+                    && a.opaque_token_prefix == b.opaque_token_prefix
+                {
+                    return Err(Error::config(
+                        format!("key_managers.{}.opaque_token_prefix", b.id),
+                        format!(
+                            "the prefix is also the one of key manager {}, which serves the same \
+                             APIs: a prefix must select one key manager",
+                            a.id
+                        ),
+                    ));
+                }
+            }
+        }
         let km_slots = states
             .iter()
             .enumerate()
             .map(|(i, s)| (s.config.id.clone(), i as u32))
+            .collect();
+        let introspecting = states
+            .iter()
+            .map(|s| s.config.introspect_opaque_tokens)
             .collect();
         Ok(Gateway {
             inner: Arc::new(Inner {
@@ -451,7 +485,7 @@ impl GatewayBuilder {
                 issuers,
                 issuer_slots,
                 names,
-                view: View::new(km_slots),
+                view: View::new(km_slots, introspecting),
                 applied: tokio::sync::watch::Sender::new(Revision::ZERO),
                 has_view: std::sync::atomic::AtomicBool::new(false),
                 hasher: TokenHasher::new(),

@@ -45,10 +45,17 @@ pub enum Malformed {
         /// `header`, `payload` or `signature`.
         part: &'static str,
     },
-    /// A part is not the JSON object it must be (or repeats a claim).
+    /// A part is not the JSON object it must be.
     Json {
         /// `header` or `payload`.
         part: &'static str,
+    },
+    /// A part repeats a member the resolution reads (which copy counts would be ambiguous).
+    DuplicateMember {
+        /// `header` or `payload`.
+        part: &'static str,
+        /// The member, one of the names the gateway reads (never the token's text).
+        name: String,
     },
     /// A claim has the wrong type.
     Claim {
@@ -82,6 +89,9 @@ impl fmt::Display for Malformed {
             Malformed::EmptyPart => f.write_str("a part of the JWT is empty"),
             Malformed::Base64 { part } => write!(f, "the JWT {part} is not unpadded base64url"),
             Malformed::Json { part } => write!(f, "the JWT {part} is not a valid JSON object"),
+            Malformed::DuplicateMember { part, name } => {
+                write!(f, "the JWT {part} has the member {name:?} twice")
+            }
             Malformed::Claim { name } => write!(f, "the claim {name:?} has the wrong type"),
             Malformed::CriticalHeader => {
                 f.write_str("the JWT header lists critical extensions, none is supported")
@@ -216,6 +226,13 @@ pub enum Denial {
         /// The key type of the call.
         key_type: KeyType,
     },
+    /// Step 9: no key manager may be asked about this opaque token for this API: none opted
+    /// in to introspection and holds a mapping of an application subscribed to it (or the
+    /// token's prefix names a key manager that does not). The token was sent nowhere.
+    NoIntrospectionCandidate {
+        /// The API.
+        api: ApiId,
+    },
     /// Step 9: no key manager said the opaque token is active.
     InactiveToken,
     /// Step 9: introspection failed at every key manager that could answer.
@@ -264,6 +281,7 @@ impl Denial {
             Denial::KeyTypeMismatch { .. } => "key_type_mismatch",
             Denial::NotSubscribed { .. } => "not_subscribed",
             Denial::SubscriptionRefuses { .. } => "subscription_refuses",
+            Denial::NoIntrospectionCandidate { .. } => "no_introspection_candidate",
             Denial::InactiveToken => "inactive_token",
             Denial::IntrospectionUnavailable => "introspection_unavailable",
         }
@@ -294,7 +312,9 @@ impl Denial {
             Denial::KeyTypeMismatch { .. }
             | Denial::NotSubscribed { .. }
             | Denial::SubscriptionRefuses { .. } => 8,
-            Denial::InactiveToken | Denial::IntrospectionUnavailable => 9,
+            Denial::NoIntrospectionCandidate { .. }
+            | Denial::InactiveToken
+            | Denial::IntrospectionUnavailable => 9,
         }
     }
 }
@@ -390,6 +410,12 @@ impl fmt::Display for Denial {
             Denial::SubscriptionRefuses { state, key_type } => write!(
                 f,
                 "the subscription is {state}, which refuses {key_type} calls"
+            ),
+            Denial::NoIntrospectionCandidate { api } => write!(
+                f,
+                "no key manager may be asked about this opaque token for api {api}: opaque \
+                 tokens go only to key managers that opted in to introspection and hold a \
+                 mapping of an application subscribed to the api"
             ),
             Denial::InactiveToken => f.write_str("no key manager says the token is active"),
             Denial::IntrospectionUnavailable => {

@@ -6,6 +6,7 @@ use super::claims;
 use super::explain::Trace;
 use super::jwks::KeySet;
 use super::refusal::{Denial, Malformed};
+use super::view::ApiEntry;
 use super::{Authorized, Inner};
 use crate::model::{ApiId, KeyType};
 
@@ -56,7 +57,8 @@ impl Inner {
         }
     }
 
-    /// Step 9: ask each key manager that may answer for this API, global ones first.
+    /// Step 9: ask the key managers that may have issued the token for this API, in the order
+    /// of [`Inner::introspection_candidates`]; the first that says active decides.
     pub(crate) async fn introspect<T: Trace>(
         &self,
         token: &[u8],
@@ -75,18 +77,14 @@ impl Inner {
             .get(api_id.as_str())
             .cloned()
             .ok_or_else(|| self.unknown_api(api_id))?;
-        let mut slots: Vec<u32> = (0..self.kms.len() as u32)
-            .filter(|s| {
-                let c = &self.kms[*s as usize].config;
-                c.enabled
-                    && c.organization
-                        .as_ref()
-                        .is_none_or(|o| *o == api.organization)
-                    && api.allowed.as_ref().is_none_or(|l| l.contains(s))
-                    && self.kms[*s as usize].client.capabilities().introspection
-            })
-            .collect();
-        slots.sort_by_key(|s| self.kms[*s as usize].config.organization.is_some());
+        let slots = self.introspection_candidates(text, api_id, &api, t);
+        if slots.is_empty() {
+            let refusal = Denial::NoIntrospectionCandidate {
+                api: api_id.clone(),
+            };
+            t.note(9, || format!("refused: {refusal}"));
+            return Err(refusal);
+        }
         let mut failed = false;
         for slot in slots {
             let km = &self.kms[slot as usize];
@@ -125,5 +123,92 @@ impl Inner {
         };
         t.note(9, || format!("refused: {refusal}"));
         Err(refusal)
+    }
+
+    /// The key managers an opaque token may be sent to for this API, in the order they are
+    /// asked. A key manager qualifies when it is enabled, visible to the API's organization,
+    /// allowed by the API, opted in to introspection, able to introspect, and holds a mapping of
+    /// an application subscribed to the API. A token that starts with a key manager's
+    /// `opaque_token_prefix` (the longest such prefix among the key managers visible to the
+    /// API's organization) goes to that key manager alone, if it qualifies, and nowhere
+    /// otherwise; other tokens never go to a key manager that declares a prefix. Order: global
+    /// key managers first, then the organization's, each group in configuration order.
+    fn introspection_candidates<T: Trace>(
+        &self,
+        token: &str,
+        api_id: &ApiId,
+        api: &ApiEntry,
+        t: &mut T,
+    ) -> Vec<u32> {
+        let visible = |s: u32| {
+            let c = &self.kms[s as usize].config;
+            c.enabled
+                && c.introspect_opaque_tokens
+                && c.organization
+                    .as_ref()
+                    .is_none_or(|o| *o == api.organization)
+        };
+        let all = 0..self.kms.len() as u32;
+        let prefixed = all
+            .clone()
+            .filter(|s| visible(*s))
+            .filter_map(|s| {
+                let prefix = self.kms[s as usize].config.opaque_token_prefix.as_deref()?;
+                token.starts_with(prefix).then_some((prefix.len(), s))
+            })
+            .max_by_key(|(len, s)| (*len, std::cmp::Reverse(*s)))
+            .map(|(_, s)| s);
+        if let Some(s) = prefixed {
+            t.note(9, || {
+                format!(
+                    "the token starts with the opaque token prefix of key manager {}: it alone may be asked",
+                    self.kms[s as usize].config.id
+                )
+            });
+        }
+        let mut slots: Vec<u32> = all
+            .filter(|s| visible(*s))
+            .filter(|s| match prefixed {
+                Some(p) => *s == p,
+                None => self.kms[*s as usize].config.opaque_token_prefix.is_none(),
+            })
+            .filter(|s| {
+                let km = &self.kms[*s as usize];
+                let allowed = api.allowed.as_ref().is_none_or(|l| l.contains(s));
+                let able = km.client.capabilities().introspection;
+                let holds = self.view.reaches(*s, api.index);
+                if !(allowed && able && holds) {
+                    t.note(9, || {
+                        format!(
+                            "key manager {} is not asked: {}",
+                            km.config.id,
+                            if !allowed {
+                                format!("api {api_id} does not accept its tokens")
+                            } else if !able {
+                                "its adapter cannot introspect".to_owned()
+                            } else {
+                                format!(
+                                    "it holds no mapping of an application subscribed to api {api_id}"
+                                )
+                            }
+                        )
+                    });
+                }
+                allowed && able && holds
+            })
+            .collect();
+        slots.sort_by_key(|s| self.kms[*s as usize].config.organization.is_some());
+        t.note(9, || {
+            let ids: Vec<String> = slots
+                .iter()
+                .map(|s| self.kms[*s as usize].config.id.to_string())
+                .collect();
+            if ids.is_empty() {
+                "no key manager may be asked".to_owned()
+            } else {
+                format!("asking, in this order: {}", ids.join(", "))
+            }
+        });
+        slots
     }
 }

@@ -166,7 +166,7 @@ impl Inner {
                         t.note(9, || {
                             format!(
                                 "found in the introspection cache (key manager {})",
-                                self.kms[v.km as usize].config.id
+                                self.kms[v.km() as usize].config.id
                             )
                         });
                         self.check_hit(v, api, key_type, now, t)
@@ -270,7 +270,19 @@ impl Inner {
         let set = km.keys.current();
         let signature = decoded.signature();
         let kid = header.kid.as_deref();
-        match kid {
+        // A signature that fails with the cached keys may be one of a key the key manager
+        // replaced under the same `kid` (an IdP restarted with a new key): fetch once, within
+        // the same rate limit as for an unknown `kid`, and verify again.
+        let refetch = |t: &mut T| {
+            t.note(3, || {
+                format!(
+                    "the signature does not verify with the cached keys of {}; fetching them again",
+                    km.config.id
+                )
+            });
+            Stop::FetchKeys(slot)
+        };
+        let key_id = match kid {
             Some(kid) => {
                 let Some(key) = set.keys.iter().find(|k| k.kid.as_deref() == Some(kid)) else {
                     if may_fetch() {
@@ -298,20 +310,23 @@ impl Inner {
                         },
                     })
                 })?;
-                parsed
-                    .verify_sig(compact.signing_input, signature)
-                    .map_err(|_| {
-                        cold(|| Denial::BadSignature {
-                            key_manager: km.config.id.clone(),
-                            kid: Some(truncated(kid, 64)),
-                        })
-                    })?;
+                if parsed.verify_sig(compact.signing_input, signature).is_err() {
+                    if may_fetch() {
+                        return Err(refetch(t));
+                    }
+                    return Err(cold(|| Denial::BadSignature {
+                        key_manager: km.config.id.clone(),
+                        kid: Some(truncated(kid, 64)),
+                    })
+                    .into());
+                }
                 t.note(3, || {
                     format!(
                         "{alg} signature verified with key {kid:?} ({})",
                         key.kind.name()
                     )
                 });
+                key.id
             }
             None => {
                 let mut fitting = set
@@ -326,26 +341,31 @@ impl Inner {
                     })
                     .into());
                 }
-                let (key, _) = fitting
-                    .find(|(_, p)| p.verify_sig(compact.signing_input, signature).is_ok())
-                    .ok_or_else(|| {
-                        cold(|| Denial::BadSignature {
-                            key_manager: km.config.id.clone(),
-                            kid: None,
-                        })
-                    })?;
+                let Some((key, _)) =
+                    fitting.find(|(_, p)| p.verify_sig(compact.signing_input, signature).is_ok())
+                else {
+                    if may_fetch() {
+                        return Err(refetch(t));
+                    }
+                    return Err(cold(|| Denial::BadSignature {
+                        key_manager: km.config.id.clone(),
+                        kid: None,
+                    })
+                    .into());
+                };
                 t.note(3, || {
                     format!(
                         "{alg} signature verified with a key without kid ({})",
                         key.kind.name()
                     )
                 });
+                key.id
             }
-        }
+        };
         Ok(self.finish(
             &claims,
             slot,
-            Some(issuer_id),
+            Some((issuer_id, key_id)),
             api_id,
             api,
             key_type,
@@ -361,7 +381,7 @@ impl Inner {
         &self,
         claims: &Claims<'_>,
         slot: u32,
-        issuer: Option<u32>,
+        signed: Option<(u32, u32)>,
         api_id: &ApiId,
         api: &ApiEntry,
         key_type: KeyType,
@@ -407,7 +427,7 @@ impl Inner {
         let scopes = claims
             .scopes(km.scopes_claim)
             .map_err(|_| bad_claim(&km.config.scopes_claim))?;
-        let verified = Verified::new(slot, issuer, consumer_key, (exp, nbf), audience, scopes);
+        let verified = Verified::new(slot, signed, consumer_key, (exp, nbf), audience, scopes);
         // Steps 2, 4 and 5 passed moments ago, above and in `verify_jwt`. The lookups come
         // before caching: they then need not wait behind the cache's writes.
         let result = self.map_and_subscribe(&verified, api_id, api, key_type, t);

@@ -18,6 +18,7 @@ use arc_swap::ArcSwap;
 use hashbrown::HashTable;
 
 use super::Shard;
+use super::reach::Reach;
 use crate::events::Event;
 use crate::model::{
     AllowedKeyManagers, Api, ApplicationId, KeyManagerId, KeyMapping, KeyType, MappingId,
@@ -25,6 +26,10 @@ use crate::model::{
 };
 
 const SHARDS: usize = 64;
+
+/// Change stamps: a power of two. 128 KiB of counters, small enough to stay in a core's
+/// second-level cache; two unrelated changes share a counter with probability 1/16,384.
+const STAMPS: usize = 16_384;
 
 type Hasher = foldhash::fast::RandomState;
 
@@ -112,14 +117,21 @@ pub(crate) type ApiMap = HashMap<Box<str>, Arc<ApiEntry>, Hasher>;
 #[derive(Debug)]
 pub(crate) struct View {
     hasher: Hasher,
-    /// Bumped after every change, so that memoized decisions know they may be stale.
+    /// Bumped by every full load: every memoized decision is then stale.
     generation: AtomicU64,
+    /// Change counters, each bumped after a change to what it covers: one per application
+    /// (its mappings and subscriptions) and one per API, by hash. A memoized decision records
+    /// the sum of the counters it depends on; the counters only grow, so the sum changes
+    /// exactly when one of them did, and an unrelated change leaves the decision valid.
+    stamps: Box<[AtomicU64]>,
     km_slots: HashMap<KeyManagerId, u32>,
     /// API id to its interned number; only grows (APIs are few), written by changes only.
     api_numbers: Mutex<HashMap<Box<str>, u32>>,
     apis: ArcSwap<ApiMap>,
     mappings: Box<[Shard<HashTable<MappingEntry>>]>,
     subscriptions: Box<[Shard<HashTable<SubscriptionEntry>>]>,
+    /// Which key managers may be asked about an opaque token for an API.
+    reach: Reach,
 }
 
 fn shard_of(hash: u64) -> usize {
@@ -135,10 +147,14 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 }
 
 impl View {
-    pub(crate) fn new(km_slots: HashMap<KeyManagerId, u32>) -> Self {
+    /// A view of the key managers in `km_slots`; `introspecting` tells, per slot, which
+    /// opted in to introspection.
+    pub(crate) fn new(km_slots: HashMap<KeyManagerId, u32>, introspecting: Vec<bool>) -> Self {
         Self {
+            reach: Reach::new(introspecting),
             hasher: Hasher::default(),
             generation: AtomicU64::new(0),
+            stamps: (0..STAMPS).map(|_| AtomicU64::new(0)).collect(),
             km_slots,
             api_numbers: Mutex::default(),
             apis: ArcSwap::from_pointee(ApiMap::default()),
@@ -149,6 +165,36 @@ impl View {
 
     fn mapping_hash(&self, km: u32, consumer_key: &str) -> u64 {
         self.hasher.hash_one((km, consumer_key))
+    }
+
+    /// The change counter covering an application's mappings and subscriptions.
+    pub(crate) fn application_stamp(&self, application: ApplicationId) -> u32 {
+        (self.hasher.hash_one(application) >> 50) as u32 & (STAMPS as u32 - 1)
+    }
+
+    /// The change counter covering an API (by its interned number).
+    pub(crate) fn api_stamp(api: u32) -> u32 {
+        // Fibonacci hashing spreads the small consecutive numbers over the table.
+        (api.wrapping_mul(0x9e37_79b9) >> 18) & (STAMPS as u32 - 1)
+    }
+
+    /// The sum of the load generation and two change counters. A decision computed after
+    /// reading it is still right while it is unchanged: changes are applied before their
+    /// counter is bumped (release) and these reads acquire.
+    pub(crate) fn stamp(&self, application: u32, api: u32) -> u64 {
+        let at = |i: u32| self.stamps[i as usize].load(Ordering::Acquire);
+        self.generation
+            .load(Ordering::Acquire)
+            .wrapping_add(at(application))
+            .wrapping_add(at(api))
+    }
+
+    fn bump(&self, stamp: u32) {
+        self.stamps[stamp as usize].fetch_add(1, Ordering::Release);
+    }
+
+    fn bump_application(&self, application: ApplicationId) {
+        self.bump(self.application_stamp(application));
     }
 
     /// The interned number of an API id, assigned on first sight.
@@ -217,6 +263,12 @@ impl View {
             .map(|e| e.state)
     }
 
+    /// Whether the key manager in `slot` (one that opted in to introspection) holds a mapping
+    /// of an application subscribed to the API numbered `api`.
+    pub(crate) fn reaches(&self, slot: u32, api: u32) -> bool {
+        self.reach.holds(slot, api)
+    }
+
     /// Which key managers (by id) hold a mapping of this client id; for `explain` only (scans).
     pub(crate) fn mapped_elsewhere(&self, consumer_key: &str) -> Vec<u32> {
         let mut out = Vec::new();
@@ -257,6 +309,7 @@ impl View {
             next.insert(api.id.as_str().into(), entry.clone());
             next
         });
+        self.bump(Self::api_stamp(entry.index));
     }
 
     fn upsert_mapping(&self, mapping: &KeyMapping) {
@@ -272,8 +325,8 @@ impl View {
             state: mapping.state,
         };
         let mut shard = write(&self.mappings[shard_of(hash)]);
-        match shard.find_mut(hash, |e| e.km == km && e.consumer_key.is(key)) {
-            Some(e) => e.facts = facts,
+        let before = match shard.find_mut(hash, |e| e.km == km && e.consumer_key.is(key)) {
+            Some(e) => Some(std::mem::replace(&mut e.facts, facts).application),
             None => {
                 shard.insert_unique(
                     hash,
@@ -284,8 +337,20 @@ impl View {
                     },
                     |e| self.rehash_mapping(e),
                 );
+                None
             }
+        };
+        drop(shard);
+        match before {
+            None => self.reach.add_mapping(mapping.application, km),
+            Some(before) if before != mapping.application => {
+                self.reach.remove_mapping(before, km);
+                self.reach.add_mapping(mapping.application, km);
+                self.bump_application(before);
+            }
+            Some(_) => {}
         }
+        self.bump_application(mapping.application);
     }
 
     fn remove_mapping(&self, mapping: &KeyMapping) {
@@ -298,7 +363,10 @@ impl View {
         if let Ok(entry) = shard.find_entry(hash, |e| {
             e.km == km && e.consumer_key.is(key) && e.facts.id == mapping.id
         }) {
-            entry.remove();
+            let (removed, _) = entry.remove();
+            drop(shard);
+            self.reach.remove_mapping(removed.facts.application, km);
+            self.bump_application(removed.facts.application);
         }
     }
 
@@ -306,8 +374,11 @@ impl View {
         let api = self.api_number(s.api.as_str());
         let hash = self.subscription_hash(s.application, api);
         let mut shard = write(&self.subscriptions[shard_of(hash)]);
-        match shard.find_mut(hash, |e| e.application == s.application && e.api == api) {
-            Some(e) => e.state = s.state,
+        let added = match shard.find_mut(hash, |e| e.application == s.application && e.api == api) {
+            Some(e) => {
+                e.state = s.state;
+                false
+            }
             None => {
                 shard.insert_unique(
                     hash,
@@ -318,8 +389,14 @@ impl View {
                     },
                     |e| self.rehash_subscription(e),
                 );
+                true
             }
+        };
+        drop(shard);
+        if added {
+            self.reach.add_subscription(s.application, api);
         }
+        self.bump_application(s.application);
     }
 
     fn remove_subscription(&self, application: ApplicationId, api: &str) {
@@ -328,32 +405,36 @@ impl View {
         };
         let hash = self.subscription_hash(application, api);
         let mut shard = write(&self.subscriptions[shard_of(hash)]);
-        if let Ok(entry) = shard.find_entry(hash, |e| e.application == application && e.api == api)
-        {
-            entry.remove();
+        let removed = shard
+            .find_entry(hash, |e| e.application == application && e.api == api)
+            .map(|entry| entry.remove())
+            .is_ok();
+        drop(shard);
+        if removed {
+            self.reach.remove_subscription(application, api);
         }
+        self.bump_application(application);
     }
 
     fn remove_application(&self, application: ApplicationId) {
         let hash = self.subscription_hash(application, 0);
-        write(&self.subscriptions[shard_of(hash)]).retain(|e| e.application != application);
+        let mut apis = Vec::new();
+        write(&self.subscriptions[shard_of(hash)]).retain(|e| {
+            let other = e.application != application;
+            if !other {
+                apis.push(e.api);
+            }
+            other
+        });
+        for api in apis {
+            self.reach.remove_subscription(application, api);
+        }
+        self.bump_application(application);
     }
 
-    /// Applies one change. Idempotent, so replaying events already reflected in a load is
-    /// harmless.
+    /// Applies one change, bumping the change counters of what it touched. Idempotent, so
+    /// replaying events already reflected in a load is harmless.
     pub(crate) fn apply(&self, event: &Event) {
-        self.apply_one(event);
-        self.generation.fetch_add(1, Ordering::Release);
-    }
-
-    /// The current generation. A decision computed after reading generation `g` is still
-    /// right while the generation is `g`: changes are applied before the bump (release) and
-    /// this read acquires.
-    pub(crate) fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
-    }
-
-    fn apply_one(&self, event: &Event) {
         match event {
             // A resync is acted on by whoever can reach the store (`Gateway::follow`).
             Event::ApplicationCreated { .. } | Event::Resync => {}
@@ -381,12 +462,14 @@ impl View {
         for api in apis {
             api_map.insert(api.id.as_str().into(), Arc::new(self.api_entry(api)));
         }
+        self.reach.clear();
         let mut mapping_shards: Vec<HashTable<MappingEntry>> =
             (0..SHARDS).map(|_| HashTable::new()).collect();
         for m in mappings {
             let Some(&km) = self.km_slots.get(&m.key_manager) else {
                 continue;
             };
+            self.reach.add_mapping(m.application, km);
             let hash = self.mapping_hash(km, m.consumer_key.as_str());
             mapping_shards[shard_of(hash)].insert_unique(
                 hash,
@@ -407,6 +490,7 @@ impl View {
             (0..SHARDS).map(|_| HashTable::new()).collect();
         for s in subscriptions {
             let api = self.api_number(s.api.as_str());
+            self.reach.add_subscription(s.application, api);
             let hash = self.subscription_hash(s.application, api);
             sub_shards[shard_of(hash)].insert_unique(
                 hash,
@@ -453,8 +537,20 @@ mod tests {
         }
     }
 
+    fn api(id: &str) -> Api {
+        Api {
+            id: id.parse().unwrap(),
+            name: id.into(),
+            version: "1".into(),
+            context: format!("/{id}"),
+            organization: "org".parse().unwrap(),
+            key_managers: AllowedKeyManagers::All,
+            audience: None,
+        }
+    }
+
     fn view() -> View {
-        View::new(HashMap::from([("km".parse().unwrap(), 0)]))
+        View::new(HashMap::from([("km".parse().unwrap(), 0)]), vec![true])
     }
 
     /// Keys at, around and far beyond the inline size, many of them so that the tables grow
@@ -509,15 +605,6 @@ mod tests {
         v.apply(&sub(a, "orders", SubscriptionState::Unblocked));
         v.apply(&sub(b, "orders", SubscriptionState::Blocked));
         v.apply(&sub(a, "billing", SubscriptionState::ProdOnlyBlocked));
-        let api = |id: &str| Api {
-            id: id.parse().unwrap(),
-            name: id.into(),
-            version: "1".into(),
-            context: format!("/{id}"),
-            organization: "org".parse().unwrap(),
-            key_managers: AllowedKeyManagers::All,
-            audience: None,
-        };
         for id in ["orders", "billing", "search"] {
             v.apply(&Event::ApiChanged { api: api(id) });
         }
@@ -552,5 +639,101 @@ mod tests {
         v.apply(&Event::ApplicationDeleted { application: a });
         assert_eq!(v.subscription(a, billing), None);
         assert_eq!(v.subscription(b, orders), Some(SubscriptionState::Blocked));
+    }
+
+    /// Each change moves the counter of what it touched, and no other: a decision memoized
+    /// for another application or another API stays valid.
+    #[test]
+    fn changes_move_only_their_own_counters() {
+        let v = view();
+        v.apply(&Event::ApiChanged { api: api("orders") });
+        v.apply(&Event::ApiChanged {
+            api: api("billing"),
+        });
+        let number = |id: &str| View::api_stamp(v.apis().get(id).unwrap().index);
+        let (orders, billing) = (number("orders"), number("billing"));
+        // Two applications whose counters differ from each other and from the APIs'.
+        let fresh = |taken: &[u32]| loop {
+            let app = ApplicationId::random();
+            if !taken.contains(&v.application_stamp(app)) {
+                return (app, v.application_stamp(app));
+            }
+        };
+        assert_ne!(orders, billing);
+        let (a, sa) = fresh(&[orders, billing]);
+        let (b, sb) = fresh(&[orders, billing, sa]);
+        let m = mapping("client-a", a);
+        let subscription = |application, state| Event::SubscriptionChanged {
+            subscription: Subscription {
+                application,
+                api: "orders".parse().unwrap(),
+                state,
+                created_at: now(),
+                updated_at: now(),
+            },
+        };
+        let mut suspended = m.clone();
+        suspended.state = MappingState::Suspended;
+        let mut moved = m.clone();
+        moved.application = b;
+        let cases: Vec<(Event, Vec<u32>)> = vec![
+            (Event::MappingCreated { mapping: m.clone() }, vec![sa]),
+            (subscription(a, SubscriptionState::Unblocked), vec![sa]),
+            (subscription(b, SubscriptionState::Blocked), vec![sb]),
+            (
+                Event::MappingStateChanged {
+                    mapping: suspended,
+                    previous: MappingState::Active,
+                },
+                vec![sa],
+            ),
+            // The client now belongs to another application: both are affected.
+            (Event::MappingCreated { mapping: moved }, vec![sa, sb]),
+            (Event::MappingRemoved { mapping: m.clone() }, vec![sb]),
+            (
+                Event::SubscriptionRemoved {
+                    application: a,
+                    api: "orders".parse().unwrap(),
+                },
+                vec![sa],
+            ),
+            (Event::ApplicationDeleted { application: b }, vec![sb]),
+            (
+                Event::ApiChanged {
+                    api: api("billing"),
+                },
+                vec![billing],
+            ),
+            (
+                Event::ApplicationCreated {
+                    application: crate::model::Application {
+                        id: ApplicationId::random(),
+                        name: "other".into(),
+                        owner: "someone".parse().unwrap(),
+                        organization: "org".parse().unwrap(),
+                        created_at: now(),
+                    },
+                },
+                vec![],
+            ),
+        ];
+        for (event, moves) in cases {
+            let before: Vec<u64> = [sa, sb, orders, billing]
+                .iter()
+                .map(|c| v.stamp(*c, *c))
+                .collect();
+            v.apply(&event);
+            for (c, was) in [sa, sb, orders, billing].into_iter().zip(before) {
+                assert_eq!(
+                    v.stamp(c, c) != was,
+                    moves.contains(&c),
+                    "counter {c} after {event:?}"
+                );
+            }
+        }
+        // A full load makes every memoized decision stale.
+        let before = v.stamp(sa, orders);
+        v.load(&[], &[], &[]);
+        assert_ne!(v.stamp(sa, orders), before);
     }
 }

@@ -7,7 +7,7 @@
 //! concurrency). One failing row means nothing is stored: the report names each failing row
 //! by its line with its error code. Otherwise every row, and every application the rows name
 //! that does not exist yet, is stored in **one transaction**, with a change published and an
-//! audit record ([`AuditAction::Imported`](crate::audit::AuditAction::Imported)) written for
+//! audit record ([`AuditAction::Imported`]) written for
 //! each. A dry run does every check and writes nothing.
 //!
 //! # Example

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{DeletedApplication, Snapshot, StateChange, Store};
+use super::{DeletedApplication, LocalPassLock, PassLock, Snapshot, StateChange, Store};
 use crate::audit::{AuditEntry, AuditQuery, AuditRecord};
 use crate::error::{ConflictRule, Error, Result};
 use crate::events::{ChangeLog, Changes, Committed, Event, Revision};
@@ -34,6 +34,7 @@ struct State {
 pub struct MemoryStore {
     state: Mutex<State>,
     log: ChangeLog,
+    pass_lock: LocalPassLock,
 }
 
 impl MemoryStore {
@@ -48,6 +49,7 @@ impl MemoryStore {
         Self {
             state: Mutex::default(),
             log: ChangeLog::with_capacity(capacity),
+            pass_lock: LocalPassLock::new(),
         }
     }
 
@@ -137,6 +139,10 @@ fn sorted<T, K: Ord>(mut items: Vec<T>, key: impl Fn(&T) -> K) -> Vec<T> {
 impl Store for MemoryStore {
     fn changes(&self) -> Result<Changes> {
         Ok(self.log.subscribe())
+    }
+
+    fn pass_lock(&self) -> std::sync::Arc<dyn PassLock> {
+        std::sync::Arc::new(self.pass_lock.clone())
     }
 
     async fn revision(&self) -> Result<Revision> {

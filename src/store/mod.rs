@@ -12,6 +12,7 @@
 //!   with a change feed over `LISTEN/NOTIFY` ([`postgres::ChangeFeed`]).
 
 use std::fmt;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -24,10 +25,12 @@ use crate::model::{
     MappingState, Subscription, UserId,
 };
 
+mod lock;
 mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 
+pub use lock::{LocalPassLock, PassGuard, PassLock};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
@@ -106,6 +109,11 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
     /// [`Error::Config`](crate::Error::Config) when this store was opened without a change
     /// stream (a PostgreSQL store opened with its change feed off).
     fn changes(&self) -> Result<Changes>;
+
+    /// The lock a [`Reconciler`](crate::reconciler::Reconciler) holds for each pass, so that
+    /// one pass at a time runs over this store's data: a lock every node of a shared database
+    /// sees (PostgreSQL), or a [`LocalPassLock`] of this store value for single-node stores.
+    fn pass_lock(&self) -> Arc<dyn PassLock>;
 
     /// The current revision.
     ///

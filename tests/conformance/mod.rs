@@ -90,6 +90,7 @@ macro_rules! store_conformance {
                 races::same_key_slot_has_one_winner,
                 races::same_consumer_key_under_other_key_managers_is_allowed,
                 races::delete_application_is_atomic_under_concurrent_inserts,
+                races::pass_lock_has_one_holder,
                 provisioning::success_stores_one_row_and_publishes_one_event,
                 provisioning::key_manager_unavailable_leaves_nothing,
                 provisioning::client_not_found_leaves_nothing,

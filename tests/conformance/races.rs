@@ -170,3 +170,29 @@ pub async fn delete_application_is_atomic_under_concurrent_inserts(store: Arc<dy
     assert!(store.all_mappings().await.unwrap().is_empty());
     assert_eq!(store.application(app.id).await.unwrap(), None);
 }
+
+/// The pass lock: of 16 attempts at once (each through its own `pass_lock()` handle), exactly
+/// one takes it; once released, it can be taken again.
+pub async fn pass_lock_has_one_holder(store: Arc<dyn Store>) {
+    const ATTEMPTS: usize = 16;
+    let barrier = Arc::new(Barrier::new(ATTEMPTS));
+    let handles: Vec<_> = (0..ATTEMPTS)
+        .map(|_| {
+            let (lock, barrier) = (store.pass_lock(), Arc::clone(&barrier));
+            tokio::spawn(async move {
+                barrier.wait().await;
+                lock.try_acquire().await.expect("the lock can be asked for")
+            })
+        })
+        .collect();
+    let mut holders = Vec::new();
+    for handle in handles {
+        holders.extend(handle.await.expect("task completes"));
+    }
+    assert_eq!(holders.len(), 1, "exactly one holder");
+    let holder = holders.pop().unwrap();
+    assert!(holder.is_held());
+    holder.release().await;
+    let again = store.pass_lock().try_acquire().await.unwrap();
+    assert!(again.is_some(), "free once released");
+}

@@ -8,6 +8,7 @@ use keyprov::gateway::{Denial, Gateway, GatewaySettings};
 use keyprov::store::{MemoryStore, Store};
 use keyprov::{Error, KeyType, MappingState, Provisioner, Revision, SubscriptionState};
 
+use super::invalidation::warm_then_change_elsewhere;
 use super::support::*;
 
 #[tokio::test]
@@ -44,7 +45,7 @@ async fn removing_a_mapping_refuses_a_cached_token_on_the_next_call() {
 async fn suspending_a_mapping_refuses_then_reactivating_accepts_again() {
     let w = World::new().await;
     let token = w.prod_token();
-    warm(&w, &token).await;
+    warm_then_change_elsewhere(&w, &token).await;
     let suspended = w
         .provisioner
         .set_mapping_state(
@@ -86,7 +87,7 @@ async fn suspending_a_mapping_refuses_then_reactivating_accepts_again() {
 async fn blocking_or_removing_a_subscription_refuses_a_cached_token() {
     let w = World::new().await;
     let token = w.prod_token();
-    warm(&w, &token).await;
+    warm_then_change_elsewhere(&w, &token).await;
     let blocked = w
         .provisioner
         .set_subscription_state(w.app, &w.api, SubscriptionState::Blocked)
@@ -121,7 +122,7 @@ async fn blocking_or_removing_a_subscription_refuses_a_cached_token() {
 async fn deleting_the_application_refuses_its_tokens() {
     let w = World::new().await;
     let token = w.prod_token();
-    warm(&w, &token).await;
+    warm_then_change_elsewhere(&w, &token).await;
     let deleted = w
         .provisioner
         .delete_application(&w.owner, w.app)

@@ -70,3 +70,46 @@ async fn a_refused_token_is_explained_with_the_rule_that_refused_it() {
         "{text}"
     );
 }
+
+/// A signed token whose claims repeat a member the gateway reads is refused, and the
+/// explanation names the member.
+#[tokio::test]
+async fn a_repeated_claim_is_named_in_the_explanation() {
+    let w = World::new().await;
+    let header = b64(br#"{"alg":"RS256","kid":"a-1"}"#);
+    let payload = format!(
+        r#"{{"iss":"{ISS_A}","azp":"client-prod","exp":{},"exp":{}}}"#,
+        now() + 600,
+        now() + 6000
+    );
+    let input = format!("{header}.{}", b64(payload.as_bytes()));
+    let token = format!(
+        "{input}.{}",
+        b64(&w.key_a.sign_raw("RS256", input.as_bytes()))
+    );
+    let explanation = w.gateway.explain(&token, &w.api, KeyType::Production).await;
+    let text = explanation.to_string();
+    assert!(
+        text.contains("the JWT payload has the member \"exp\" twice"),
+        "{text}"
+    );
+    assert_eq!(
+        explanation.outcome.unwrap_err(),
+        keyprov::gateway::Denial::Malformed(keyprov::gateway::Malformed::DuplicateMember {
+            part: "payload",
+            name: "exp".into()
+        })
+    );
+    // A member the gateway does not read may repeat: JSON allows it, and no check reads it.
+    let payload = format!(
+        r#"{{"iss":"{ISS_A}","azp":"client-prod","exp":{},"x":1,"x":2}}"#,
+        now() + 600
+    );
+    let input = format!("{header}.{}", b64(payload.as_bytes()));
+    let token = format!(
+        "{input}.{}",
+        b64(&w.key_a.sign_raw("RS256", input.as_bytes()))
+    );
+    let outcome = w.gateway.resolve(&token, &w.api, KeyType::Production).await;
+    assert!(outcome.is_ok(), "{outcome:?}");
+}

@@ -206,3 +206,104 @@ async fn the_periodic_refresh_replaces_the_key_set() {
             .is_none_or(|r| r.is_err())
     );
 }
+
+/// A token cached while its key was served is refused on the very next call once a refresh
+/// drops the key; a token of the key that stays keeps being accepted.
+#[tokio::test]
+async fn a_key_dropped_from_the_set_takes_its_cached_decisions_along() {
+    let w = World::with(fast(20), |_| {}).await;
+    let kept = Key::rsa("a-kept");
+    w.km_a.set_jwks(JwkSet {
+        keys: vec![w.key_a.jwk(), kept.jwk()],
+    });
+    let token = w.prod_token();
+    let other = kept.token(&claims(ISS_A, "client-prod"));
+    for t in [&token, &other, &token, &other] {
+        w.gateway
+            .resolve(t, &w.api, KeyType::Production)
+            .await
+            .unwrap();
+    }
+    assert!(matches!(
+        w.gateway.resolve_now(&token, &w.api, KeyType::Production),
+        Some(Ok(_))
+    ));
+    w.km_a.set_jwks(JwkSet {
+        keys: vec![kept.jwk()],
+    });
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    w.gateway.refresh_keys().await;
+    let r = w
+        .gateway
+        .resolve(&token, &w.api, KeyType::Production)
+        .await
+        .unwrap_err();
+    assert_eq!(r.code(), "unknown_key", "{r}");
+    assert!(matches!(
+        w.gateway.resolve_now(&other, &w.api, KeyType::Production),
+        Some(Ok(_))
+    ));
+}
+
+/// An IdP that restarted with a new key under the same `kid`: the first token of the new
+/// key fetches the set once and verifies; the tokens cached under the old key are refused;
+/// forged signatures under a known `kid` fetch at most once per interval.
+#[tokio::test]
+async fn a_known_kid_that_fails_fetches_the_keys_once_then_verifies() {
+    let w = World::with(fast(400), |_| {}).await;
+    let old = w.prod_token();
+    for _ in 0..2 {
+        w.gateway
+            .resolve(&old, &w.api, KeyType::Production)
+            .await
+            .unwrap();
+    }
+    assert_eq!(w.km_a.jwks_calls(), 1);
+    let restarted = Key::rsa(&w.key_a.kid);
+    w.km_a.set_jwks(JwkSet {
+        keys: vec![restarted.jwk()],
+    });
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    let fresh = restarted.token(&claims(ISS_A, "client-prod"));
+    let explanation = w.gateway.explain(&fresh, &w.api, KeyType::Production).await;
+    assert!(explanation.outcome.is_ok(), "{explanation}");
+    assert!(
+        explanation
+            .to_string()
+            .contains("does not verify with the cached keys of IS; fetching them again"),
+        "{explanation}"
+    );
+    assert_eq!(w.km_a.jwks_calls(), 2, "one fetch");
+    let r = w
+        .gateway
+        .resolve(&old, &w.api, KeyType::Production)
+        .await
+        .unwrap_err();
+    assert_eq!(r.code(), "bad_signature", "{r}");
+    let forger = Key::rsa(&w.key_a.kid);
+    for _ in 0..20 {
+        let forged = forger.token(&claims(ISS_A, "client-prod"));
+        let r = w
+            .gateway
+            .resolve(&forged, &w.api, KeyType::Production)
+            .await
+            .unwrap_err();
+        assert_eq!(r.code(), "bad_signature", "{r}");
+    }
+    assert_eq!(w.km_a.jwks_calls(), 2, "rate-limited as for an unknown kid");
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    let forged = forger.token(&claims(ISS_A, "client-prod"));
+    assert!(
+        w.gateway
+            .resolve(&forged, &w.api, KeyType::Production)
+            .await
+            .is_err()
+    );
+    assert_eq!(w.km_a.jwks_calls(), 3, "the next interval allows one more");
+    assert!(
+        w.gateway
+            .resolve(&fresh, &w.api, KeyType::Production)
+            .await
+            .is_ok()
+    );
+}

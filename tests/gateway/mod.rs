@@ -3,6 +3,8 @@
 
 mod consistency;
 mod explain;
+mod introspection;
+mod invalidation;
 mod keys;
 mod opaque;
 mod security;

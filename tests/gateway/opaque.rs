@@ -1,9 +1,19 @@
 //! Opaque tokens are introspected at the key manager and cached until they expire.
 
+use keyprov::gateway::GatewaySettings;
 use keyprov::testkit::Outage;
 use keyprov::{ConsumerKey, ConsumerSecret, KeyManager, KeyType};
 
 use super::support::*;
+
+/// A world whose key managers A and B opted in to introspection.
+async fn introspecting_world() -> World {
+    World::with(GatewaySettings::default(), |c| {
+        c[0].introspect_opaque_tokens = true;
+        c[1].introspect_opaque_tokens = true;
+    })
+    .await
+}
 
 async fn opaque_token(w: &World, client: &str) -> String {
     w.km_a
@@ -20,7 +30,7 @@ async fn opaque_token(w: &World, client: &str) -> String {
 
 #[tokio::test]
 async fn an_opaque_token_is_introspected_once_then_served_from_the_cache() {
-    let w = World::new().await;
+    let w = introspecting_world().await;
     let token = opaque_token(&w, "client-prod").await;
     assert!(!token.contains('.'));
     let ok = w
@@ -59,7 +69,7 @@ async fn an_opaque_token_is_introspected_once_then_served_from_the_cache() {
 
 #[tokio::test]
 async fn inactive_and_unavailable_introspection_are_refused() {
-    let w = World::new().await;
+    let w = introspecting_world().await;
     let r = w
         .gateway
         .resolve("not-a-token-anyone-issued", &w.api, KeyType::Production)
@@ -89,7 +99,7 @@ async fn inactive_and_unavailable_introspection_are_refused() {
 
 #[tokio::test]
 async fn an_opaque_token_goes_through_mapping_and_subscription_checks() {
-    let w = World::new().await;
+    let w = introspecting_world().await;
     let sbx = opaque_token(&w, "client-sbx").await;
     let r = w
         .gateway

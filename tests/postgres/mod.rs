@@ -8,6 +8,7 @@ mod faults;
 mod feed;
 mod nodes;
 mod race;
+mod reconciler;
 mod restart;
 mod store;
 

@@ -26,6 +26,7 @@ async fn a_gateway_on_another_node_waits_for_a_revision_then_sees_the_change() {
     let config = KeyManagerConfig::new("IS")
         .unwrap()
         .out_of_band(true)
+        .introspect_opaque_tokens(true)
         .issuer("https://is.example/oauth2/token");
     let key_managers = KeyManagers::new()
         .with(config, km.clone() as Arc<dyn KeyManager>)

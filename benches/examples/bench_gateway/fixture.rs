@@ -26,6 +26,8 @@ pub const KID: &str = "bench-rsa-1";
 pub struct Fixture {
     pub gateway: Gateway,
     pub api: ApiId,
+    /// The API as the gateway was given it.
+    pub api_definition: Api,
     pub key: RsaKeyPair,
     pub jwk: Jwk,
     /// The verification key, parsed once, for the bare-verify baseline.
@@ -133,7 +135,8 @@ impl Fixture {
         gateway.apply(&change(Event::ApiChanged { api: api.clone() }));
         Fixture {
             gateway,
-            api: api.id,
+            api: api.id.clone(),
+            api_definition: api,
             key,
             jwk,
             parsed,

@@ -27,6 +27,8 @@ struct State {
     clients: BTreeMap<String, ClientRecord>,
     tokens: HashMap<String, TokenRecord>,
     keys: Vec<KeyEntry>,
+    /// Every token presented for introspection, in order.
+    introspected: Vec<String>,
 }
 
 struct Inner {
@@ -398,7 +400,7 @@ impl Engine {
             jti: &jti,
         });
         let token = match format {
-            TokenFormat::Opaque => random_token(32),
+            TokenFormat::Opaque => format!("{}{}", flavour.opaque_token_prefix, random_token(32)),
             TokenFormat::Jwt => {
                 let state = self.lock();
                 let key = &state
@@ -424,6 +426,18 @@ impl Engine {
             answer["scope"] = scopes.join(" ").into();
         }
         Ok(answer)
+    }
+
+    /// Records a token presented to the introspection endpoint, before the caller is
+    /// authenticated ([`routes::introspect`](super::routes::introspect) does): a test can then
+    /// tell which tokens reached this server at all.
+    pub fn record_introspection(&self, token: &str) {
+        self.lock().introspected.push(token.to_owned());
+    }
+
+    /// Every token presented to the introspection endpoint so far, in order.
+    pub fn introspected(&self) -> Vec<String> {
+        self.lock().introspected.clone()
     }
 
     /// RFC 7662 answer for a token this emulator issued (JWT or opaque).

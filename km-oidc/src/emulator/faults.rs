@@ -1,4 +1,5 @@
-//! Fault injection, switchable at runtime, and the log of requests received.
+//! Fault injection, switchable at runtime, the log of requests received, and how many were
+//! in flight at once.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -77,6 +78,8 @@ impl FaultRule {
 struct FaultState {
     rules: Vec<FaultRule>,
     requests: BTreeMap<String, u64>,
+    in_flight: BTreeMap<String, u64>,
+    max_in_flight: BTreeMap<String, u64>,
 }
 
 /// The emulator's fault switchboard and request counter. Cheap to clone; every clone controls
@@ -118,9 +121,40 @@ impl Faults {
         self.lock().requests.values().sum()
     }
 
-    /// Forgets the request counts.
+    /// Forgets the request counts and the in-flight maxima.
     pub fn reset_counts(&self) {
-        self.lock().requests.clear();
+        let mut state = self.lock();
+        state.requests.clear();
+        state.max_in_flight.clear();
+    }
+
+    /// The most requests on paths starting with `prefix` that were being served at once
+    /// (faulted ones and their latency included), since the start or [`Faults::reset_counts`].
+    pub fn max_in_flight(&self, prefix: &str) -> u64 {
+        self.lock().max_in_flight.get(prefix).copied().unwrap_or(0)
+    }
+
+    /// Requests on paths starting with `prefix` being served now.
+    pub fn in_flight(&self, prefix: &str) -> u64 {
+        self.lock().in_flight.get(prefix).copied().unwrap_or(0)
+    }
+
+    /// Counts a request on `path` as in flight until the returned value is dropped, under
+    /// each of the path's prefixes that end before a `/` (and the whole path).
+    pub(crate) fn enter(&self, path: &str) -> InFlight {
+        let prefixes = prefixes(path);
+        let mut state = self.lock();
+        for prefix in &prefixes {
+            let now = state.in_flight.entry(prefix.clone()).or_default();
+            *now += 1;
+            let now = *now;
+            let max = state.max_in_flight.entry(prefix.clone()).or_default();
+            *max = (*max).max(now);
+        }
+        InFlight {
+            faults: self.clone(),
+            prefixes,
+        }
     }
 
     /// Counts the request and decides its fate: every matching latency adds up, the first
@@ -144,6 +178,38 @@ impl Faults {
     }
 }
 
+/// `/a/b/c` → `/`, `/a`, `/a/b`, `/a/b/c`.
+fn prefixes(path: &str) -> Vec<String> {
+    let mut out = vec!["/".to_owned()];
+    out.extend(
+        path.char_indices()
+            .filter(|(i, c)| *c == '/' && *i > 0)
+            .map(|(i, _)| path[..i].to_owned()),
+    );
+    if path != "/" {
+        out.push(path.to_owned());
+    }
+    out
+}
+
+/// A request being served (see [`Faults::enter`]).
+#[derive(Debug)]
+pub(crate) struct InFlight {
+    faults: Faults,
+    prefixes: Vec<String>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut state = self.faults.lock();
+        for prefix in &self.prefixes {
+            if let Some(n) = state.in_flight.get_mut(prefix) {
+                *n = n.saturating_sub(1);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,5 +227,24 @@ mod tests {
         assert_eq!(faults.plan("/token").fault, None, "used up");
         assert_eq!(faults.requests("/token"), 3);
         assert_eq!(faults.total_requests(), 4);
+    }
+
+    #[test]
+    fn in_flight_requests_are_counted_by_path_prefix_with_their_maximum() {
+        let faults = Faults::default();
+        let a = faults.enter("/admin/realms/r/clients");
+        let b = faults.enter("/admin/realms/r/clients");
+        let c = faults.enter("/token");
+        assert_eq!(faults.in_flight("/admin"), 2);
+        assert_eq!(faults.in_flight("/admin/realms/r/clients"), 2);
+        assert_eq!(faults.in_flight("/"), 3);
+        drop((a, b));
+        assert_eq!(faults.in_flight("/admin"), 0);
+        assert_eq!(faults.max_in_flight("/admin"), 2);
+        assert_eq!(faults.max_in_flight("/token"), 1);
+        assert_eq!(faults.max_in_flight("/adm"), 0, "whole segments only");
+        drop(c);
+        faults.reset_counts();
+        assert_eq!(faults.max_in_flight("/"), 0);
     }
 }

@@ -109,6 +109,8 @@ pub struct Flavour {
     /// Grant types of clients registered without `grant_types` (RFC 7591 says
     /// `authorization_code`).
     pub default_grant_types: Vec<String>,
+    /// Text every opaque access token starts with (empty: none), as some servers mark theirs.
+    pub opaque_token_prefix: String,
 }
 
 impl fmt::Debug for Flavour {
@@ -149,7 +151,14 @@ impl Flavour {
             initial_access_token: None,
             resources: BTreeMap::new(),
             default_grant_types: vec!["authorization_code".into()],
+            opaque_token_prefix: String::new(),
         }
+    }
+
+    /// Starts every opaque access token with `prefix`.
+    pub fn with_opaque_token_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.opaque_token_prefix = prefix.into();
+        self
     }
 
     /// Sets the signing algorithm.

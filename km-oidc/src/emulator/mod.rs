@@ -5,7 +5,8 @@
 //! JWKS (with key rotation), `client_credentials` with real client authentication
 //! (`client_secret_basic` and `client_secret_post`), JWT (RS256, ES256, EdDSA) or opaque access
 //! tokens, introspection, and RFC 7591/7592 registration. Faults (latency, 5xx/429, malformed
-//! JSON, HTML pages, dropped connections) are switched at runtime through [`Faults`].
+//! JSON, HTML pages, dropped connections) are switched at runtime through [`Faults`], which also
+//! counts the requests received and the most served at once ([`Faults::max_in_flight`]).
 //!
 //! # Example
 //! ```

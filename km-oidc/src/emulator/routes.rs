@@ -101,12 +101,16 @@ pub async fn token(
     }
 }
 
-/// `POST` introspection, authorized by any enabled client's credentials.
+/// `POST` introspection, authorized by any enabled client's credentials. Every token
+/// presented is recorded ([`Engine::introspected`]), authorized or not.
 pub async fn introspect(
     State(engine): State<Engine>,
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
+    if let Some(token) = form.get("token") {
+        engine.record_introspection(token);
+    }
     if let Err(refusal) = engine.authenticate(&headers, &form) {
         return engine.refuse(&refusal);
     }

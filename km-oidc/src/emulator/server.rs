@@ -44,6 +44,7 @@ async fn handle(
     faults: Faults,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Dropped> {
+    let _in_flight = faults.enter(req.uri().path());
     let plan = faults.plan(req.uri().path());
     if !plan.delay.is_zero() {
         tokio::time::sleep(plan.delay).await;

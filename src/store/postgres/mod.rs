@@ -13,6 +13,8 @@
 //! - **Faults**: connection loss, server shutdown, serialization failures and statement
 //!   timeouts are retryable [`Error::Storage`]; the pool drops dead connections and opens new
 //!   ones by itself. Multi-row changes run in one transaction.
+//! - **One reconciler pass at a time** across nodes: [`PostgresPassLock`], a session-level
+//!   advisory lock on a connection of its own, which a node that dies releases.
 //! - **Migrations** are versioned and applied by [`PostgresStore::open`] under an advisory lock.
 //!
 //! # Example
@@ -42,12 +44,14 @@ mod batch;
 mod config;
 mod error;
 mod feed;
+mod lock;
 mod rows;
 mod schema;
 mod store;
 
 pub use config::{PostgresConfig, PostgresConfigBuilder};
 pub use feed::ChangeFeed;
+pub use lock::PostgresPassLock;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 

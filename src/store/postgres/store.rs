@@ -178,6 +178,10 @@ pub(super) fn revision_of(value: i64) -> Revision {
 
 #[async_trait]
 impl Store for PostgresStore {
+    fn pass_lock(&self) -> std::sync::Arc<dyn crate::store::PassLock> {
+        std::sync::Arc::new(super::PostgresPassLock::new(self.config.clone()))
+    }
+
     fn changes(&self) -> Result<Changes> {
         match &self.feed {
             Some(_) => Ok(self.log.subscribe()),

@@ -172,6 +172,7 @@ struct Inner {
     readers: Vec<Arc<Mutex<Connection>>>,
     next_reader: AtomicUsize,
     log: Arc<ChangeLog>,
+    pass_lock: super::LocalPassLock,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -297,6 +298,7 @@ impl SqliteStore {
                 readers,
                 next_reader: AtomicUsize::new(0),
                 log: Arc::new(ChangeLog::new()),
+                pass_lock: super::LocalPassLock::new(),
             }),
         }
     }
@@ -337,27 +339,58 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&rusqlite::Transaction<'_>) -> Result<(T, Vec<Event>)> + Send + 'static,
     {
+        self.write_changes_with_cache(None, f).await
+    }
+
+    /// As [`Self::write_changes`]; with `cache_kib`, the connection's page cache is raised to
+    /// that size for this transaction, so that a large one (a bulk import) keeps its dirty
+    /// pages in memory instead of spilling them to the WAL and reading them back.
+    async fn write_changes_with_cache<T, F>(
+        &self,
+        cache_kib: Option<i64>,
+        f: F,
+    ) -> Result<(T, Revision)>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<(T, Vec<Event>)> + Send + 'static,
+    {
         let log = Arc::clone(&self.inner.log);
         let audit = crate::audit::current();
         self.write(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .db()?;
-            let (value, events) = f(&tx)?;
-            if let Some(context) = &audit {
-                queries::record_audit(&tx, &crate::audit::entries_for(context, &events))?;
+            let before: Option<i64> = match cache_kib {
+                Some(kib) => {
+                    let before = conn
+                        .pragma_query_value(None, "cache_size", |row| row.get(0))
+                        .db()?;
+                    conn.pragma_update(None, "cache_size", -kib).db()?;
+                    Some(before)
+                }
+                None => None,
+            };
+            let result = (|| {
+                let tx = conn
+                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                    .db()?;
+                let (value, events) = f(&tx)?;
+                if let Some(context) = &audit {
+                    queries::record_audit(&tx, &crate::audit::entries_for(context, &events))?;
+                }
+                let count = i64::try_from(events.len()).unwrap_or(i64::MAX);
+                let last: i64 = tx
+                    .prepare_cached(
+                        "UPDATE change_revision SET value = value + ?1 WHERE id = 0 RETURNING value",
+                    )
+                    .db()?
+                    .query_row([count], |row| row.get(0))
+                    .db()?;
+                tx.commit().db()?;
+                let before = Revision::new(u64::try_from(last - count).unwrap_or_default());
+                Ok((value, log.publish_after(before, events)))
+            })();
+            if let Some(before) = before {
+                conn.pragma_update(None, "cache_size", before).db()?;
             }
-            let count = i64::try_from(events.len()).unwrap_or(i64::MAX);
-            let last: i64 = tx
-                .prepare_cached(
-                    "UPDATE change_revision SET value = value + ?1 WHERE id = 0 RETURNING value",
-                )
-                .db()?
-                .query_row([count], |row| row.get(0))
-                .db()?;
-            tx.commit().db()?;
-            let before = Revision::new(u64::try_from(last - count).unwrap_or_default());
-            Ok((value, log.publish_after(before, events)))
+            result
         })
         .await
     }

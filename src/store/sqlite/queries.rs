@@ -37,6 +37,10 @@ impl Store for SqliteStore {
         Ok(self.inner.log.subscribe())
     }
 
+    fn pass_lock(&self) -> std::sync::Arc<dyn crate::store::PassLock> {
+        std::sync::Arc::new(self.inner.pass_lock.clone())
+    }
+
     async fn revision(&self) -> Result<Revision> {
         self.read(current_revision).await
     }
@@ -114,7 +118,11 @@ impl Store for SqliteStore {
         mappings: &[KeyMapping],
     ) -> Result<Revision> {
         let (applications, mappings) = (applications.to_vec(), mappings.to_vec());
-        self.write_changes(move |tx| {
+        // About 1 KiB of pages per row (row, two unique indexes, audit record), up to 256 MiB.
+        let cache_kib = i64::try_from(mappings.len())
+            .unwrap_or(i64::MAX)
+            .clamp(2_000, 262_144);
+        self.write_changes_with_cache(Some(cache_kib), move |tx| {
             let mut events = Vec::with_capacity(applications.len() + mappings.len());
             for a in applications {
                 insert_application_row(tx, &a)?;
