@@ -381,14 +381,15 @@ impl Provisioner {
         }
         let mut context = context;
         context.import = true;
+        let stored = mappings.len();
         let revision =
-            crate::audit::scope(context, self.inner.store.import(&created, &mappings)).await?;
-        report.stored = mappings.len();
+            crate::audit::scope(context, self.inner.store.import(created, mappings)).await?;
+        report.stored = stored;
         report.revision = Some(revision);
         tracing::info!(
             %caller,
             rows = total,
-            applications_created = created.len(),
+            applications_created = report.applications_created,
             %revision,
             "import stored"
         );

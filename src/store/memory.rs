@@ -175,28 +175,26 @@ impl Store for MemoryStore {
 
     async fn import(
         &self,
-        applications: &[Application],
-        mappings: &[KeyMapping],
+        applications: Vec<Application>,
+        mappings: Vec<KeyMapping>,
     ) -> Result<Revision> {
         let mut state = self.lock();
         // Applied to a copy first: one refused row leaves the store as it was.
         let mut next = state.clone();
-        for application in applications {
+        for application in &applications {
             next.add_application(application)?;
         }
-        for mapping in mappings {
+        for mapping in &mappings {
             next.add_mapping(mapping)?;
         }
         *state = next;
         let events = applications
-            .iter()
-            .map(|a| Event::ApplicationCreated {
-                application: a.clone(),
-            })
+            .into_iter()
+            .map(|application| Event::ApplicationCreated { application })
             .chain(
                 mappings
-                    .iter()
-                    .map(|m| Event::MappingCreated { mapping: m.clone() }),
+                    .into_iter()
+                    .map(|mapping| Event::MappingCreated { mapping }),
             );
         Ok(state.publish(&self.log, events))
     }

@@ -282,8 +282,8 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
     /// then nothing is stored and nothing published. `Storage` on backend failure.
     async fn import(
         &self,
-        applications: &[Application],
-        mappings: &[KeyMapping],
+        applications: Vec<Application>,
+        mappings: Vec<KeyMapping>,
     ) -> Result<Revision>;
 
     /// Appends entries to the audit trail (what changed nothing else, such as a refused

@@ -201,7 +201,7 @@ pub async fn import_is_all_or_nothing(store: Arc<dyn Store>) {
     let context = AuditContext::new(Actor::service("onboarding").unwrap(), RequestId::random());
     let err = audit::scope(
         context.clone(),
-        store.import(std::slice::from_ref(&new_app), &[good.clone(), clash]),
+        store.import(vec![new_app.clone()], vec![good.clone(), clash]),
     )
     .await
     .unwrap_err();
@@ -216,10 +216,7 @@ pub async fn import_is_all_or_nothing(store: Arc<dyn Store>) {
     context.import = true;
     let revision = audit::scope(
         context.clone(),
-        store.import(
-            std::slice::from_ref(&new_app),
-            &[good.clone(), second.clone()],
-        ),
+        store.import(vec![new_app.clone()], vec![good.clone(), second.clone()]),
     )
     .await
     .unwrap();

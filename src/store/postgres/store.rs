@@ -669,8 +669,8 @@ impl Store for PostgresStore {
 
     async fn import(
         &self,
-        applications: &[Application],
-        mappings: &[KeyMapping],
+        applications: Vec<Application>,
+        mappings: Vec<KeyMapping>,
     ) -> Result<Revision> {
         let what = "import";
         let ctx = Context::default();
@@ -681,7 +681,7 @@ impl Store for PostgresStore {
             .map_err(|e| from_pg(e, what, &ctx))?;
         let app_sql =
             format!("INSERT INTO applications ({APPLICATION_COLUMNS}) VALUES ($1, $2, $3, $4, $5)");
-        for a in applications {
+        for a in &applications {
             let ctx = Context {
                 application_name: Some(a.name.clone()),
                 ..Context::default()

@@ -114,10 +114,9 @@ impl Store for SqliteStore {
 
     async fn import(
         &self,
-        applications: &[Application],
-        mappings: &[KeyMapping],
+        applications: Vec<Application>,
+        mappings: Vec<KeyMapping>,
     ) -> Result<Revision> {
-        let (applications, mappings) = (applications.to_vec(), mappings.to_vec());
         // About 1 KiB of pages per row (row, two unique indexes, audit record), up to 256 MiB.
         let cache_kib = i64::try_from(mappings.len())
             .unwrap_or(i64::MAX)
