@@ -14,6 +14,8 @@
 #![doc = "[km-wso2is]: https://docs.rs/km-wso2is"]
 #![doc = "[km-keycloak]: https://docs.rs/km-keycloak"]
 #![doc = "[keyprov-rest]: https://docs.rs/keyprov-rest"]
+#![doc = "[keyprov-tower]: https://docs.rs/keyprov-tower"]
+#![doc = "[keyprov-cli]: https://docs.rs/keyprov-cli"]
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
