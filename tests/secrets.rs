@@ -25,6 +25,9 @@ impl Captured {
         let subscriber = tracing_subscriber::fmt()
             .with_max_level(tracing::Level::TRACE)
             .with_writer(move || writer.clone())
+            // Plain text whatever features the workspace build unifies (ANSI colours would
+            // split `key=value` pairs).
+            .with_ansi(false)
             .finish();
         tracing::subscriber::set_default(subscriber)
     }

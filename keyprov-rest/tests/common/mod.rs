@@ -34,6 +34,7 @@ fn log_buffer() -> &'static Arc<Mutex<Vec<u8>>> {
         tracing_subscriber::fmt()
             .with_max_level(tracing::Level::TRACE)
             .with_writer(move || LogSink(sink.clone()))
+            .with_ansi(false)
             .init();
         buffer
     })

@@ -212,6 +212,88 @@ async fn single(pool: &Pool, channel: &str, job: &Job) -> Result<Revision> {
     Ok(super::store::revision_of(value))
 }
 
+/// Selects rows from the thirteen arrays of [`MappingColumns::params`], in the `mappings`
+/// table's column order.
+pub(super) const UNNEST_MAPPINGS: &str = "SELECT * FROM unnest($1::uuid[], $2::uuid[], \
+     $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bool[], $9::bool[], \
+     $10::jsonb[], $11::timestamptz[], $12::timestamptz[], $13::jsonb[])";
+
+/// Mappings as one array per column, for [`UNNEST_MAPPINGS`].
+pub(super) struct MappingColumns {
+    ids: Vec<Uuid>,
+    applications: Vec<Uuid>,
+    key_types: Vec<&'static str>,
+    key_managers: Vec<String>,
+    consumer_keys: Vec<String>,
+    modes: Vec<&'static str>,
+    states: Vec<&'static str>,
+    validated: Vec<bool>,
+    proven: Vec<bool>,
+    snapshots: Vec<serde_json::Value>,
+    created: Vec<chrono::DateTime<chrono::Utc>>,
+    updated: Vec<chrono::DateTime<chrono::Utc>>,
+    created_by: Vec<serde_json::Value>,
+}
+
+impl MappingColumns {
+    /// From each mapping with its snapshot and creator already encoded as JSON.
+    pub(super) fn of<'a>(
+        rows: impl ExactSizeIterator<Item = (&'a KeyMapping, serde_json::Value, serde_json::Value)>,
+    ) -> Self {
+        let n = rows.len();
+        let mut c = Self {
+            ids: Vec::with_capacity(n),
+            applications: Vec::with_capacity(n),
+            key_types: Vec::with_capacity(n),
+            key_managers: Vec::with_capacity(n),
+            consumer_keys: Vec::with_capacity(n),
+            modes: Vec::with_capacity(n),
+            states: Vec::with_capacity(n),
+            validated: Vec::with_capacity(n),
+            proven: Vec::with_capacity(n),
+            snapshots: Vec::with_capacity(n),
+            created: Vec::with_capacity(n),
+            updated: Vec::with_capacity(n),
+            created_by: Vec::with_capacity(n),
+        };
+        for (m, snapshot, created_by) in rows {
+            c.ids.push(*m.id.as_uuid());
+            c.applications.push(*m.application.as_uuid());
+            c.key_types.push(m.key_type.as_str());
+            c.key_managers.push(m.key_manager.to_string());
+            c.consumer_keys.push(m.consumer_key.to_string());
+            c.modes.push(m.mode.as_str());
+            c.states.push(m.state.as_str());
+            c.validated.push(m.validated);
+            c.proven.push(m.secret_proven);
+            c.snapshots.push(snapshot);
+            c.created.push(m.created_at);
+            c.updated.push(m.updated_at);
+            c.created_by.push(created_by);
+        }
+        c
+    }
+
+    /// The arrays, as `$1` to `$13`.
+    pub(super) fn params(&self) -> [&(dyn ToSql + Sync); 13] {
+        [
+            &self.ids,
+            &self.applications,
+            &self.key_types,
+            &self.key_managers,
+            &self.consumer_keys,
+            &self.modes,
+            &self.states,
+            &self.validated,
+            &self.proven,
+            &self.snapshots,
+            &self.created,
+            &self.updated,
+            &self.created_by,
+        ]
+    }
+}
+
 enum Failure {
     /// A constraint refused a row: nothing was written; retry one by one.
     Constraint,
@@ -226,25 +308,10 @@ async fn many(
     jobs: &[Job],
 ) -> Result<std::collections::HashMap<Uuid, Revision>, Failure> {
     let what = "insert_mapping (batch)";
-    let column = |f: &dyn Fn(&KeyMapping) -> &str| -> Vec<String> {
-        jobs.iter().map(|j| f(&j.mapping).to_owned()).collect()
-    };
-    let ids: Vec<Uuid> = jobs.iter().map(|j| *j.mapping.id.as_uuid()).collect();
-    let applications: Vec<Uuid> = jobs
-        .iter()
-        .map(|j| *j.mapping.application.as_uuid())
-        .collect();
-    let key_types = column(&|m| m.key_type.as_str());
-    let key_managers = column(&|m| m.key_manager.as_str());
-    let consumer_keys = column(&|m| m.consumer_key.as_str());
-    let modes = column(&|m| m.mode.as_str());
-    let states = column(&|m| m.state.as_str());
-    let validated: Vec<bool> = jobs.iter().map(|j| j.mapping.validated).collect();
-    let proven: Vec<bool> = jobs.iter().map(|j| j.mapping.secret_proven).collect();
-    let snapshots: Vec<&serde_json::Value> = jobs.iter().map(|j| &j.snapshot).collect();
-    let created: Vec<_> = jobs.iter().map(|j| j.mapping.created_at).collect();
-    let updated: Vec<_> = jobs.iter().map(|j| j.mapping.updated_at).collect();
-    let created_by: Vec<&serde_json::Value> = jobs.iter().map(|j| &j.created_by).collect();
+    let columns = MappingColumns::of(
+        jobs.iter()
+            .map(|j| (&j.mapping, j.snapshot.clone(), j.created_by.clone())),
+    );
     let payloads: Vec<&str> = jobs.iter().map(|j| j.payload.as_str()).collect();
     let audit_at: Vec<_> = jobs
         .iter()
@@ -258,20 +325,21 @@ async fn many(
         .iter()
         .map(|j| j.audit.as_ref().map(|a| &a.entry))
         .collect();
+    let [c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13] = columns.params();
     let params: [&(dyn ToSql + Sync); 18] = [
-        &ids,
-        &applications,
-        &key_types,
-        &key_managers,
-        &consumer_keys,
-        &modes,
-        &states,
-        &validated,
-        &proven,
-        &snapshots,
-        &created,
-        &updated,
-        &created_by,
+        c1,
+        c2,
+        c3,
+        c4,
+        c5,
+        c6,
+        c7,
+        c8,
+        c9,
+        c10,
+        c11,
+        c12,
+        c13,
         &channel,
         &payloads,
         &audit_at,
@@ -281,10 +349,7 @@ async fn many(
     // The notifications join on the inserted ids, so a row and its notification go together;
     // each row takes the next revision in job order, and is notified in that order.
     let sql = format!(
-        "WITH ins AS (INSERT INTO mappings ({}) \
-         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], \
-         $6::text[], $7::text[], $8::bool[], $9::bool[], $10::jsonb[], $11::timestamptz[], \
-         $12::timestamptz[], $13::jsonb[]) RETURNING id), \
+        "WITH ins AS (INSERT INTO mappings ({}) {UNNEST_MAPPINGS} RETURNING id), \
          aud AS (INSERT INTO audit_log (at, actor, application, key_manager, entry) \
          SELECT a.at, a.actor, a.application, a.key_manager, a.entry \
          FROM unnest($1::uuid[], $2::uuid[], $4::text[], $16::timestamptz[], $17::text[], \

@@ -8,7 +8,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::PostgresStore;
-use super::batch::{AuditRow, PendingInsert};
+use super::batch::{AuditRow, MappingColumns, PendingInsert, UNNEST_MAPPINGS};
 use super::error::{Context, from_pg};
 use super::rows::{
     self, API_COLUMNS, APPLICATION_COLUMNS, MAPPING_COLUMNS, MAX_INLINE_PAYLOAD,
@@ -697,61 +697,22 @@ impl Store for PostgresStore {
         }
         // The mappings in slices of one statement each (unnest), so 100,000 rows are a few
         // hundred round trips.
-        let mapping_sql = format!(
-            "INSERT INTO mappings ({MAPPING_COLUMNS}) \
-             SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], \
-             $6::text[], $7::text[], $8::bool[], $9::bool[], $10::jsonb[], $11::timestamptz[], \
-             $12::timestamptz[], $13::jsonb[])"
-        );
+        let mapping_sql = format!("INSERT INTO mappings ({MAPPING_COLUMNS}) {UNNEST_MAPPINGS}");
         for chunk in mappings.chunks(1_000) {
-            let text = |f: &dyn Fn(&KeyMapping) -> &str| -> Vec<String> {
-                chunk.iter().map(|m| f(m).to_owned()).collect()
-            };
-            let ids: Vec<_> = chunk.iter().map(|m| *m.id.as_uuid()).collect();
-            let apps: Vec<_> = chunk.iter().map(|m| *m.application.as_uuid()).collect();
-            let key_types = text(&|m| m.key_type.as_str());
-            let key_managers = text(&|m| m.key_manager.as_str());
-            let consumer_keys = text(&|m| m.consumer_key.as_str());
-            let modes = text(&|m| m.mode.as_str());
-            let states = text(&|m| m.state.as_str());
-            let validated: Vec<bool> = chunk.iter().map(|m| m.validated).collect();
-            let proven: Vec<bool> = chunk.iter().map(|m| m.secret_proven).collect();
-            let snapshots = chunk
+            let rows = chunk
                 .iter()
-                .map(|m| to_json(&m.snapshot))
+                .map(|m| Ok((m, to_json(&m.snapshot)?, to_json(&m.created_by)?)))
                 .collect::<Result<Vec<_>>>()?;
-            let created: Vec<_> = chunk.iter().map(|m| m.created_at).collect();
-            let updated: Vec<_> = chunk.iter().map(|m| m.updated_at).collect();
-            let created_by = chunk
-                .iter()
-                .map(|m| to_json(&m.created_by))
-                .collect::<Result<Vec<_>>>()?;
-            let params: Params<'_> = &[
-                &ids,
-                &apps,
-                &key_types,
-                &key_managers,
-                &consumer_keys,
-                &modes,
-                &states,
-                &validated,
-                &proven,
-                &snapshots,
-                &created,
-                &updated,
-                &created_by,
-            ];
-            run(&tx, what, &ctx, &mapping_sql, params).await?;
+            let columns = MappingColumns::of(rows.into_iter());
+            run(&tx, what, &ctx, &mapping_sql, &columns.params()).await?;
         }
         let events = applications
-            .iter()
-            .map(|a| Event::ApplicationCreated {
-                application: a.clone(),
-            })
+            .into_iter()
+            .map(|application| Event::ApplicationCreated { application })
             .chain(
                 mappings
-                    .iter()
-                    .map(|m| Event::MappingCreated { mapping: m.clone() }),
+                    .into_iter()
+                    .map(|mapping| Event::MappingCreated { mapping }),
             )
             .collect();
         let revision = publish(&tx, &self.channel, events, what, &ctx).await?;
