@@ -91,6 +91,22 @@ impl AuditAction {
     }
 }
 
+impl AuditAction {
+    /// The action stored as [`as_str`](Self::as_str) spells it.
+    pub(crate) fn from_stored(text: &str) -> Option<Self> {
+        [
+            AuditAction::MappingCreated,
+            AuditAction::MappingRemoved,
+            AuditAction::MappingStateChanged,
+            AuditAction::ApplicationDeleted,
+            AuditAction::ProvisioningRefused,
+            AuditAction::Imported,
+        ]
+        .into_iter()
+        .find(|action| action.as_str() == text)
+    }
+}
+
 impl fmt::Display for AuditAction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -134,8 +150,12 @@ pub struct AuditEntry {
 impl AuditEntry {
     /// An entry for `action` by the context's caller, now, with nothing else set.
     pub fn new(context: &AuditContext, action: AuditAction) -> Self {
+        Self::at(crate::model::now(), context, action)
+    }
+
+    fn at(at: DateTime<Utc>, context: &AuditContext, action: AuditAction) -> Self {
         Self {
-            at: crate::model::now(),
+            at,
             actor: context.actor.clone(),
             request_id: context.request_id.clone(),
             action,
@@ -218,6 +238,17 @@ impl Deref for AuditRecord {
 }
 
 /// The actor as one searchable string.
+/// The actor of a stored [`actor_key`] (`kind:id`).
+pub(crate) fn actor_from_key(key: &str) -> Option<Actor> {
+    let (kind, id) = key.split_once(':')?;
+    match kind {
+        "user" => Actor::user(id).ok(),
+        "admin" => Actor::admin(id).ok(),
+        "service" => Actor::service(id).ok(),
+        _ => None,
+    }
+}
+
 pub(crate) fn actor_key(actor: &Actor) -> String {
     match actor {
         Actor::User(id) => format!("user:{id}"),
@@ -352,6 +383,8 @@ pub fn entries_for<'a>(
     context: &AuditContext,
     events: impl IntoIterator<Item = &'a Event>,
 ) -> Vec<AuditEntry> {
+    // One time for all: they are recorded together.
+    let at = crate::model::now();
     events
         .into_iter()
         .filter_map(|event| match event {
@@ -368,21 +401,22 @@ pub fn entries_for<'a>(
                     if mapping.validated { ", validated" } else { "" }
                 );
                 Some(
-                    AuditEntry::new(context, action)
+                    AuditEntry::at(at, context, action)
                         .about(mapping)
                         .detail(detail),
                 )
             }
             Event::MappingRemoved { mapping } => {
-                Some(AuditEntry::new(context, AuditAction::MappingRemoved).about(mapping))
+                Some(AuditEntry::at(at, context, AuditAction::MappingRemoved).about(mapping))
             }
             Event::MappingStateChanged { mapping, previous } => Some(
-                AuditEntry::new(context, AuditAction::MappingStateChanged)
+                AuditEntry::at(at, context, AuditAction::MappingStateChanged)
                     .about(mapping)
                     .detail(format!("{previous} -> {}", mapping.state)),
             ),
             Event::ApplicationDeleted { application } => Some(
-                AuditEntry::new(context, AuditAction::ApplicationDeleted).application(*application),
+                AuditEntry::at(at, context, AuditAction::ApplicationDeleted)
+                    .application(*application),
             ),
             _ => None,
         })

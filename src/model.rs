@@ -539,17 +539,24 @@ pub struct Subscription {
 
 /// What the key manager said about a client when it was mapped, kept for display only
 /// ([P4.4](crate::guide::provisioning#p4-validation-against-the-key-manager)): never compared against portal settings, never holds a secret.
+///
+/// Deserializing fills absent members with their empty values.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientSnapshot {
     /// Client name as the KM knows it.
+    #[serde(default)]
     pub client_name: Option<String>,
     /// Grant types the client may use.
+    #[serde(default)]
     pub grant_types: Vec<String>,
     /// Redirect (callback) URIs.
+    #[serde(default)]
     pub redirect_uris: Vec<String>,
     /// Token format (`JWT`, `Default`/opaque, ...), as the KM spells it.
+    #[serde(default)]
     pub token_type: Option<String>,
     /// Access-token lifetime in seconds.
+    #[serde(default)]
     pub access_token_lifetime_s: Option<i64>,
     /// Further properties the KM reported (strings only; secrets are never copied here).
     #[serde(default)]
@@ -690,6 +697,32 @@ pub struct KeyMapping {
     pub updated_at: DateTime<Utc>,
     /// Who created it.
     pub created_by: Actor,
+}
+
+/// Identifiers for many records created at one time (a bulk import): UUID v7s of that
+/// time, each greater than the one before, made without the process-wide lock that
+/// `random()` takes for every identifier.
+pub(crate) struct Ids {
+    context: uuid::ContextV7,
+    seconds: u64,
+    nanos: u32,
+}
+
+impl Ids {
+    /// Identifiers of records created at `at`.
+    pub(crate) fn at(at: DateTime<Utc>) -> Self {
+        Self {
+            context: uuid::ContextV7::new(),
+            seconds: u64::try_from(at.timestamp()).unwrap_or_default(),
+            nanos: at.timestamp_subsec_nanos(),
+        }
+    }
+
+    /// The next identifier.
+    pub(crate) fn next<T: From<Uuid>>(&self) -> T {
+        let timestamp = uuid::Timestamp::from_unix(&self.context, self.seconds, self.nanos);
+        T::from(Uuid::new_v7(timestamp))
+    }
 }
 
 /// The current time truncated to milliseconds, the precision every store keeps.

@@ -6,6 +6,7 @@
 //! same store answers accordingly once [`Gateway::wait_for`](crate::gateway::Gateway::wait_for)
 //! that revision returns.
 
+use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
 use serde::Deserialize;
@@ -828,6 +829,7 @@ impl Provisioner {
                 km,
                 consumer_key,
                 validation,
+                (MappingId::random(), now()),
             )
         };
         match self.inner.store.insert_mapping(&mapping).await {
@@ -1158,7 +1160,8 @@ async fn validate(
     Ok((info.snapshot(), secret.is_some(), token))
 }
 
-/// A new `MAPPED`, `ACTIVE` mapping, not validated at the key manager yet.
+/// A new `MAPPED`, `ACTIVE` mapping, not validated at the key manager yet, with its
+/// identifier and creation time.
 fn new_mapping(
     caller: &Actor,
     application: ApplicationId,
@@ -1166,10 +1169,10 @@ fn new_mapping(
     km: &RegisteredKeyManager,
     consumer_key: ConsumerKey,
     validation: Validation,
+    (id, at): (MappingId, DateTime<Utc>),
 ) -> KeyMapping {
-    let at = now();
     KeyMapping {
-        id: MappingId::random(),
+        id,
         application,
         key_type,
         key_manager: km.config.id.clone(),

@@ -50,6 +50,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
 use super::{Admitted, Provisioner, new_mapping, validate};
@@ -57,7 +58,7 @@ use crate::audit::{AuditAction, AuditEntry};
 use crate::error::{ConflictRule, Error, Result};
 use crate::events::Revision;
 use crate::model::{
-    Actor, Application, ApplicationId, ConsumerKey, KeyManagerId, KeyMapping, KeyType,
+    Actor, Application, ApplicationId, ConsumerKey, Ids, KeyManagerId, KeyMapping, KeyType,
     MAX_NAME_LEN, OrganizationId, UserId, check_text, now,
 };
 use crate::secret::ConsumerSecret;
@@ -217,11 +218,83 @@ impl ImportReport {
 }
 
 /// A row past the checks that need no I/O, waiting for validation.
-struct Checked {
+/// A row that passed every check but validation, which runs next.
+struct Pending {
     line: u64,
     mapping: KeyMapping,
     secret: Option<ConsumerSecret>,
     validation: crate::policy::Validation,
+}
+
+/// The applications of the import's organization: those in the store, then those the
+/// import creates, found by owner and name.
+struct Applications {
+    all: Vec<Application>,
+    by_name: HashMap<UserId, HashMap<String, usize>>,
+    stored: usize,
+    organization: OrganizationId,
+}
+
+impl Applications {
+    fn new(stored: Vec<Application>, organization: &OrganizationId) -> Self {
+        let all: Vec<Application> = stored
+            .into_iter()
+            .filter(|a| a.organization == *organization)
+            .collect();
+        let mut by_name: HashMap<UserId, HashMap<String, usize>> = HashMap::new();
+        for (position, a) in all.iter().enumerate() {
+            by_name
+                .entry(a.owner.clone())
+                .or_default()
+                .insert(a.name.clone(), position);
+        }
+        Self {
+            stored: all.len(),
+            all,
+            by_name,
+            organization: organization.clone(),
+        }
+    }
+
+    /// The application a row names, created (at `at`) when there is none.
+    fn find_or_create(
+        &mut self,
+        caller: &Actor,
+        row: &ImportRow,
+        at: DateTime<Utc>,
+        ids: &Ids,
+    ) -> Result<&Application> {
+        if let Actor::User(user) = caller
+            && *user != row.owner
+        {
+            return Err(Error::NotPermitted {
+                operation: "import for another owner",
+            });
+        }
+        check_text("application", &row.application, MAX_NAME_LEN)?;
+        let named = self.by_name.entry(row.owner.clone()).or_default();
+        let position = match named.get(row.application.as_str()) {
+            Some(&position) => position,
+            None => {
+                let position = self.all.len();
+                self.all.push(Application {
+                    id: ids.next(),
+                    name: row.application.clone(),
+                    owner: row.owner.clone(),
+                    organization: self.organization.clone(),
+                    created_at: at,
+                });
+                named.insert(row.application.clone(), position);
+                position
+            }
+        };
+        Ok(&self.all[position])
+    }
+
+    /// The applications the import creates, in the order they were first named.
+    fn created(mut self) -> Vec<Application> {
+        self.all.split_off(self.stored)
+    }
 }
 
 impl Provisioner {
@@ -250,15 +323,12 @@ impl Provisioner {
             });
         };
         // What the store holds, read once: the checks run in memory.
-        let mut applications: HashMap<(UserId, String), Application> = self
-            .inner
-            .store
-            .all_applications()
-            .await?
-            .into_iter()
-            .filter(|a| a.organization == options.organization)
-            .map(|a| ((a.owner.clone(), a.name.clone()), a))
-            .collect();
+        let at = now();
+        let ids = Ids::at(at);
+        let mut applications = Applications::new(
+            self.inner.store.all_applications().await?,
+            &options.organization,
+        );
         let existing = self.inner.store.all_mappings().await?;
         let mut slots: HashSet<(ApplicationId, KeyType, KeyManagerId)> = existing
             .iter()
@@ -268,25 +338,22 @@ impl Provisioner {
             .into_iter()
             .map(|m| (m.key_manager, m.consumer_key))
             .collect();
-        let mut created = Vec::new();
-        let mut checked = Vec::with_capacity(total);
+        slots.reserve(total);
+        clients.reserve(total);
+        // Rows ready to store, and rows to validate at their key manager first.
+        let mut mappings = Vec::with_capacity(total);
+        let mut pending = Vec::new();
         for row in rows {
-            let application =
-                match self.import_application(caller, &row, &options, &mut applications) {
-                    Ok((application, new)) => {
-                        if new {
-                            created.push(application.clone());
-                        }
-                        application
-                    }
-                    Err(error) => {
-                        fail(row.line, &error);
-                        continue;
-                    }
-                };
+            let application = match applications.find_or_create(caller, &row, at, &ids) {
+                Ok(application) => application,
+                Err(error) => {
+                    fail(row.line, &error);
+                    continue;
+                }
+            };
             let admitted = self.admit(
                 caller,
-                &application,
+                application,
                 &row.key_manager,
                 row.key_type,
                 &row.consumer_key,
@@ -327,26 +394,31 @@ impl Provisioner {
                 km,
                 row.consumer_key,
                 validation,
+                (ids.next(), at),
             );
-            checked.push(Checked {
-                line: row.line,
-                mapping,
-                secret,
-                validation,
-            });
+            if validation.runs() {
+                pending.push(Pending {
+                    line: row.line,
+                    mapping,
+                    secret,
+                    validation,
+                });
+            } else {
+                mappings.push(mapping);
+            }
         }
-        let pending = checked.iter().filter(|c| c.validation.runs()).count();
+        let created = applications.created();
         let progress = options.progress.clone();
+        let ready = total - pending.len();
         let report_progress = |validated: usize| {
             if let Some(progress) = &progress {
-                progress(total - pending + validated, total);
+                progress(ready + validated, total);
             }
         };
         report_progress(0);
         let validated = self
-            .validate_rows(checked, options.concurrency, &report_progress)
+            .validate_rows(pending, options.concurrency, &report_progress)
             .await;
-        let mut mappings = Vec::with_capacity(validated.len());
         for (line, outcome) in validated {
             match outcome {
                 Ok(mapping) => mappings.push(mapping),
@@ -398,56 +470,22 @@ impl Provisioner {
 
     /// The application a row names: the owner's of that name, or a new one (remembered, so
     /// later rows find it).
-    fn import_application(
-        &self,
-        caller: &Actor,
-        row: &ImportRow,
-        options: &ImportOptions,
-        applications: &mut HashMap<(UserId, String), Application>,
-    ) -> Result<(Application, bool)> {
-        if let Actor::User(user) = caller
-            && *user != row.owner
-        {
-            return Err(Error::NotPermitted {
-                operation: "import for another owner",
-            });
-        }
-        check_text("application", &row.application, MAX_NAME_LEN)?;
-        let key = (row.owner.clone(), row.application.clone());
-        if let Some(found) = applications.get(&key) {
-            return Ok((found.clone(), false));
-        }
-        let application = Application {
-            id: ApplicationId::random(),
-            name: row.application.clone(),
-            owner: row.owner.clone(),
-            organization: options.organization.clone(),
-            created_at: now(),
-        };
-        applications.insert(key, application.clone());
-        Ok((application, true))
-    }
-
-    /// P4 for the rows that need it, `concurrency` at a time; every row's outcome, in input
-    /// order. `progress` gets the number of rows validated so far.
+    /// Validates `rows` at their key managers, `concurrency` at a time, in order.
     async fn validate_rows(
         &self,
-        rows: Vec<Checked>,
+        rows: Vec<Pending>,
         concurrency: usize,
         progress: &(dyn Fn(usize) + Sync),
     ) -> Vec<(u64, Result<KeyMapping>)> {
         let mut validated = 0;
         futures::stream::iter(rows)
             .map(|row| async move {
-                let Checked {
+                let Pending {
                     line,
                     mut mapping,
                     secret,
                     validation,
                 } = row;
-                if !validation.runs() {
-                    return (line, Ok(mapping), false);
-                }
                 let outcome = match self.inner.key_managers.by_id(&mapping.key_manager) {
                     Some(km) => validate(km, &mapping.consumer_key, secret.as_ref(), validation)
                         .await
@@ -460,15 +498,12 @@ impl Provisioner {
                         name: mapping.key_manager.to_string(),
                     }),
                 };
-                (line, outcome, true)
+                (line, outcome)
             })
             .buffered(concurrency.max(1))
-            .map(|(line, outcome, called)| {
-                if called {
-                    validated += 1;
-                    progress(validated);
-                }
-                (line, outcome)
+            .inspect(|_| {
+                validated += 1;
+                progress(validated);
             })
             .collect()
             .await

@@ -346,3 +346,205 @@ async fn two_stores_on_one_file_have_one_winner() {
         assert_eq!(store.all_mappings().await.unwrap(), winners);
     }
 }
+
+/// A database written by schema version 3 (before the state checks were rewritten and the
+/// audit trail moved from JSON into columns) opens with every row and record as it was, and
+/// the rebuilt tables keep their constraints.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_3_database_is_migrated_with_its_rows_and_audit_records() {
+    use keyprov::MappingState;
+    use keyprov::audit::{AuditAction, AuditQuery, RequestId};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keyprov.db");
+    let app = application("app", "alice", "carbon.super", 0);
+    let mut suspended = mapping(app.id, KeyType::Production, "IS", "client-1", 10);
+    suspended.state = MappingState::Suspended;
+    let plain = mapping(app.id, KeyType::Sandbox, "IS", "client-2", 20);
+    let request = RequestId::random();
+    {
+        let conn = Connection::open(&path).unwrap();
+        for sql in [
+            include_str!("../../src/store/migrations/0001_initial.sql"),
+            include_str!("../../src/store/migrations/0002_revision.sql"),
+            include_str!("../../src/store/migrations/0003_audit.sql"),
+        ] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 3).unwrap();
+        conn.execute(
+            "INSERT INTO applications VALUES (?1, ?2, ?3, ?4, ?5)",
+            rusqlite::params![
+                app.id.to_string(),
+                app.name,
+                app.owner.as_str(),
+                app.organization.as_str(),
+                app.created_at.timestamp_millis()
+            ],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO apis VALUES \
+             ('orders', 'Orders', '1.0', '/orders', 'carbon.super', '{\"kind\":\"all\"}', NULL)",
+            [],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO subscriptions VALUES (?1, 'orders', 'PROD_ONLY_BLOCKED', 5, 6)",
+            [app.id.to_string()],
+        )
+        .unwrap();
+        for m in [&suspended, &plain] {
+            conn.execute(
+                "INSERT INTO key_mappings VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                rusqlite::params![
+                    m.id.to_string(),
+                    m.application.to_string(),
+                    m.key_type.as_str(),
+                    m.key_manager.as_str(),
+                    m.consumer_key.as_str(),
+                    m.mode.as_str(),
+                    m.state.as_str(),
+                    m.validated,
+                    m.secret_proven,
+                    serde_json::to_string(&m.snapshot).unwrap(),
+                    m.created_at.timestamp_millis(),
+                    m.updated_at.timestamp_millis(),
+                    serde_json::to_string(&m.created_by).unwrap(),
+                ],
+            )
+            .unwrap();
+        }
+        // Two records as version 3 wrote them: the searchable fields in columns, the whole
+        // entry as JSON.
+        let entry = serde_json::json!({
+            "at": "2026-11-30T10:00:00.123Z",
+            "actor": {"kind": "admin", "id": "carol"},
+            "request_id": request.as_str(),
+            "action": "mapping_state_changed",
+            "application": app.id.to_string(),
+            "key_manager": "IS",
+            "key_type": "PRODUCTION",
+            "mapping": suspended.id.to_string(),
+            "consumer_key": "client-1",
+            "detail": "ACTIVE -> SUSPENDED",
+        });
+        conn.execute(
+            "INSERT INTO audit_log (at, actor, application, key_manager, entry) \
+             VALUES (1796032800123, 'admin:carol', ?1, 'IS', ?2)",
+            rusqlite::params![app.id.to_string(), entry.to_string()],
+        )
+        .unwrap();
+        let refusal = serde_json::json!({
+            "at": "2026-11-30T10:00:01Z",
+            "actor": {"kind": "user", "id": "bob"},
+            "request_id": "req-7",
+            "action": "provisioning_refused",
+            "code": 900967,
+            "key_manager": "IS",
+            "detail": "the key manager is not available",
+        });
+        conn.execute(
+            "INSERT INTO audit_log (at, actor, application, key_manager, entry) \
+             VALUES (1796032801000, 'user:bob', NULL, 'IS', ?1)",
+            [refusal.to_string()],
+        )
+        .unwrap();
+    }
+
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.schema_version(), SqliteStore::latest_schema_version());
+    assert_eq!(store.application(app.id).await.unwrap(), Some(app.clone()));
+    assert_eq!(
+        by_id(store.mappings_of(app.id).await.unwrap()),
+        by_id(vec![suspended.clone(), plain.clone()])
+    );
+    let subscriptions = store.subscriptions_of(app.id).await.unwrap();
+    assert_eq!(subscriptions.len(), 1);
+    assert_eq!(subscriptions[0].state, SubscriptionState::ProdOnlyBlocked);
+
+    let trail = store.audit(&AuditQuery::new()).await.unwrap();
+    assert_eq!(trail.len(), 2, "{trail:?}");
+    assert_eq!(trail[0].sequence, 1);
+    assert_eq!(trail[0].at.timestamp_millis(), 1_796_032_800_123);
+    assert_eq!(trail[0].actor, Actor::admin("carol").unwrap());
+    assert_eq!(trail[0].request_id, request);
+    assert_eq!(trail[0].action, AuditAction::MappingStateChanged);
+    assert_eq!(trail[0].code, None);
+    assert_eq!(trail[0].application, Some(app.id));
+    assert_eq!(trail[0].key_manager.as_deref(), Some("IS"));
+    assert_eq!(trail[0].key_type, Some(KeyType::Production));
+    assert_eq!(trail[0].mapping, Some(suspended.id));
+    assert_eq!(trail[0].consumer_key.as_deref(), Some("client-1"));
+    assert_eq!(trail[0].detail, "ACTIVE -> SUSPENDED");
+    assert_eq!(trail[1].actor, Actor::user("bob").unwrap());
+    assert_eq!(trail[1].action, AuditAction::ProvisioningRefused);
+    assert_eq!(trail[1].code, Some(900_967));
+    assert_eq!(trail[1].application, None);
+    assert_eq!(trail[1].request_id.as_str(), "req-7");
+    let by_application = store
+        .audit(&AuditQuery::new().application(app.id))
+        .await
+        .unwrap();
+    assert_eq!(by_application.len(), 1);
+
+    // Records written after the migration continue the sequence, and searches still use it.
+    let km: Arc<dyn KeyManager> = Arc::new(ScriptedKeyManager::new("IS"));
+    let provisioner = Provisioner::builder()
+        .store(Arc::new(store.clone()))
+        .key_managers(
+            KeyManagers::new()
+                .with(KeyManagerConfig::new("IS").unwrap().out_of_band(true), km)
+                .unwrap(),
+        )
+        .global(keyprov::GlobalSettings {
+            enable_key_provisioning: false,
+            enable_provisioned_app_validation: false,
+        })
+        .build()
+        .unwrap();
+    let other = provisioner
+        .create_application(NewApplication::new(
+            "other",
+            UserId::new("alice").unwrap(),
+            OrganizationId::new("carbon.super").unwrap(),
+        ))
+        .await
+        .unwrap();
+    let alice = Actor::user("alice").unwrap();
+    let request = ProvisionRequest::new(
+        other.id,
+        "IS",
+        KeyType::Production,
+        keyprov::ConsumerKey::new("client-3").unwrap(),
+    );
+    provisioner.provision(&alice, request).await.unwrap();
+    let trail = store.audit(&AuditQuery::new().actor(alice)).await.unwrap();
+    assert_eq!(trail.len(), 1);
+    assert_eq!(trail[0].sequence, 3);
+    assert_eq!(trail[0].action, AuditAction::MappingCreated);
+
+    // The rebuilt tables keep their constraints: P3, the state checks, the cascade.
+    let duplicate = mapping(other.id, KeyType::Sandbox, "IS", "client-1", 30);
+    assert!(
+        matches!(
+            store.insert_mapping(&duplicate).await,
+            Err(Error::MappingExists(_))
+        ),
+        "the consumer key is mapped already"
+    );
+    drop(provisioner);
+    {
+        let conn = Connection::open(&path).unwrap();
+        let bad_state = conn.execute(
+            "UPDATE key_mappings SET state = 'LOST' WHERE id = ?1",
+            [plain.id.to_string()],
+        );
+        assert!(bad_state.is_err(), "{bad_state:?}");
+        let bad_subscription = conn.execute("UPDATE subscriptions SET state = 'GONE'", []);
+        assert!(bad_subscription.is_err(), "{bad_subscription:?}");
+    }
+    store.delete_application(app.id).await.unwrap();
+    assert!(store.mappings_of(app.id).await.unwrap().is_empty());
+    assert!(store.subscriptions_of(app.id).await.unwrap().is_empty());
+}

@@ -56,6 +56,13 @@ pub use schema::Durability;
 
 use rows::DbResult;
 
+/// How a bulk write differs from others ([`SqliteStore::write_changes_with`]).
+#[derive(Clone, Copy, Debug)]
+struct Bulk {
+    /// The page cache for the transaction, in KiB.
+    cache_kib: i64,
+}
+
 /// Where the synchronous SQLite calls run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -339,17 +346,16 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&rusqlite::Transaction<'_>) -> Result<(T, Vec<Event>)> + Send + 'static,
     {
-        self.write_changes_with_cache(None, f).await
+        self.write_changes_with(None, f).await
     }
 
-    /// As [`Self::write_changes`]; with `cache_kib`, the connection's page cache is raised to
-    /// that size for this transaction, so that a large one (a bulk import) keeps its dirty
-    /// pages in memory instead of spilling them to the WAL and reading them back.
-    async fn write_changes_with_cache<T, F>(
-        &self,
-        cache_kib: Option<i64>,
-        f: F,
-    ) -> Result<(T, Revision)>
+    /// As [`Self::write_changes`], for one large transaction (a bulk import) when `bulk` is
+    /// set: the connection's page cache is raised to `bulk.cache_kib` for it, so that its dirty
+    /// pages stay in memory instead of spilling to the WAL and being read back, and its commit
+    /// leaves the WAL checkpoint to the background thread (the automatic backstop would
+    /// otherwise copy the whole transaction into the database inside the commit). Both
+    /// settings are restored afterwards.
+    async fn write_changes_with<T, F>(&self, bulk: Option<Bulk>, f: F) -> Result<(T, Revision)>
     where
         T: Send + 'static,
         F: FnOnce(&rusqlite::Transaction<'_>) -> Result<(T, Vec<Event>)> + Send + 'static,
@@ -357,12 +363,13 @@ impl SqliteStore {
         let log = Arc::clone(&self.inner.log);
         let audit = crate::audit::current();
         self.write(move |conn| {
-            let before: Option<i64> = match cache_kib {
-                Some(kib) => {
+            let before: Option<i64> = match bulk {
+                Some(Bulk { cache_kib }) => {
                     let before = conn
                         .pragma_query_value(None, "cache_size", |row| row.get(0))
                         .db()?;
-                    conn.pragma_update(None, "cache_size", -kib).db()?;
+                    conn.pragma_update(None, "cache_size", -cache_kib).db()?;
+                    conn.pragma_update(None, "wal_autocheckpoint", 0).db()?;
                     Some(before)
                 }
                 None => None,
@@ -389,6 +396,8 @@ impl SqliteStore {
             })();
             if let Some(before) = before {
                 conn.pragma_update(None, "cache_size", before).db()?;
+                conn.pragma_update(None, "wal_autocheckpoint", checkpoint::BACKSTOP_PAGES)
+                    .db()?;
             }
             result
         })

@@ -4,11 +4,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
-use super::SqliteStore;
 use super::rows::{
-    self, API_COLUMNS, APPLICATION_COLUMNS, DbResult, MAPPING_COLUMNS, SUBSCRIPTION_COLUMNS,
-    Violation, collect, json, ms, optional,
+    self, API_COLUMNS, APPLICATION_COLUMNS, AUDIT_COLUMNS, DbResult, MAPPING_COLUMNS,
+    SUBSCRIPTION_COLUMNS, Violation, collect, json, ms, optional,
 };
+use super::{Bulk, SqliteStore};
 use crate::audit::{AuditEntry, AuditQuery, AuditRecord};
 use crate::error::{Error, Result};
 use crate::events::{Changes, Committed, Event, Revision};
@@ -93,7 +93,7 @@ impl Store for SqliteStore {
     async fn create_application(&self, application: &Application) -> Result<Revision> {
         let a = application.clone();
         self.write_changes(move |tx| {
-            insert_application_row(tx, &a)?;
+            insert_rows(tx, &INSERT_APPLICATION, std::slice::from_ref(&a))?;
             Ok(((), vec![Event::ApplicationCreated { application: a }]))
         })
         .await
@@ -117,20 +117,26 @@ impl Store for SqliteStore {
         applications: Vec<Application>,
         mappings: Vec<KeyMapping>,
     ) -> Result<Revision> {
-        // About 1 KiB of pages per row (row, two unique indexes, audit record), up to 256 MiB.
+        // About 1 KiB of pages per row, up to 32 MiB: enough for the B-trees' upper levels
+        // and the pages being filled. Beyond it, finished pages spill to the WAL, where the
+        // commit would have written them anyway (a larger cache measured no faster).
         let cache_kib = i64::try_from(mappings.len())
             .unwrap_or(i64::MAX)
-            .clamp(2_000, 262_144);
-        self.write_changes_with_cache(Some(cache_kib), move |tx| {
+            .clamp(2_000, 32_768);
+        self.write_changes_with(Some(Bulk { cache_kib }), move |tx| {
             let mut events = Vec::with_capacity(applications.len() + mappings.len());
-            for a in applications {
-                insert_application_row(tx, &a)?;
-                events.push(Event::ApplicationCreated { application: a });
-            }
-            for m in mappings {
-                insert_mapping_row(tx, &m)?;
-                events.push(Event::MappingCreated { mapping: m });
-            }
+            insert_rows(tx, &INSERT_APPLICATION, &applications)?;
+            insert_rows(tx, &INSERT_MAPPING, &mappings)?;
+            events.extend(
+                applications
+                    .into_iter()
+                    .map(|application| Event::ApplicationCreated { application }),
+            );
+            events.extend(
+                mappings
+                    .into_iter()
+                    .map(|mapping| Event::MappingCreated { mapping }),
+            );
             Ok(((), events))
         })
         .await
@@ -152,7 +158,7 @@ impl Store for SqliteStore {
     async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>> {
         let query = query.clone();
         self.read(move |conn| {
-            let mut sql = String::from("SELECT sequence, entry FROM audit_log WHERE 1 = 1");
+            let mut sql = sql!("SELECT ", AUDIT_COLUMNS, " FROM audit_log WHERE 1 = 1").to_owned();
             let mut values: Vec<rusqlite::types::Value> = Vec::new();
             let mut filter = |clause: &str, value: rusqlite::types::Value| {
                 values.push(value);
@@ -449,7 +455,7 @@ impl Store for SqliteStore {
     async fn insert_mapping(&self, mapping: &KeyMapping) -> Result<Revision> {
         let m = mapping.clone();
         self.write_changes(move |tx| {
-            insert_mapping_row(tx, &m)?;
+            insert_rows(tx, &INSERT_MAPPING, std::slice::from_ref(&m))?;
             Ok(((), vec![Event::MappingCreated { mapping: m }]))
         })
         .await
@@ -572,91 +578,175 @@ impl Store for SqliteStore {
     }
 }
 
-fn insert_application_row(tx: &rusqlite::Transaction<'_>, a: &Application) -> Result<()> {
-    let sql = sql!(
-        "INSERT INTO applications (",
-        APPLICATION_COLUMNS,
-        ") VALUES (?1, ?2, ?3, ?4, ?5)"
-    );
-    let result = tx.prepare_cached(sql).db()?.execute(params![
-        id_text(&a.id.0),
-        a.name,
-        a.owner.as_str(),
-        a.organization.as_str(),
-        ms(a.created_at),
-    ]);
-    match result {
-        Ok(_) => Ok(()),
-        Err(e) if matches!(rows::violation(&e), Some(Violation::Unique(_))) => {
-            Err(Error::ApplicationExists {
-                name: a.name.clone(),
-            })
-        }
-        Err(e) => Err(rows::storage("cannot insert application", e)),
-    }
+/// One table's INSERT, for [`insert_rows`].
+struct Insert<R> {
+    /// The statement up to `VALUES `.
+    head: fn() -> &'static str,
+    /// Values per row.
+    width: usize,
+    /// Binds one row's values from parameter `offset + 1` on.
+    bind: fn(&mut rusqlite::Statement<'_>, usize, &R) -> Result<()>,
+    /// The error for a row the database refused.
+    refused: fn(&R, rusqlite::Error) -> Error,
 }
 
-fn insert_mapping_row(tx: &rusqlite::Transaction<'_>, m: &KeyMapping) -> Result<()> {
-    let sql = sql!(
-        "INSERT INTO key_mappings (",
-        MAPPING_COLUMNS,
-        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
-    );
-    let result = tx.prepare_cached(sql).db()?.execute(params![
-        id_text(&m.id.0),
-        id_text(&m.application.0),
-        m.key_type.as_str(),
-        m.key_manager.as_str(),
-        m.consumer_key.as_str(),
-        m.mode.as_str(),
-        m.state.as_str(),
-        m.validated,
-        m.secret_proven,
-        json("key_mappings.snapshot", &m.snapshot)?,
-        ms(m.created_at),
-        ms(m.updated_at),
-        json("key_mappings.created_by", &m.created_by)?,
-    ]);
-    let e = match result {
-        Ok(_) => return Ok(()),
-        Err(e) => e,
+/// Rows per statement of [`insert_rows`].
+const ROWS_PER_INSERT: usize = 32;
+
+/// Inserts `rows` with statements of up to [`ROWS_PER_INSERT`] rows each. A statement's
+/// execution has a fixed cost (reset, the statement journal, AUTOINCREMENT's bookkeeping),
+/// which one row per statement pays per row. When a constraint refuses a statement, SQLite
+/// undoes that statement alone, and its rows are inserted again one at a time, so that the
+/// error names the row that was refused.
+fn insert_rows<R>(tx: &rusqlite::Transaction<'_>, insert: &Insert<R>, rows: &[R]) -> Result<()> {
+    let execute = |chunk: &[R]| -> Result<rusqlite::Result<usize>> {
+        let head = (insert.head)();
+        let mut sql = String::with_capacity(head.len() + chunk.len() * insert.width * 3);
+        sql.push_str(head);
+        for row in 0..chunk.len() {
+            sql.push_str(if row == 0 { "(" } else { ", (" });
+            for value in 0..insert.width {
+                sql.push_str(if value == 0 { "?" } else { ", ?" });
+            }
+            sql.push(')');
+        }
+        let mut statement = tx.prepare_cached(&sql).db()?;
+        for (row, values) in chunk.iter().enumerate() {
+            (insert.bind)(&mut statement, row * insert.width, values)?;
+        }
+        Ok(statement.raw_execute())
     };
-    match rows::violation(&e) {
-        Some(Violation::ForeignKey) => Err(Error::ApplicationNotFound(m.application)),
-        Some(Violation::Unique(message)) => match rows::conflict_rule(&message) {
-            Some(rule) => Err(Error::MappingExists(rule)),
-            None => Err(rows::storage(
-                format!("mapping id {} already exists", m.id),
-                e,
-            )),
-        },
-        None => Err(rows::storage("cannot insert key mapping", e)),
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        match execute(chunk)? {
+            Ok(_) => {}
+            Err(e) if chunk.len() > 1 && rows::violation(&e).is_some() => {
+                for row in chunk {
+                    execute(std::slice::from_ref(row))?.map_err(|e| (insert.refused)(row, e))?;
+                }
+            }
+            Err(e) => return Err((insert.refused)(&chunk[0], e)),
+        }
     }
+    Ok(())
 }
+
+const INSERT_APPLICATION: Insert<Application> = Insert {
+    head: || {
+        sql!(
+            "INSERT INTO applications (",
+            APPLICATION_COLUMNS,
+            ") VALUES "
+        )
+    },
+    width: 5,
+    bind: |statement, at, a| {
+        statement
+            .raw_bind_parameter(at + 1, id_text(&a.id.0))
+            .db()?;
+        statement.raw_bind_parameter(at + 2, a.name.as_str()).db()?;
+        statement
+            .raw_bind_parameter(at + 3, a.owner.as_str())
+            .db()?;
+        statement
+            .raw_bind_parameter(at + 4, a.organization.as_str())
+            .db()?;
+        statement.raw_bind_parameter(at + 5, ms(a.created_at)).db()
+    },
+    refused: |a, e| match rows::violation(&e) {
+        Some(Violation::Unique(_)) => Error::ApplicationExists {
+            name: a.name.clone(),
+        },
+        _ => rows::storage("cannot insert application", e),
+    },
+};
+
+const INSERT_MAPPING: Insert<KeyMapping> = Insert {
+    head: || sql!("INSERT INTO key_mappings (", MAPPING_COLUMNS, ") VALUES "),
+    width: 13,
+    bind: |statement, at, m| {
+        statement
+            .raw_bind_parameter(at + 1, id_text(&m.id.0))
+            .db()?;
+        statement
+            .raw_bind_parameter(at + 2, id_text(&m.application.0))
+            .db()?;
+        statement
+            .raw_bind_parameter(at + 3, m.key_type.as_str())
+            .db()?;
+        statement
+            .raw_bind_parameter(at + 4, m.key_manager.as_str())
+            .db()?;
+        statement
+            .raw_bind_parameter(at + 5, m.consumer_key.as_str())
+            .db()?;
+        statement.raw_bind_parameter(at + 6, m.mode.as_str()).db()?;
+        statement
+            .raw_bind_parameter(at + 7, m.state.as_str())
+            .db()?;
+        statement.raw_bind_parameter(at + 8, m.validated).db()?;
+        statement.raw_bind_parameter(at + 9, m.secret_proven).db()?;
+        let snapshot = rows::snapshot_json(&m.snapshot)?;
+        statement.raw_bind_parameter(at + 10, snapshot).db()?;
+        statement
+            .raw_bind_parameter(at + 11, ms(m.created_at))
+            .db()?;
+        statement
+            .raw_bind_parameter(at + 12, ms(m.updated_at))
+            .db()?;
+        let created_by = json("key_mappings.created_by", &m.created_by)?;
+        statement.raw_bind_parameter(at + 13, created_by).db()
+    },
+    refused: |m, e| match rows::violation(&e) {
+        Some(Violation::ForeignKey) => Error::ApplicationNotFound(m.application),
+        Some(Violation::Unique(message)) => match rows::conflict_rule(&message) {
+            Some(rule) => Error::MappingExists(rule),
+            None => rows::storage(format!("mapping id {} already exists", m.id), e),
+        },
+        None => rows::storage("cannot insert key mapping", e),
+    },
+};
+
+const INSERT_AUDIT: Insert<AuditEntry> = Insert {
+    head: || {
+        "INSERT INTO audit_log (at, actor, request_id, action, code, application, key_manager, \
+         key_type, mapping, consumer_key, detail) VALUES "
+    },
+    width: 11,
+    bind: |statement, at, entry| {
+        statement.raw_bind_parameter(at + 1, ms(entry.at)).db()?;
+        statement
+            .raw_bind_parameter(at + 2, entry.actor_key())
+            .db()?;
+        statement
+            .raw_bind_parameter(at + 3, entry.request_id.as_str())
+            .db()?;
+        statement
+            .raw_bind_parameter(at + 4, entry.action.as_str())
+            .db()?;
+        statement.raw_bind_parameter(at + 5, entry.code).db()?;
+        let application = entry.application.map(|a| id_text(&a.0));
+        statement.raw_bind_parameter(at + 6, application).db()?;
+        statement
+            .raw_bind_parameter(at + 7, entry.key_manager.as_deref())
+            .db()?;
+        statement
+            .raw_bind_parameter(at + 8, entry.key_type.map(|k| k.as_str()))
+            .db()?;
+        let mapping = entry.mapping.map(|m| id_text(&m.0));
+        statement.raw_bind_parameter(at + 9, mapping).db()?;
+        statement
+            .raw_bind_parameter(at + 10, entry.consumer_key.as_deref())
+            .db()?;
+        statement
+            .raw_bind_parameter(at + 11, entry.detail.as_str())
+            .db()
+    },
+    refused: |_, e| rows::storage("cannot insert audit record", e),
+};
 
 /// Writes audit entries inside the caller's transaction.
 pub(super) fn record_audit(tx: &rusqlite::Transaction<'_>, entries: &[AuditEntry]) -> Result<()> {
-    if entries.is_empty() {
-        return Ok(());
-    }
-    let mut insert = tx
-        .prepare_cached(
-            "INSERT INTO audit_log (at, actor, application, key_manager, entry) \
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-        )
-        .db()?;
-    for entry in entries {
-        insert
-            .execute(params![
-                ms(entry.at),
-                entry.actor_key(),
-                entry.application.map(|a| id_text(&a.0)),
-                entry.key_manager,
-                json("audit_log.entry", entry)?,
-            ])
-            .db()?;
-    }
-    Ok(())
+    insert_rows(tx, &INSERT_AUDIT, entries)
 }
 
 fn current_revision(conn: &rusqlite::Connection) -> Result<Revision> {

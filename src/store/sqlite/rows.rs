@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{ConflictRule, Error, Result};
-use crate::model::{Api, ApiId, Application, KeyMapping, Subscription};
+use crate::model::{Api, ApiId, Application, ClientSnapshot, KeyMapping, Subscription};
 
 /// A storage error wrapping the driver's; `SQLITE_BUSY` and `SQLITE_LOCKED` are retryable.
 pub(super) fn storage(detail: impl Into<String>, e: rusqlite::Error) -> Error {
@@ -83,6 +83,16 @@ pub(super) fn ms(t: DateTime<Utc>) -> i64 {
 /// JSON text for a column.
 pub(super) fn json<T: Serialize>(column: &str, value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|e| corrupt(column, e))
+}
+
+/// The stored JSON of a client snapshot: `{}` when it is empty (a mapping that was not
+/// validated), which reads back as the empty snapshot.
+pub(super) fn snapshot_json(snapshot: &ClientSnapshot) -> Result<String> {
+    if *snapshot == ClientSnapshot::default() {
+        Ok("{}".to_owned())
+    } else {
+        json("key_mappings.snapshot", snapshot)
+    }
 }
 
 fn get<T: rusqlite::types::FromSql>(row: &Row<'_>, i: usize) -> Result<T> {
@@ -175,12 +185,46 @@ pub(super) fn mapping(row: &Row<'_>) -> Result<KeyMapping> {
     })
 }
 
-/// An audit record from `SELECT sequence, entry`.
+pub(super) const AUDIT_COLUMNS: &str = "sequence, at, actor, request_id, action, code, \
+     application, key_manager, key_type, mapping, consumer_key, detail";
+
+/// An audit record from `SELECT AUDIT_COLUMNS`.
 pub(super) fn audit_record(row: &Row<'_>) -> Result<crate::audit::AuditRecord> {
+    use crate::audit::{AuditAction, AuditEntry, AuditRecord};
     let sequence: i64 = get(row, 0)?;
-    Ok(crate::audit::AuditRecord {
+    let actor: String = get(row, 2)?;
+    let action: String = get(row, 4)?;
+    let code: Option<i64> = get(row, 5)?;
+    let key_type: Option<String> = get(row, 8)?;
+    let optional_uuid = |i: usize, column: &str| -> Result<Option<uuid::Uuid>> {
+        get::<Option<String>>(row, i)?
+            .map(|text| uuid::Uuid::parse_str(&text).map_err(|e| corrupt(column, e)))
+            .transpose()
+    };
+    Ok(AuditRecord {
         sequence: u64::try_from(sequence).map_err(|e| corrupt("audit_log.sequence", e))?,
-        entry: from_json(row, 1, "audit_log.entry")?,
+        entry: AuditEntry {
+            at: time(row, 1, "audit_log.at")?,
+            actor: crate::audit::actor_from_key(&actor)
+                .ok_or_else(|| corrupt("audit_log.actor", format!("{actor:?} is not an actor")))?,
+            request_id: parse(row, 3, "audit_log.request_id")?,
+            action: AuditAction::from_stored(&action).ok_or_else(|| {
+                corrupt("audit_log.action", format!("{action:?} is not an action"))
+            })?,
+            code: code
+                .map(u32::try_from)
+                .transpose()
+                .map_err(|e| corrupt("audit_log.code", e))?,
+            application: optional_uuid(6, "audit_log.application")?.map(Into::into),
+            key_manager: get(row, 7)?,
+            key_type: key_type
+                .map(|text| text.parse())
+                .transpose()
+                .map_err(|e| corrupt("audit_log.key_type", e))?,
+            mapping: optional_uuid(9, "audit_log.mapping")?.map(Into::into),
+            consumer_key: get(row, 10)?,
+            detail: get(row, 11)?,
+        },
     })
 }
 

@@ -39,6 +39,16 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "audit trail",
         sql: include_str!("../migrations/0003_audit.sql"),
     },
+    Migration {
+        version: 4,
+        name: "state checks without temporary indexes",
+        sql: include_str!("../migrations/0004_checks.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "audit trail in columns",
+        sql: include_str!("../migrations/0005_audit_columns.sql"),
+    },
 ];
 
 /// The newest schema version this library knows.
@@ -79,6 +89,10 @@ pub(super) fn configure(
 ) -> Result<()> {
     conn.busy_timeout(busy_timeout).db()?;
     conn.pragma_update(None, "foreign_keys", true).db()?;
+    // Statement journals (which undo one failed statement of a transaction) and temporary
+    // sort tables in memory: a bulk insert otherwise spills its statement journal to a
+    // temporary file and writes each changed page there.
+    conn.pragma_update(None, "temp_store", "MEMORY").db()?;
     if file && writer {
         let mode: String = conn
             .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
