@@ -60,6 +60,7 @@ struct State {
     outage: Option<Outage>,
     admin_rejected: bool,
     jwks: Option<JwkSet>,
+    latency: Option<std::time::Duration>,
 }
 
 /// A key manager whose clients and failures a test scripts.
@@ -133,6 +134,20 @@ impl ScriptedKeyManager {
         self.lock().outage = outage;
     }
 
+    /// Makes every call wait `latency` before it answers (a slow network or server), or
+    /// answer at once again with `None`.
+    pub fn set_latency(&self, latency: Option<std::time::Duration>) {
+        self.lock().latency = latency;
+    }
+
+    /// Waits the scripted latency, if any.
+    async fn delay(&self) {
+        let latency = self.lock().latency;
+        if let Some(latency) = latency {
+            tokio::time::sleep(latency).await;
+        }
+    }
+
     /// Makes the key manager reject our admin credentials on client lookups.
     pub fn reject_admin_credentials(&self, reject: bool) {
         self.lock().admin_rejected = reject;
@@ -185,6 +200,7 @@ impl KeyManager for ScriptedKeyManager {
     }
 
     async fn client(&self, consumer_key: &ConsumerKey) -> Result<ClientInfo> {
+        self.delay().await;
         let state = self.enter("client")?;
         if state.admin_rejected {
             return Err(Error::KeyManagerCredentialsRejected {
@@ -206,6 +222,7 @@ impl KeyManager for ScriptedKeyManager {
         secret: &ConsumerSecret,
         scopes: &[String],
     ) -> Result<AccessToken> {
+        self.delay().await;
         let mut state = self.enter("token")?;
         let proven = state.clients.get(consumer_key.as_str()).is_some_and(|c| {
             c.secret.matches(secret.expose())
@@ -232,6 +249,7 @@ impl KeyManager for ScriptedKeyManager {
 
     async fn jwks(&self) -> Result<JwkSet> {
         self.jwks_calls.fetch_add(1, Ordering::SeqCst);
+        self.delay().await;
         let state = self.enter("jwks")?;
         state.jwks.clone().ok_or_else(|| Error::NotSupported {
             key_manager: self.id.clone(),
@@ -241,6 +259,7 @@ impl KeyManager for ScriptedKeyManager {
 
     async fn introspect(&self, token: &str) -> Result<Introspection> {
         self.introspect_calls.fetch_add(1, Ordering::SeqCst);
+        self.delay().await;
         let state = self.enter("introspect")?;
         let mut answer = Introspection::default();
         if let Some((client_id, exp)) = state.tokens.get(token) {

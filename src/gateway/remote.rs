@@ -23,6 +23,9 @@ impl Inner {
         let km = &self.kms[slot as usize];
         let min = self.settings.jwks_min_refresh_interval;
         if !km.keys.may_fetch(min) {
+            // Another request may be fetching right now (the first fetch of this key
+            // manager's keys): wait for it, so that this token is judged with its keys.
+            drop(km.keys.single_flight.lock().await);
             return KeyFetch::RateLimited;
         }
         let _flight = km.keys.single_flight.lock().await;

@@ -259,7 +259,8 @@ impl Inner {
         let may_fetch =
             || allow_fetch && km.keys.may_fetch(self.settings.jwks_min_refresh_interval);
         if !km.keys.is_loaded() {
-            if may_fetch() {
+            // Never fetched yet: fetch, or wait for the fetch another request started.
+            if allow_fetch {
                 return Err(Stop::FetchKeys(slot));
             }
             return Err(cold(|| Denial::KeysUnavailable {

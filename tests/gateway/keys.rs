@@ -93,6 +93,26 @@ async fn concurrent_unknown_kids_on_two_threads_fetch_once() {
     assert_eq!(w.km_a.jwks_calls(), 1);
 }
 
+/// Requests that arrive while the first fetch of a key manager's keys is still running wait
+/// for it, and are judged with its keys (not refused for want of keys).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_during_the_first_key_fetch_wait_for_it() {
+    let w = World::with(fast(60_000), |_| {}).await;
+    w.km_a.set_latency(Some(Duration::from_millis(300)));
+    let mut handles = Vec::new();
+    for _ in 0..50 {
+        let (g, a, t) = (w.gateway.clone(), w.api.clone(), w.prod_token());
+        handles.push(tokio::spawn(async move {
+            g.resolve(&t, &a, KeyType::Production).await
+        }));
+    }
+    for h in handles {
+        let outcome = h.await.unwrap();
+        assert!(outcome.is_ok(), "{outcome:?}");
+    }
+    assert_eq!(w.km_a.jwks_calls(), 1);
+}
+
 #[tokio::test]
 async fn a_rotated_key_is_picked_up_on_its_first_token() {
     let w = World::with(fast(50), |_| {}).await;
