@@ -6,9 +6,11 @@ use std::sync::Arc;
 use keyprov::audit::{self, AuditAction, AuditContext, AuditQuery};
 use std::time::Duration;
 
+use keyprov::error::ConflictRule;
 use keyprov::events::{Change, Changes, Event, Revision};
 use keyprov::import::{ImportOptions, ImportRow};
 use keyprov::model::RequestId;
+use keyprov::model::{Application, ApplicationId, KeyMapping};
 use keyprov::store::Store;
 use keyprov::testkit::ScriptedKeyManager;
 use keyprov::{
@@ -210,6 +212,60 @@ pub async fn import_is_all_or_nothing(store: Arc<dyn Store>) {
     assert!(store.application(new_app.id).await.unwrap().is_none());
     assert!(store.mapping(good.id).await.unwrap().is_none());
     assert!(store.audit(&AuditQuery::new()).await.unwrap().is_empty());
+
+    // In a large import (stores write many rows per statement), a refused row deep inside
+    // still gives its own error, and nothing at all is stored.
+    let apps: Vec<Application> = (0..50)
+        .map(|i| application(&format!("bulk-{i}"), "carol", "carbon.super", 10 + i))
+        .collect();
+    let bulk: Vec<KeyMapping> = apps
+        .iter()
+        .enumerate()
+        .flat_map(|(i, a)| {
+            [KeyType::Production, KeyType::Sandbox]
+                .map(|key_type| mapping(a.id, key_type, "IS", &format!("bulk-{i}-{key_type}"), 100))
+        })
+        .collect();
+    let refusals = [
+        (
+            mapping(apps[38].id, KeyType::Sandbox, "IS", "taken", 100),
+            "a consumer key mapped before",
+        ),
+        (
+            mapping(
+                ApplicationId::random(),
+                KeyType::Sandbox,
+                "IS",
+                "orphan",
+                100,
+            ),
+            "an application that does not exist",
+        ),
+    ];
+    for (refused, what) in refusals {
+        let mut rows = bulk.clone();
+        rows[77] = refused.clone();
+        let err = audit::scope(context.clone(), store.import(apps.clone(), rows))
+            .await
+            .unwrap_err();
+        match &err {
+            Error::MappingExists(rule) => {
+                assert_eq!(*rule, ConflictRule::ConsumerKeyAlreadyMapped, "{what}");
+            }
+            Error::ApplicationNotFound(id) => assert_eq!(*id, refused.application, "{what}"),
+            other => panic!("{what}: {other:?}"),
+        }
+        assert_eq!(store.revision().await.unwrap(), before, "{what}");
+        assert!(
+            store.application(apps[0].id).await.unwrap().is_none(),
+            "{what}"
+        );
+        assert!(store.mapping(bulk[0].id).await.unwrap().is_none(), "{what}");
+        assert!(
+            store.audit(&AuditQuery::new()).await.unwrap().is_empty(),
+            "{what}"
+        );
+    }
 
     let second = mapping(existing.id, KeyType::Sandbox, "IS", "client-b", 8);
     let mut context = context;

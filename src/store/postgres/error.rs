@@ -60,6 +60,13 @@ pub(super) fn from_pg(error: tokio_postgres::Error, what: &str, context: &Contex
                 (MAPPING_APPLICATION_FK | SUBSCRIPTION_APPLICATION_FK, Some(app), _) => {
                     return Error::ApplicationNotFound(*app);
                 }
+                // A statement of many rows (an import): the server's detail names the key,
+                // `Key (application)=(<uuid>) is not present ...` in whatever language.
+                (MAPPING_APPLICATION_FK | SUBSCRIPTION_APPLICATION_FK, None, _) => {
+                    if let Some(app) = db.detail().and_then(first_uuid) {
+                        return Error::ApplicationNotFound(app.into());
+                    }
+                }
                 (SUBSCRIPTION_API_FK, _, Some(api)) => return Error::ApiNotFound(api.clone()),
                 _ => {}
             }
@@ -85,6 +92,14 @@ pub(super) fn from_pg(error: tokio_postgres::Error, what: &str, context: &Contex
             .iter()
             .any(|prefix| message.starts_with(prefix));
     Error::storage(format!("{what}: {error}"), retryable, error)
+}
+
+/// The first hyphenated UUID in `text`.
+fn first_uuid(text: &str) -> Option<uuid::Uuid> {
+    const LEN: usize = 36;
+    (0..text.len().saturating_sub(LEN - 1))
+        .filter(|&start| text.is_char_boundary(start) && text.is_char_boundary(start + LEN))
+        .find_map(|start| uuid::Uuid::try_parse(&text[start..start + LEN]).ok())
 }
 
 /// A pool error as a core error.
@@ -113,6 +128,27 @@ pub(super) fn corrupt(what: &str, detail: impl std::fmt::Display) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_key_of_a_foreign_key_violation_is_found_in_any_language() {
+        let id = "01a2417f-1fa7-764c-bf49-54fa7f495ee6";
+        for detail in [
+            format!("Key (application)=({id}) is not present in table \"applications\"."),
+            format!(
+                "La clé (application)=({id}) n'est pas présente dans la table « applications »."
+            ),
+        ] {
+            assert_eq!(
+                first_uuid(&detail).map(|u| u.to_string()).as_deref(),
+                Some(id)
+            );
+        }
+        assert_eq!(
+            first_uuid("Key (application)=(not-a-uuid) is not present."),
+            None
+        );
+        assert_eq!(first_uuid(""), None);
+    }
 
     #[test]
     fn transient_states_are_retryable_and_others_not() {

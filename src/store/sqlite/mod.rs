@@ -47,7 +47,17 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 use crate::error::{Error, Result};
 use crate::events::{ChangeLog, Event, Revision};
 
+// `concat!` takes only literals and the column lists are shared constants: each statement is
+// built once per process, then served from SQLite's per-connection statement cache.
+macro_rules! sql {
+    ($($part:expr),+ $(,)?) => {{
+        static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        SQL.get_or_init(|| [$($part),+].concat()).as_str()
+    }};
+}
+
 mod checkpoint;
+mod insert;
 mod queries;
 mod rows;
 mod schema;

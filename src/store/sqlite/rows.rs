@@ -1,5 +1,6 @@
 //! Conversions between rows and the domain model, and from driver errors to [`Error`].
 
+use std::borrow::Cow;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
@@ -87,12 +88,17 @@ pub(super) fn json<T: Serialize>(column: &str, value: &T) -> Result<String> {
 
 /// The stored JSON of a client snapshot: `{}` when it is empty (a mapping that was not
 /// validated), which reads back as the empty snapshot.
-pub(super) fn snapshot_json(snapshot: &ClientSnapshot) -> Result<String> {
+pub(super) fn snapshot_json(snapshot: &ClientSnapshot) -> Result<Cow<'static, str>> {
     if *snapshot == ClientSnapshot::default() {
-        Ok("{}".to_owned())
+        Ok(Cow::Borrowed("{}"))
     } else {
-        json("key_mappings.snapshot", snapshot)
+        json("key_mappings.snapshot", snapshot).map(Cow::Owned)
     }
+}
+
+/// The stored text of a UUID (hyphenated, lowercase).
+pub(super) fn id_text(id: &uuid::Uuid) -> String {
+    id.hyphenated().to_string()
 }
 
 fn get<T: rusqlite::types::FromSql>(row: &Row<'_>, i: usize) -> Result<T> {
