@@ -267,6 +267,24 @@ pub async fn import_is_all_or_nothing(store: Arc<dyn Store>) {
         );
     }
 
+    // ...and so does an application whose name its owner already uses.
+    let mut clashing = apps.clone();
+    clashing[30] = application(
+        &existing.name,
+        existing.owner.as_str(),
+        existing.organization.as_str(),
+        10,
+    );
+    let err = audit::scope(context.clone(), store.import(clashing, bulk.clone()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::ApplicationExists { name } if *name == existing.name),
+        "{err:?}"
+    );
+    assert_eq!(store.revision().await.unwrap(), before);
+    assert!(store.application(apps[0].id).await.unwrap().is_none());
+
     let second = mapping(existing.id, KeyType::Sandbox, "IS", "client-b", 8);
     let mut context = context;
     context.import = true;

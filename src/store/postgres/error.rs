@@ -48,8 +48,15 @@ pub(super) fn from_pg(error: tokio_postgres::Error, what: &str, context: &Contex
                     return Error::MappingExists(ConflictRule::ConsumerKeyAlreadyMapped);
                 }
                 APPLICATION_NAME | APPLICATION_PKEY => {
+                    // A statement of many rows (an import): the server's detail has the
+                    // clashing values, `(organization, owner, name)=(acme, alice, App)`.
+                    let name = context.application_name.clone().or_else(|| {
+                        (constraint == APPLICATION_NAME)
+                            .then(|| db.detail().and_then(taken_name))
+                            .flatten()
+                    });
                     return Error::ApplicationExists {
-                        name: context.application_name.clone().unwrap_or_default(),
+                        name: name.unwrap_or_default(),
                     };
                 }
                 _ => {}
@@ -92,6 +99,14 @@ pub(super) fn from_pg(error: tokio_postgres::Error, what: &str, context: &Contex
             .iter()
             .any(|prefix| message.starts_with(prefix));
     Error::storage(format!("{what}: {error}"), retryable, error)
+}
+
+/// The name in the detail of a violation of `applications (organization, owner, name)`:
+/// the third of the values in `...=(<organization>, <owner>, <name>)...`, whatever the
+/// language of the words around them.
+fn taken_name(detail: &str) -> Option<String> {
+    let values = &detail[detail.find("=(")? + 2..detail.rfind(')')?];
+    values.splitn(3, ", ").nth(2).map(str::to_owned)
 }
 
 /// The first hyphenated UUID in `text`.
@@ -148,6 +163,23 @@ mod tests {
             None
         );
         assert_eq!(first_uuid(""), None);
+    }
+
+    #[test]
+    fn the_name_of_a_taken_application_is_found_in_any_language() {
+        for (detail, name) in [
+            (
+                "Key (organization, owner, name)=(carbon.super, bob, Imported) already exists.",
+                "Imported",
+            ),
+            (
+                "La clé « (organization, owner, name)=(acme, alice, Pizza, (v2)) » existe déjà.",
+                "Pizza, (v2)",
+            ),
+        ] {
+            assert_eq!(taken_name(detail).as_deref(), Some(name), "{detail}");
+        }
+        assert_eq!(taken_name("no values here"), None);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use tokio_postgres::Row;
 
 use super::error::{Context, corrupt, from_pg};
 use crate::error::Result;
-use crate::events::{Change, Event};
+use crate::events::Event;
 use crate::model::{
     Api, ApiId, Application, ConsumerKey, KeyManagerId, KeyMapping, OrganizationId, Subscription,
     UserId,
@@ -103,15 +103,14 @@ pub(super) fn to_json<T: serde::Serialize>(value: &T) -> Result<serde_json::Valu
     serde_json::to_value(value).map_err(|e| corrupt("encode", e))
 }
 
-/// An event as a NOTIFY payload: its JSON when small enough, else `{"outbox":id}` after
+/// A change's JSON as a NOTIFY payload: itself when small enough, else `{"outbox":id}` after
 /// storing it in `event_outbox`. Call inside the transaction of the change.
 pub(super) async fn notify<C: GenericClient + Sync>(
     client: &C,
     channel: &str,
-    change: &Change,
+    payload: &str,
 ) -> Result<()> {
     let ctx = Context::default();
-    let payload = serde_json::to_string(change).map_err(|e| corrupt("encode change", e))?;
     let statement = if payload.len() <= MAX_INLINE_PAYLOAD {
         "SELECT pg_notify($1, $2)"
     } else {

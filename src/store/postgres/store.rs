@@ -109,12 +109,34 @@ async fn publish<C: GenericClient + Sync>(
         .first()
         .ok_or_else(|| super::error::corrupt(what, "the change counter row is missing"))?
         .get(0);
-    let mut revision = revision_of(last - count);
-    for event in events {
-        revision = Revision::new(revision.get() + 1);
-        notify(tx, channel, &Change { revision, event }).await?;
+    let first = revision_of(last - count).get() + 1;
+    let changes = events
+        .into_iter()
+        .zip(first..)
+        .map(|(event, revision)| Change {
+            revision: Revision::new(revision),
+            event,
+        });
+    let payloads = changes
+        .map(|change| serde_json::to_string(&change).map_err(|e| super::error::corrupt(what, e)))
+        .collect::<Result<Vec<_>>>()?;
+    if payloads.iter().all(|p| p.len() <= MAX_INLINE_PAYLOAD) {
+        // One round trip for them all (an import publishes thousands), in revision order.
+        run(
+            tx,
+            what,
+            ctx,
+            "SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS t(p, ord) \
+             ORDER BY ord",
+            &[&channel, &payloads],
+        )
+        .await?;
+    } else {
+        for payload in &payloads {
+            notify(tx, channel, payload).await?;
+        }
     }
-    Ok(revision)
+    Ok(revision_of(last))
 }
 
 /// Writes audit entries in one statement, inside the caller's transaction.
@@ -679,24 +701,21 @@ impl Store for PostgresStore {
             .transaction()
             .await
             .map_err(|e| from_pg(e, what, &ctx))?;
-        let app_sql =
-            format!("INSERT INTO applications ({APPLICATION_COLUMNS}) VALUES ($1, $2, $3, $4, $5)");
-        for a in &applications {
-            let ctx = Context {
-                application_name: Some(a.name.clone()),
-                ..Context::default()
-            };
-            let params: Params<'_> = &[
-                a.id.as_uuid(),
-                &a.name,
-                &a.owner.as_str(),
-                &a.organization.as_str(),
-                &a.created_at,
-            ];
+        // The applications, then the mappings, in slices of one statement each (unnest), so
+        // 100,000 rows are a few hundred round trips.
+        let app_sql = format!(
+            "INSERT INTO applications ({APPLICATION_COLUMNS}) SELECT * FROM unnest($1::uuid[], \
+             $2::text[], $3::text[], $4::text[], $5::timestamptz[])"
+        );
+        for chunk in applications.chunks(1_000) {
+            let ids: Vec<_> = chunk.iter().map(|a| *a.id.as_uuid()).collect();
+            let names: Vec<_> = chunk.iter().map(|a| a.name.as_str()).collect();
+            let owners: Vec<_> = chunk.iter().map(|a| a.owner.as_str()).collect();
+            let organizations: Vec<_> = chunk.iter().map(|a| a.organization.as_str()).collect();
+            let created: Vec<_> = chunk.iter().map(|a| a.created_at).collect();
+            let params: Params<'_> = &[&ids, &names, &owners, &organizations, &created];
             run(&tx, what, &ctx, &app_sql, params).await?;
         }
-        // The mappings in slices of one statement each (unnest), so 100,000 rows are a few
-        // hundred round trips.
         let mapping_sql = format!("INSERT INTO mappings ({MAPPING_COLUMNS}) {UNNEST_MAPPINGS}");
         for chunk in mappings.chunks(1_000) {
             let rows = chunk

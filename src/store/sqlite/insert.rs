@@ -7,6 +7,7 @@
 //! its mappings) is bound once, as a numbered parameter that each row refers to.
 
 use std::borrow::Cow;
+use std::sync::OnceLock;
 
 use rusqlite::ToSql;
 use rusqlite::types::{ToSqlOutput, Value, ValueRef};
@@ -78,6 +79,8 @@ pub(super) struct Insert<R, const W: usize> {
     values: for<'r> fn(&'r R) -> Result<[Param<'r>; W]>,
     /// The error for a row the database refused.
     refused: fn(&R, rusqlite::Error) -> Error,
+    /// The statement for one row, built once (every single write uses it).
+    one_row: OnceLock<String>,
 }
 
 /// Inserts `rows` in statements of up to [`ROWS_PER_INSERT`] rows. When a constraint refuses a
@@ -85,10 +88,10 @@ pub(super) struct Insert<R, const W: usize> {
 /// so that the error names the row that was refused.
 pub(super) fn insert_rows<R, const W: usize>(
     tx: &rusqlite::Transaction<'_>,
-    insert: &Insert<R, W>,
+    insert: &'static Insert<R, W>,
     rows: &[R],
 ) -> Result<()> {
-    let mut statements = Statements::new((insert.head)());
+    let mut statements = Statements::new((insert.head)(), &insert.one_row);
     for chunk in rows.chunks(ROWS_PER_INSERT) {
         let values = chunk
             .iter()
@@ -112,35 +115,48 @@ pub(super) fn insert_rows<R, const W: usize>(
 /// next statements are the same (they usually are: same size, same columns shared).
 struct Statements<const W: usize> {
     head: &'static str,
+    one_row: &'static OnceLock<String>,
     last: Option<(usize, [bool; W], String)>,
 }
 
 impl<const W: usize> Statements<W> {
-    fn new(head: &'static str) -> Self {
-        Self { head, last: None }
+    fn new(head: &'static str, one_row: &'static OnceLock<String>) -> Self {
+        Self {
+            head,
+            one_row,
+            last: None,
+        }
     }
 
     /// The statement for `rows` rows with the `shared` columns bound once. Parameter `j + 1`
     /// holds shared column `j`; row `k`'s value of another column `j` is parameter
     /// `W * (k + 1) + j + 1`.
     fn text(&mut self, rows: usize, shared: [bool; W]) -> &str {
+        if rows == 1 {
+            return self.one_row.get_or_init(|| build(self.head, 1, shared));
+        }
         let fresh = !matches!(&self.last, Some((n, s, _)) if *n == rows && *s == shared);
         if fresh {
-            let mut sql = String::with_capacity(self.head.len() + rows * W * 7);
-            sql.push_str(self.head);
-            for k in 0..rows {
-                sql.push_str(if k == 0 { "(" } else { ", (" });
-                for (j, shared) in shared.iter().enumerate() {
-                    let number = if *shared { j + 1 } else { W * (k + 1) + j + 1 };
-                    sql.push_str(if j == 0 { "?" } else { ", ?" });
-                    sql.push_str(&number.to_string());
-                }
-                sql.push(')');
-            }
-            self.last = Some((rows, shared, sql));
+            self.last = Some((rows, shared, build(self.head, rows, shared)));
         }
         self.last.as_ref().map_or("", |(_, _, sql)| sql.as_str())
     }
+}
+
+/// `head` followed by the placeholders of `rows` rows (see [`Statements::text`]).
+fn build<const W: usize>(head: &str, rows: usize, shared: [bool; W]) -> String {
+    let mut sql = String::with_capacity(head.len() + rows * W * 7);
+    sql.push_str(head);
+    for k in 0..rows {
+        sql.push_str(if k == 0 { "(" } else { ", (" });
+        for (j, shared) in shared.iter().enumerate() {
+            let number = if *shared { j + 1 } else { W * (k + 1) + j + 1 };
+            sql.push_str(if j == 0 { "?" } else { ", ?" });
+            sql.push_str(&number.to_string());
+        }
+        sql.push(')');
+    }
+    sql
 }
 
 /// Runs one INSERT of `rows`, binding once each column that has the same value in every row.
@@ -171,7 +187,7 @@ fn execute<const W: usize>(
     Ok(statement.raw_execute())
 }
 
-pub(super) const INSERT_APPLICATION: Insert<Application, 5> = Insert {
+pub(super) static INSERT_APPLICATION: Insert<Application, 5> = Insert {
     head: || {
         sql!(
             "INSERT INTO applications (",
@@ -194,9 +210,10 @@ pub(super) const INSERT_APPLICATION: Insert<Application, 5> = Insert {
         },
         _ => rows::storage("cannot insert application", e),
     },
+    one_row: OnceLock::new(),
 };
 
-pub(super) const INSERT_MAPPING: Insert<KeyMapping, 13> = Insert {
+pub(super) static INSERT_MAPPING: Insert<KeyMapping, 13> = Insert {
     head: || sql!("INSERT INTO key_mappings (", MAPPING_COLUMNS, ") VALUES "),
     values: |m| {
         Ok([
@@ -223,9 +240,10 @@ pub(super) const INSERT_MAPPING: Insert<KeyMapping, 13> = Insert {
         },
         None => rows::storage("cannot insert key mapping", e),
     },
+    one_row: OnceLock::new(),
 };
 
-pub(super) const INSERT_AUDIT: Insert<AuditEntry, 11> = Insert {
+pub(super) static INSERT_AUDIT: Insert<AuditEntry, 11> = Insert {
     head: || {
         "INSERT INTO audit_log (at, actor, request_id, action, code, application, key_manager, \
          key_type, mapping, consumer_key, detail) VALUES "
@@ -246,6 +264,7 @@ pub(super) const INSERT_AUDIT: Insert<AuditEntry, 11> = Insert {
         ])
     },
     refused: |_, e| rows::storage("cannot insert audit record", e),
+    one_row: OnceLock::new(),
 };
 
 #[cfg(test)]
@@ -265,7 +284,12 @@ mod tests {
             [Param::from("y"), Param::Int(1), Param::Null],
             [Param::from("z".to_owned()), Param::Int(1), Param::from("w")],
         ];
-        let mut statements = Statements::new("INSERT INTO t (a, b, c) VALUES ");
+        static ONE_ROW: OnceLock<String> = OnceLock::new();
+        let mut statements = Statements::new("INSERT INTO t (a, b, c) VALUES ", &ONE_ROW);
+        assert_eq!(
+            statements.text(1, [false; 3]),
+            "INSERT INTO t (a, b, c) VALUES (?4, ?5, ?6)"
+        );
         assert_eq!(
             statements.text(3, [false, true, false]),
             "INSERT INTO t (a, b, c) VALUES (?4, ?2, ?6), (?7, ?2, ?9), (?10, ?2, ?12)"
