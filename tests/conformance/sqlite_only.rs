@@ -194,17 +194,10 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
         .any(|w| w == needle.as_bytes())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn storage_never_holds_the_secret() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("keyprov.db");
-    let secret = format!("s3cr3t-{}", uuid::Uuid::new_v4().simple());
-    let consumer_key = format!("client-{}", uuid::Uuid::new_v4().simple());
-    let km = Arc::new(ScriptedKeyManager::new("IS"));
-    km.add_client(&consumer_key, &secret);
-    let store = Arc::new(SqliteStore::open(&path).unwrap());
-    let provisioner = Provisioner::builder()
-        .store(Arc::clone(&store) as Arc<dyn Store>)
+/// A provisioner over `store` with `km` as the out-of-band key manager `IS`.
+fn out_of_band(store: Arc<dyn Store>, km: Arc<ScriptedKeyManager>) -> Provisioner {
+    Provisioner::builder()
+        .store(store)
         .key_managers(
             KeyManagers::new()
                 .with(
@@ -214,15 +207,32 @@ async fn storage_never_holds_the_secret() {
                 .unwrap(),
         )
         .build()
-        .unwrap();
-    let app = provisioner
+        .unwrap()
+}
+
+async fn alices_application(provisioner: &Provisioner, name: &str) -> keyprov::Application {
+    provisioner
         .create_application(NewApplication::new(
-            "shop",
+            name,
             UserId::new("alice").unwrap(),
             OrganizationId::new("carbon.super").unwrap(),
         ))
         .await
-        .unwrap();
+        .unwrap()
+        .value
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_never_holds_the_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keyprov.db");
+    let secret = format!("s3cr3t-{}", uuid::Uuid::new_v4().simple());
+    let consumer_key = format!("client-{}", uuid::Uuid::new_v4().simple());
+    let km = Arc::new(ScriptedKeyManager::new("IS"));
+    km.add_client(&consumer_key, &secret);
+    let store = Arc::new(SqliteStore::open(&path).unwrap());
+    let provisioner = out_of_band(Arc::clone(&store) as Arc<dyn Store>, km);
+    let app = alices_application(&provisioner, "shop").await;
     let done = provisioner
         .provision(
             &Actor::service("ops").unwrap(),
@@ -489,35 +499,18 @@ async fn a_version_3_database_is_migrated_with_its_rows_and_audit_records() {
     assert_eq!(by_application.len(), 1);
 
     // Records written after the migration continue the sequence, and searches still use it.
-    let km: Arc<dyn KeyManager> = Arc::new(ScriptedKeyManager::new("IS"));
-    let provisioner = Provisioner::builder()
-        .store(Arc::new(store.clone()))
-        .key_managers(
-            KeyManagers::new()
-                .with(KeyManagerConfig::new("IS").unwrap().out_of_band(true), km)
-                .unwrap(),
-        )
-        .global(keyprov::GlobalSettings {
-            enable_key_provisioning: false,
-            enable_provisioned_app_validation: false,
-        })
-        .build()
-        .unwrap();
-    let other = provisioner
-        .create_application(NewApplication::new(
-            "other",
-            UserId::new("alice").unwrap(),
-            OrganizationId::new("carbon.super").unwrap(),
-        ))
-        .await
-        .unwrap();
+    let km = Arc::new(ScriptedKeyManager::new("IS"));
+    km.add_client("client-3", "s3cret");
+    let provisioner = out_of_band(Arc::new(store.clone()), km);
+    let other = alices_application(&provisioner, "other").await;
     let alice = Actor::user("alice").unwrap();
     let request = ProvisionRequest::new(
         other.id,
         "IS",
         KeyType::Production,
         keyprov::ConsumerKey::new("client-3").unwrap(),
-    );
+    )
+    .secret("s3cret".into());
     provisioner.provision(&alice, request).await.unwrap();
     let trail = store.audit(&AuditQuery::new().actor(alice)).await.unwrap();
     assert_eq!(trail.len(), 1);
