@@ -171,10 +171,10 @@ impl AuditEntry {
 
     fn about(mut self, mapping: &crate::model::KeyMapping) -> Self {
         self.application = Some(mapping.application);
-        self.key_manager = Some(mapping.key_manager.to_string());
+        self.key_manager = Some(mapping.key_manager.as_str().to_owned());
         self.key_type = Some(mapping.key_type);
         self.mapping = Some(mapping.id);
-        self.consumer_key = Some(mapping.consumer_key.to_string());
+        self.consumer_key = Some(mapping.consumer_key.as_str().to_owned());
         self
     }
 
@@ -250,11 +250,12 @@ pub(crate) fn actor_from_key(key: &str) -> Option<Actor> {
 }
 
 pub(crate) fn actor_key(actor: &Actor) -> String {
-    match actor {
-        Actor::User(id) => format!("user:{id}"),
-        Actor::Admin(id) => format!("admin:{id}"),
-        Actor::Service(id) => format!("service:{id}"),
-    }
+    let (kind, id) = match actor {
+        Actor::User(id) => ("user:", id.as_str()),
+        Actor::Admin(id) => ("admin:", id.as_str()),
+        Actor::Service(id) => ("service:", id.as_str()),
+    };
+    [kind, id].concat()
 }
 
 /// Which records to read: every set field must match. Oldest first.
@@ -394,12 +395,13 @@ pub fn entries_for<'a>(
                 } else {
                     AuditAction::MappingCreated
                 };
-                let detail = format!(
-                    "{} {}{}",
-                    mapping.mode,
-                    mapping.state,
-                    if mapping.validated { ", validated" } else { "" }
-                );
+                let detail = [
+                    mapping.mode.as_str(),
+                    " ",
+                    mapping.state.as_str(),
+                    if mapping.validated { ", validated" } else { "" },
+                ]
+                .concat();
                 Some(
                     AuditEntry::at(at, context, action)
                         .about(mapping)

@@ -13,7 +13,7 @@ use rusqlite::ToSql;
 use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 
 use super::rows::{
-    self, APPLICATION_COLUMNS, DbResult, MAPPING_COLUMNS, Violation, id_text, ms, snapshot_json,
+    self, APPLICATION_COLUMNS, DbResult, MAPPING_COLUMNS, Violation, ms, snapshot_json,
 };
 use crate::audit::AuditEntry;
 use crate::error::{Error, Result};
@@ -29,6 +29,16 @@ pub(super) enum Param<'a> {
     Null,
     Int(i64),
     Text(Cow<'a, str>),
+    /// A UUID's hyphenated lowercase text, without an allocation.
+    Id([u8; 36]),
+}
+
+impl Param<'_> {
+    fn id(id: &uuid::Uuid) -> Self {
+        let mut text = [0; 36];
+        id.hyphenated().encode_lower(&mut text);
+        Param::Id(text)
+    }
 }
 
 impl<'a> From<&'a str> for Param<'a> {
@@ -67,6 +77,7 @@ impl ToSql for Param<'_> {
             Param::Null => ToSqlOutput::Owned(Value::Null),
             Param::Int(value) => ToSqlOutput::Owned(Value::Integer(*value)),
             Param::Text(text) => ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes())),
+            Param::Id(text) => ToSqlOutput::Borrowed(ValueRef::Text(text)),
         })
     }
 }
@@ -197,7 +208,7 @@ pub(super) static INSERT_APPLICATION: Insert<Application, 5> = Insert {
     },
     values: |a| {
         Ok([
-            id_text(&a.id.0).into(),
+            Param::id(&a.id.0),
             a.name.as_str().into(),
             a.owner.as_str().into(),
             a.organization.as_str().into(),
@@ -217,8 +228,8 @@ pub(super) static INSERT_MAPPING: Insert<KeyMapping, 13> = Insert {
     head: || sql!("INSERT INTO key_mappings (", MAPPING_COLUMNS, ") VALUES "),
     values: |m| {
         Ok([
-            id_text(&m.id.0).into(),
-            id_text(&m.application.0).into(),
+            Param::id(&m.id.0),
+            Param::id(&m.application.0),
             m.key_type.as_str().into(),
             m.key_manager.as_str().into(),
             m.consumer_key.as_str().into(),
@@ -255,10 +266,10 @@ pub(super) static INSERT_AUDIT: Insert<AuditEntry, 11> = Insert {
             entry.request_id.as_str().into(),
             entry.action.as_str().into(),
             entry.code.map(i64::from).into(),
-            entry.application.map(|a| id_text(&a.0)).into(),
+            entry.application.map_or(Param::Null, |a| Param::id(&a.0)),
             entry.key_manager.as_deref().into(),
             entry.key_type.map(|k| k.as_str()).into(),
-            entry.mapping.map(|m| id_text(&m.0)).into(),
+            entry.mapping.map_or(Param::Null, |m| Param::id(&m.0)),
             entry.consumer_key.as_deref().into(),
             entry.detail.as_str().into(),
         ])

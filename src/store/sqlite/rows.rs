@@ -98,7 +98,9 @@ pub(super) fn snapshot_json(snapshot: &ClientSnapshot) -> Result<Cow<'static, st
 
 /// The stored text of a UUID (hyphenated, lowercase).
 pub(super) fn id_text(id: &uuid::Uuid) -> String {
-    id.hyphenated().to_string()
+    id.hyphenated()
+        .encode_lower(&mut uuid::Uuid::encode_buffer())
+        .to_owned()
 }
 
 fn get<T: rusqlite::types::FromSql>(row: &Row<'_>, i: usize) -> Result<T> {
