@@ -217,8 +217,7 @@ impl ImportReport {
     }
 }
 
-/// A row past the checks that need no I/O, waiting for validation.
-/// A row that passed every check but validation, which runs next.
+/// A row past the checks that need no I/O, waiting for validation at its key manager.
 struct Pending {
     line: u64,
     mapping: KeyMapping,
@@ -256,7 +255,8 @@ impl Applications {
         }
     }
 
-    /// The application a row names, created (at `at`) when there is none.
+    /// The application a row names: the owner's of that name, or a new one created at `at`
+    /// (remembered, so later rows find it).
     fn find_or_create(
         &mut self,
         caller: &Actor,
@@ -468,9 +468,8 @@ impl Provisioner {
         Ok(report)
     }
 
-    /// The application a row names: the owner's of that name, or a new one (remembered, so
-    /// later rows find it).
-    /// Validates `rows` at their key managers, `concurrency` at a time, in order.
+    /// P4 for `rows`, `concurrency` at a time; every row's outcome, in input
+    /// order. `progress` gets the number of rows validated so far.
     async fn validate_rows(
         &self,
         rows: Vec<Pending>,

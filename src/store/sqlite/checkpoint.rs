@@ -3,7 +3,8 @@
 //! SQLite's automatic checkpoint runs inside whichever commit crosses the threshold, which
 //! then pays for copying pages and for the fsyncs. Here a thread of our own checkpoints
 //! (`PASSIVE`: never waits for readers or the writer) on its own connection at an interval, so
-//! commits do not. The automatic checkpoint stays on at a higher threshold as a backstop.
+//! commits do not. The automatic checkpoint stays on at a higher threshold as a backstop,
+//! except for the commit of a bulk import, which would always cross it.
 
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
