@@ -89,9 +89,7 @@ impl AuditAction {
             AuditAction::Imported => "imported",
         }
     }
-}
 
-impl AuditAction {
     /// The action stored as [`as_str`](Self::as_str) spells it.
     pub(crate) fn from_stored(text: &str) -> Option<Self> {
         [
@@ -237,7 +235,6 @@ impl Deref for AuditRecord {
     }
 }
 
-/// The actor as one searchable string.
 /// The actor of a stored [`actor_key`] (`kind:id`).
 pub(crate) fn actor_from_key(key: &str) -> Option<Actor> {
     let (kind, id) = key.split_once(':')?;
@@ -249,6 +246,7 @@ pub(crate) fn actor_from_key(key: &str) -> Option<Actor> {
     }
 }
 
+/// The actor as one searchable string.
 pub(crate) fn actor_key(actor: &Actor) -> String {
     let (kind, id) = match actor {
         Actor::User(id) => ("user:", id.as_str()),

@@ -542,24 +542,19 @@ pub struct Subscription {
 ///
 /// Deserializing fills absent members with their empty values.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ClientSnapshot {
     /// Client name as the KM knows it.
-    #[serde(default)]
     pub client_name: Option<String>,
     /// Grant types the client may use.
-    #[serde(default)]
     pub grant_types: Vec<String>,
     /// Redirect (callback) URIs.
-    #[serde(default)]
     pub redirect_uris: Vec<String>,
     /// Token format (`JWT`, `Default`/opaque, ...), as the KM spells it.
-    #[serde(default)]
     pub token_type: Option<String>,
     /// Access-token lifetime in seconds.
-    #[serde(default)]
     pub access_token_lifetime_s: Option<i64>,
     /// Further properties the KM reported (strings only; secrets are never copied here).
-    #[serde(default)]
     pub additional: std::collections::BTreeMap<String, String>,
 }
 
